@@ -1,0 +1,63 @@
+# Every target is idempotent and installs what it needs (a .venv in this directory).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+EXTRAS := serve,train,dev
+ARTIFACTS ?= artifacts
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install serve test protos train lint format system-deps default-artifacts clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Regenerate crm/v1 from protos/ (generated code: never edit it by hand).
+protos: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. --pyi_out=. protos/crm/v1/*.proto
+	@printf '"""Generated gRPC stubs for package crm.v1 (make protos). Do not edit."""\n' > crm/v1/__init__.py
+	@touch crm/v1/py.typed
+
+# Train the default artifacts from the built-in synthetic data when $(ARTIFACTS) has none.
+default-artifacts: $(STAMP)
+	@if [ -z "$$(find $(ARTIFACTS) -name manifest.json -print -quit 2>/dev/null)" ]; then \
+		echo "no artifacts in $(ARTIFACTS)/: training the defaults from synthetic data"; \
+		$(MAKE) --no-print-directory train; \
+	fi
+
+train: $(STAMP)
+	$(PY) -m training --synthetic --out $(ARTIFACTS) $(ARGS)
+
+serve: $(STAMP) protos default-artifacts
+	$(PY) -m server --artifacts $(ARTIFACTS) $(ARGS)
+
+# Debian packages the tests use: a real Prometheus server (and h2load for benchmarks).
+system-deps:
+	@if ! command -v prometheus >/dev/null || ! command -v h2load >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus nghttp2-client) >/dev/null; \
+		else \
+			echo "note: install Debian packages 'prometheus' and 'nghttp2-client' (needs root); tests needing them are skipped"; \
+		fi; \
+	fi
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

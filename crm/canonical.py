@@ -1,0 +1,130 @@
+"""Canonical byte encoding of one transaction line, so the same row always gives the same leaf.
+
+Encoding (version 1): the UTF-8 bytes of a compact JSON array of eight strings, in the Online
+Retail II column order `Invoice, StockCode, Description, Quantity, InvoiceDate, Price,
+Customer ID, Country`, serialised with `json.dumps(fields, ensure_ascii=False,
+separators=(",", ":"))` (JSON string escaping handles quotes, backslashes and control
+characters). Each field is normalised first:
+
+- text fields: Unicode NFC, surrounding whitespace stripped;
+- Quantity and Price: plain decimal, no exponent, no trailing zeros, no "+", "-0" -> "0"
+  ("2.50" -> "2.5", "6.0" -> "6", "1e3" -> "1000");
+- InvoiceDate: `YYYY-MM-DDTHH:MM:SS` (seconds precision, no zone; inputs are ISO 8601 with a
+  space or "T", or `M/D/YYYY H:MM[:SS]` as in the original spreadsheet export);
+- Customer ID: an integral number loses its fraction ("13085.0" -> "13085"); empty stays "".
+An optional Category column is not part of the leaf: it is derived data, not the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+COLUMNS: tuple[str, ...] = (
+    "Invoice",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "Price",
+    "Customer ID",
+    "Country",
+)
+
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%Y-%m-%d",
+)
+
+
+class CanonicalError(ValueError):
+    """A field that cannot be put in canonical form; `field` names the column."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(f"{field}: {reason} ({value!r})")
+        self.field = field
+        self.value = value
+
+
+def canonical_text(value: object) -> str:
+    return unicodedata.normalize("NFC", "" if value is None else str(value)).strip()
+
+
+def canonical_number(value: object, field: str = "number") -> str:
+    text = canonical_text(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise CanonicalError(field, value, "not a number") from None
+    if not number.is_finite():
+        raise CanonicalError(field, value, "not a finite number")
+    if number == 0:
+        return "0"
+    return format(number.normalize(), "f")
+
+
+def canonical_datetime(value: object, field: str = "InvoiceDate") -> str:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = canonical_text(value)
+        if text.endswith("Z"):
+            text = text[:-1]
+        moment = None
+        for fmt in _DATE_FORMATS:
+            try:
+                moment = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if moment is None:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise CanonicalError(field, value, "not a date-time") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def canonical_customer_id(value: object) -> str:
+    text = canonical_text(value)
+    if not text:
+        return ""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    if number.is_finite() and number == number.to_integral_value():
+        return str(int(number))
+    return text
+
+
+def canonical_fields(row: dict[str, object] | tuple | list) -> list[str]:
+    """Normalised field texts of a row given as a column dict or a sequence in COLUMNS order."""
+    values = [row.get(c) for c in COLUMNS] if isinstance(row, dict) else list(row)[: len(COLUMNS)]
+    if len(values) < len(COLUMNS):
+        raise CanonicalError("row", row, f"expected {len(COLUMNS)} fields, got {len(values)}")
+    invoice, stock, desc, qty, date, price, cust, country = values
+    return [
+        canonical_text(invoice),
+        canonical_text(stock),
+        canonical_text(desc),
+        canonical_number(qty, "Quantity"),
+        canonical_datetime(date),
+        canonical_number(price, "Price"),
+        canonical_customer_id(cust),
+        canonical_text(country),
+    ]
+
+
+def encode_row(row: dict[str, object] | tuple | list) -> bytes:
+    """The canonical leaf bytes of one transaction line."""
+    return json.dumps(canonical_fields(row), ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,120 @@
+"""Dataset lineage: SHA-256 of the raw bytes, RFC 6962 root over canonical rows, row count.
+
+One streaming function serves the training manifest and IntegrityService.HashDataset, so a
+dataset hashed by either gives the same three values. Memory stays O(line length + log n).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from crm.canonical import COLUMNS, CanonicalError, encode_row
+from crm.merkle import StreamingRoot
+
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class DatasetDigest:
+    sha256: bytes
+    merkle_root: bytes
+    rows: int
+    bytes: int
+
+    def as_manifest(self) -> dict[str, object]:
+        return {
+            "sha256": self.sha256.hex(),
+            "merkle_root": self.merkle_root.hex(),
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "encoding": "crm.canonical v1",
+        }
+
+
+class DatasetFormatError(ValueError):
+    """The stream is not a CSV with the Online Retail II header, or a row cannot be encoded."""
+
+
+class CsvDigester:
+    """Feed raw CSV bytes in chunks of any size; `finish()` returns the digest.
+
+    Complete lines are joined until their double quotes balance, so quoted fields with
+    embedded newlines stay one record; nothing else of the file is kept in memory.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._root = StreamingRoot()
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self._pending = ""
+        self._carry = ""
+        self._index: list[int] | None = None
+        self._bytes = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        self._bytes += len(chunk)
+        try:
+            text = self._pending + self._decoder.decode(chunk)
+        except UnicodeDecodeError as err:
+            raise DatasetFormatError(f"not UTF-8 text near byte {self._bytes}: {err}") from None
+        lines = text.splitlines(keepends=True)
+        self._pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        self._consume(lines)
+
+    def _consume(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self._carry += line
+            if self._carry.count('"') % 2:
+                continue
+            record = next(csv.reader([self._carry]), [])
+            self._carry = ""
+            self._add(record)
+
+    def _add(self, record: list[str]) -> None:
+        if self._index is None:
+            header = [h.strip() for h in record]
+            missing = [c for c in COLUMNS if c not in header]
+            if missing:
+                raise DatasetFormatError(f"CSV header lacks column(s): {', '.join(missing)}")
+            self._index = [header.index(c) for c in COLUMNS]
+            return
+        if not any(field.strip() for field in record):
+            return
+        try:
+            leaf = encode_row([record[i] if i < len(record) else "" for i in self._index])
+        except CanonicalError as err:
+            raise DatasetFormatError(f"data row {self._root.size + 1}: {err}") from None
+        self._root.add(leaf)
+
+    def finish(self) -> DatasetDigest:
+        try:
+            tail = self._pending + self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError as err:
+            raise DatasetFormatError(f"not UTF-8 text at the end: {err}") from None
+        self._pending = ""
+        if tail:
+            self._consume([tail])
+        if self._carry:
+            raise DatasetFormatError("file ends inside a quoted field")
+        if self._index is None:
+            raise DatasetFormatError("empty dataset: no CSV header")
+        return DatasetDigest(self._sha.digest(), self._root.root(), self._root.size, self._bytes)
+
+
+def digest_chunks(chunks: Iterable[bytes]) -> DatasetDigest:
+    digester = CsvDigester()
+    for chunk in chunks:
+        digester.update(chunk)
+    return digester.finish()
+
+
+def digest_file(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> DatasetDigest:
+    """Lineage of a CSV file, streamed from disk."""
+    with open(path, "rb") as fh:
+        return digest_chunks(iter(lambda: fh.read(chunk_bytes), b""))

@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for package crm.v1 (make protos). Do not edit."""

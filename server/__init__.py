@@ -1,0 +1,1 @@
+"""crm-serving gRPC server: registry, services, interceptors and metrics."""

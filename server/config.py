@@ -1,0 +1,117 @@
+"""The server's one typed configuration object, read once at start-up.
+
+Every field is a CLI flag (`--max-message-mb`) and an environment variable (`CRM_MAX_MESSAGE_MB`);
+the flag wins over the variable, the variable over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "CRM_"
+
+
+def _opt(default: Any, help_text: str, choices: Sequence[str] | None = None) -> Any:
+    return field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = _opt("0.0.0.0", "address to bind the gRPC and metrics servers to")
+    port: int = _opt(50051, "gRPC port; 0 picks a free port (logged at start-up)")
+    metrics_port: int = _opt(9095, "Prometheus /metrics HTTP port; 0 picks a free port, -1 disables")
+    artifacts: Path = _opt(Path("artifacts"), "artifacts directory: <model>/<version>/")
+    data_dir: Path = _opt(Path("data"), "directory for what the server stores (integrity logs, campaigns)")
+    max_message_mb: int = _opt(64, "largest gRPC message accepted or sent, in MiB")
+    log_level: str = _opt(
+        "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    )
+    log_format: str = _opt("json", "log line format", choices=("json", "text"))
+    grace_seconds: float = _opt(10.0, "on SIGTERM/SIGINT, how long in-flight calls may finish")
+    threads: int = _opt(32, "gRPC handler threads (streaming calls hold one each)")
+    max_concurrent_rpcs: int = _opt(1000, "calls above this get RESOURCE_EXHAUSTED at once")
+    max_batch_rows: int = _opt(100_000, "most customers/rows in one request (INVALID_ARGUMENT above)")
+    ort_threads: int = _opt(1, "onnxruntime intra-op threads per model session")
+    reload_interval_seconds: float = _opt(5.0, "how often to rescan --artifacts; 0 disables watching")
+    keep_versions: int = _opt(2, "versions kept loaded per model (for pinning and in-flight calls)")
+    pin: str = _opt("", "serve fixed versions, e.g. 'churn=3,spend=2'")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port {self.port} out of range 0..65535")
+        if not -1 <= self.metrics_port <= 65535:
+            problems.append(f"metrics_port {self.metrics_port} out of range -1..65535")
+        if self.max_message_mb < 1:
+            problems.append("max_message_mb must be >= 1")
+        if self.grace_seconds < 0:
+            problems.append("grace_seconds must be >= 0")
+        if self.threads < 1 or self.ort_threads < 1 or self.keep_versions < 1:
+            problems.append("threads, ort_threads and keep_versions must be >= 1")
+        if self.max_batch_rows < 1:
+            problems.append("max_batch_rows must be >= 1")
+        try:
+            self.pinned_versions()
+        except ValueError as err:
+            problems.append(str(err))
+        if problems:
+            raise ValueError("invalid configuration: " + "; ".join(problems))
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * 1024 * 1024
+
+    def pinned_versions(self) -> dict[str, int]:
+        pins: dict[str, int] = {}
+        for item in filter(None, (p.strip() for p in self.pin.split(","))):
+            name, sep, version = item.partition("=")
+            if not sep or not version.strip().isdigit():
+                raise ValueError(f"pin {item!r} is not NAME=VERSION")
+            pins[name.strip()] = int(version)
+        return pins
+
+    @classmethod
+    def from_args(
+        cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+    ) -> ServerConfig:
+        env = os.environ if env is None else env
+        hints = get_type_hints(cls)
+        parser = argparse.ArgumentParser(
+            prog="python -m server",
+            description="crm-serving gRPC server. Each flag can also be set as CRM_<NAME>.",
+        )
+        for f in dataclasses.fields(cls):
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                type=hints[f.name] if hints[f.name] is not bool else _parse_bool,
+                default=None,
+                choices=f.metadata.get("choices"),
+                help=f"{f.metadata['help']} (env {ENV_PREFIX}{f.name.upper()}, default {f.default})",
+            )
+        args = parser.parse_args(argv)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            cli = getattr(args, f.name)
+            raw_env = env.get(ENV_PREFIX + f.name.upper())
+            if cli is not None:
+                values[f.name] = cli
+            elif raw_env is not None:
+                try:
+                    values[f.name] = hints[f.name](raw_env)
+                except ValueError:
+                    parser.error(f"{ENV_PREFIX}{f.name.upper()}={raw_env!r} is not a valid value")
+        try:
+            return cls(**values)
+        except ValueError as err:
+            parser.error(str(err))
+            raise  # unreachable: parser.error exits
+
+
+def _parse_bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
