@@ -25,9 +25,13 @@ def _opt(default: Any, help_text: str, choices: Sequence[str] | None = None) -> 
 class ServerConfig:
     host: str = _opt("0.0.0.0", "address to bind the gRPC and metrics servers to")
     port: int = _opt(50051, "gRPC port; 0 picks a free port (logged at start-up)")
-    metrics_port: int = _opt(9095, "Prometheus /metrics HTTP port; 0 picks a free port, -1 disables")
+    metrics_port: int = _opt(
+        9095, "Prometheus /metrics HTTP port; 0 picks a free port, -1 disables"
+    )
     artifacts: Path = _opt(Path("artifacts"), "artifacts directory: <model>/<version>/")
-    data_dir: Path = _opt(Path("data"), "directory for what the server stores (integrity logs, campaigns)")
+    data_dir: Path = _opt(
+        Path("data"), "directory for what the server stores (integrity logs, campaigns)"
+    )
     max_message_mb: int = _opt(64, "largest gRPC message accepted or sent, in MiB")
     log_level: str = _opt(
         "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -36,9 +40,13 @@ class ServerConfig:
     grace_seconds: float = _opt(10.0, "on SIGTERM/SIGINT, how long in-flight calls may finish")
     threads: int = _opt(32, "gRPC handler threads (streaming calls hold one each)")
     max_concurrent_rpcs: int = _opt(1000, "calls above this get RESOURCE_EXHAUSTED at once")
-    max_batch_rows: int = _opt(100_000, "most customers/rows in one request (INVALID_ARGUMENT above)")
+    max_batch_rows: int = _opt(
+        100_000, "most customers/rows in one request (INVALID_ARGUMENT above)"
+    )
     ort_threads: int = _opt(1, "onnxruntime intra-op threads per model session")
-    reload_interval_seconds: float = _opt(5.0, "how often to rescan --artifacts; 0 disables watching")
+    reload_interval_seconds: float = _opt(
+        5.0, "how often to rescan --artifacts; 0 disables watching"
+    )
     keep_versions: int = _opt(2, "versions kept loaded per model (for pinning and in-flight calls)")
     pin: str = _opt("", "serve fixed versions, e.g. 'churn=3,spend=2'")
 

@@ -43,7 +43,9 @@ class InvalidArgument(ServiceError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
 
-    def __init__(self, violations: Iterable[FieldViolation] | FieldViolation, message: str = "") -> None:
+    def __init__(
+        self, violations: Iterable[FieldViolation] | FieldViolation, message: str = ""
+    ) -> None:
         self.violations = (
             [violations] if isinstance(violations, FieldViolation) else list(violations)
         )
@@ -60,7 +62,9 @@ class InvalidArgument(ServiceError):
     def details(self) -> Sequence[any_pb2.Any]:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in self.violations
             ]
         )

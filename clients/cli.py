@@ -1,0 +1,80 @@
+"""`crm-client`: the command line over CrmClient."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from clients.client import CrmClient
+from clients.errors import CrmError
+
+
+def _health(args: argparse.Namespace, client: CrmClient) -> int:
+    status = client.health(args.service)
+    print(f"{args.service or '(server)'}: {status}")
+    return 0 if status == "SERVING" else 1
+
+
+def _models(args: argparse.Namespace, client: CrmClient) -> int:
+    if args.name:
+        meta = client.model_metadata(args.name, args.version)
+        print(json.dumps(meta.manifest, indent=2, sort_keys=True, default=str))
+        return 0
+    models = client.list_models()
+    if args.json:
+        print(json.dumps([asdict(m) for m in models], indent=2, default=str))
+        return 0
+    print(f"{'model':<14} {'version':>7}  {'loaded':<10} {'features':>8}  sha256")
+    for m in models:
+        loaded = ",".join(map(str, m.loaded_versions))
+        print(
+            f"{m.name:<14} {m.version:>7}  {loaded:<10} {len(m.feature_names):>8}  {m.onnx_sha256[:16]}"
+        )
+    return 0
+
+
+def _reload(args: argparse.Namespace, client: CrmClient) -> int:
+    results = client.reload_models()
+    for r in results:
+        print(f"{r.name} v{r.version}: {r.outcome}" + (f" ({r.reason})" if r.reason else ""))
+    return 1 if any(r.outcome == "REFUSED" for r in results) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm-client", description="Call a crm-serving server.")
+    parser.add_argument("--target", default="localhost:50051", help="server address host:port")
+    parser.add_argument("--timeout", type=float, default=10.0, help="deadline per call, seconds")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    health = sub.add_parser("health", help="health of the server or one service")
+    health.add_argument("--service", default="", help="e.g. crm.v1.ChurnService; empty = server")
+    health.set_defaults(func=_health)
+
+    models = sub.add_parser("models", help="list models, or show one model's manifest")
+    models.add_argument("--name", default="", help="show this model's full manifest")
+    models.add_argument("--version", type=int, default=0, help="version (0 = serving)")
+    models.add_argument("--json", action="store_true", help="list as JSON")
+    models.set_defaults(func=_models)
+
+    reload_ = sub.add_parser("reload", help="ask the server to rescan its artifacts now")
+    reload_.set_defaults(func=_reload)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with CrmClient(args.target, timeout=args.timeout) as client:
+            return int(args.func(args, client))
+    except CrmError as err:
+        print(f"crm-client: {err}", file=sys.stderr)
+        for v in err.violations:
+            print(f"  {v.field}: {v.description}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

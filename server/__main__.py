@@ -1,0 +1,42 @@
+"""`python -m server`: run the crm-serving gRPC server in the foreground until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from server.config import ServerConfig
+from server.logs import configure_logging
+
+log = logging.getLogger("server")
+_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = ServerConfig.from_args(argv)
+    configure_logging(config.log_level, config.log_format)
+    # Block the signals before any gRPC thread exists, so every thread inherits the mask and
+    # the main thread alone receives them through sigwait (gRPC's threads would swallow them).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    from server.app import CrmServer, PortInUse
+
+    app = CrmServer(config)
+    try:
+        app.start()
+    except PortInUse as err:
+        log.error("start-up failed", extra={"reason": str(err)})
+        return 2
+    received = signal.sigwait(_SIGNALS)
+    log.info(
+        "shutting down",
+        extra={"signal": signal.Signals(received).name, "grace_seconds": config.grace_seconds},
+    )
+    app.stop()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Builds the gRPC server: registry, servicers, health, reflection, interceptor, /metrics.
+
+grpc's threaded server, not grpc.aio: measured here, pre-forked threaded servers scale with
+processes where aio ones did not (benchmarks/grpc_ceiling.py), and blocking handlers leave room
+for a batching executor that parks callers on futures.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from crm.v1 import (
+    campaign_pb2_grpc,
+    churn_pb2_grpc,
+    integrity_pb2_grpc,
+    model_pb2_grpc,
+    segmentation_pb2_grpc,
+    spend_pb2_grpc,
+)
+from server.config import ServerConfig
+from server.health import SERVICE_MODELS, ServiceHealth
+from server.interceptor import ObservabilityInterceptor
+from server.metrics import MetricsEndpoint, ServerMetrics
+from server.reflection import enable_reflection
+from server.registry import ModelRegistry
+from server.services.models import ModelServicer
+
+log = logging.getLogger("server")
+
+
+class PortInUse(RuntimeError):
+    """The gRPC port could not be bound (another process holds it)."""
+
+
+@dataclass(frozen=True)
+class BoundPorts:
+    grpc: int
+    metrics: int  # -1 when disabled
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+class CrmServer:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = ServerMetrics()
+        self.registry = ModelRegistry(
+            config.artifacts,
+            self.metrics,
+            ort_threads=config.ort_threads,
+            keep_versions=config.keep_versions,
+            pins=config.pinned_versions(),
+        )
+        self.health = ServiceHealth(self.registry)
+        self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
+        self.server = grpc.server(
+            self._executor,
+            interceptors=[ObservabilityInterceptor(self.metrics)],
+            options=[
+                ("grpc.so_reuseport", 0),  # a leftover server must not silently share the port
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", config.max_message_bytes),
+            ],
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        )
+        self._closables: list[Any] = []
+        self._add_services()
+        self._metrics_endpoint: MetricsEndpoint | None = None
+        self.ports: BoundPorts | None = None
+
+    def _add_services(self) -> None:
+        registry = self.registry
+        model_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), self.server)
+        # Services whose issues have not landed answer UNIMPLEMENTED (the generated base class).
+        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
+            segmentation_pb2_grpc.SegmentationServiceServicer(), self.server
+        )
+        churn_pb2_grpc.add_ChurnServiceServicer_to_server(
+            churn_pb2_grpc.ChurnServiceServicer(), self.server
+        )
+        spend_pb2_grpc.add_SpendServiceServicer_to_server(
+            spend_pb2_grpc.SpendServiceServicer(), self.server
+        )
+        integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(
+            integrity_pb2_grpc.IntegrityServiceServicer(), self.server
+        )
+        campaign_pb2_grpc.add_CampaignServiceServicer_to_server(
+            campaign_pb2_grpc.CampaignServiceServicer(), self.server
+        )
+        from grpc_health.v1 import health_pb2_grpc
+
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
+        enable_reflection(self.server, [*SERVICE_MODELS, "grpc.health.v1.Health"])
+
+    def start(self) -> BoundPorts:
+        self.registry.reload()
+        self.health.refresh()
+        address = _address(self.config.host, self.config.port)
+        try:
+            port = self.server.add_insecure_port(address)
+        except RuntimeError as err:
+            raise PortInUse(f"cannot bind gRPC to {address}: {err}") from None
+        if port == 0:
+            raise PortInUse(f"cannot bind gRPC to {address}")
+        self.server.start()
+        metrics_port = -1
+        if self.config.metrics_port >= 0:
+            self._metrics_endpoint = MetricsEndpoint(
+                self.metrics, self.config.host, self.config.metrics_port
+            )
+            metrics_port = self._metrics_endpoint.port
+        self.registry.start_watching(self.config.reload_interval_seconds)
+        self.ports = BoundPorts(port, metrics_port)
+        log.info(
+            "listening",
+            extra={
+                "host": self.config.host,
+                "grpc_port": port,
+                "metrics_port": metrics_port,
+                "artifacts": str(self.config.artifacts),
+                "models": {n: a.version for n, a in self.registry.serving().items()},
+            },
+        )
+        return self.ports
+
+    def stop(self, grace_seconds: float | None = None) -> None:
+        """Health NOT_SERVING, refuse new calls, let in-flight ones finish within the grace."""
+        grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        self.health.shutdown()
+        self.server.stop(grace).wait()
+        self.registry.close()
+        for closable in self._closables:
+            closable.close()
+        if self._metrics_endpoint is not None:
+            self._metrics_endpoint.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)

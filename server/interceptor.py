@@ -1,0 +1,183 @@
+"""One server interceptor for what every call needs: gRPC metrics and error mapping.
+
+Handlers raise `server.errors.ServiceError` subclasses on purpose; those become their status
+with google.rpc details. Any other exception is logged with its traceback and reaches the
+client as INTERNAL with a generic message -- never UNKNOWN, never the exception text.
+Wrapped handlers are cached per method, so the per-call cost is the wrapper alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from server.errors import INTERNAL_MESSAGE, ServiceError
+from server.metrics import MethodMetrics, ServerMetrics
+
+log = logging.getLogger("server.rpc")
+_OK = grpc.StatusCode.OK
+
+
+def _code_name(context: grpc.ServicerContext) -> str:
+    code = context.code()
+    return "OK" if code is None else code.name
+
+
+def _fail(
+    exc: BaseException, context: grpc.ServicerContext, m: MethodMetrics, t0: float, method: str
+) -> None:
+    """Record the outcome of a raising handler and turn the exception into a status."""
+    m.seconds.observe(time.perf_counter() - t0)
+    if isinstance(exc, ServiceError):
+        m.handled(exc.code.name).inc()
+        if exc.code is grpc.StatusCode.INTERNAL:
+            log.error("internal error", extra={"method": method}, exc_info=exc)
+        context.abort_with_status(rpc_status.to_status(exc.to_status()))
+    if isinstance(exc, GeneratorExit) or not context.is_active():
+        m.handled("CANCELLED").inc()
+        raise exc
+    code = context.code()
+    if code is not None and code is not _OK:
+        # The handler set its own status (context.abort, or the generated UNIMPLEMENTED stub):
+        # keep it, and abort so grpc does not log the exception as an application error.
+        m.handled(code.name).inc()
+        context.abort(code, context.details() or code.name)
+    m.handled("INTERNAL").inc()
+    log.error("unhandled exception", extra={"method": method}, exc_info=exc)
+    context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
+def _count(requests: Iterator[Any], m: MethodMetrics) -> Iterator[Any]:
+    for request in requests:
+        m.received.inc()
+        yield request
+
+
+class ObservabilityInterceptor(grpc.ServerInterceptor):
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._metrics = metrics
+        self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        try:
+            return self._cache[method]
+        except KeyError:
+            inner = continuation(handler_call_details)
+            wrapped = self._wrap(method, inner) if inner is not None else None
+            self._cache[method] = wrapped
+            return wrapped
+
+    def _wrap(self, method: str, h: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        service, _, name = method.lstrip("/").rpartition("/")
+        des, ser = h.request_deserializer, h.response_serializer
+        if h.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _unary_unary(h.unary_unary, self._metrics.for_method("unary", service, name), method),
+                des, ser,
+            )  # fmt: skip
+        if h.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method),
+                des, ser,
+            )  # fmt: skip
+        if h.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method),
+                des, ser,
+            )  # fmt: skip
+        return grpc.stream_stream_rpc_method_handler(
+            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method),
+            des, ser,
+        )  # fmt: skip
+
+
+def _unary_unary(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        m.started.inc()
+        m.received.inc()
+        t0 = time.perf_counter()
+        try:
+            response = fn(request, context)
+        except BaseException as exc:
+            _fail(exc, context, m, t0, method)
+            raise
+        m.seconds.observe(time.perf_counter() - t0)
+        m.handled(_code_name(context)).inc()
+        m.sent.inc()
+        return response
+
+    return handler
+
+
+def _stream_unary(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+    def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        m.started.inc()
+        t0 = time.perf_counter()
+        try:
+            response = fn(_count(requests, m), context)
+        except BaseException as exc:
+            _fail(exc, context, m, t0, method)
+            raise
+        m.seconds.observe(time.perf_counter() - t0)
+        m.handled(_code_name(context)).inc()
+        m.sent.inc()
+        return response
+
+    return handler
+
+
+def _stream_out(
+    responses: Iterator[Any],
+    context: grpc.ServicerContext,
+    m: MethodMetrics,
+    t0: float,
+    method: str,
+) -> Iterator[Any]:
+    try:
+        for response in responses:
+            m.sent.inc()
+            yield response
+    except BaseException as exc:
+        _fail(exc, context, m, t0, method)
+        raise
+    m.seconds.observe(time.perf_counter() - t0)
+    m.handled(_code_name(context)).inc()
+
+
+def _unary_stream(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+    def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        m.started.inc()
+        m.received.inc()
+        t0 = time.perf_counter()
+        try:
+            responses = fn(request, context)
+        except BaseException as exc:
+            _fail(exc, context, m, t0, method)
+            raise
+        return _stream_out(responses, context, m, t0, method)
+
+    return handler
+
+
+def _stream_stream(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+    def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        m.started.inc()
+        t0 = time.perf_counter()
+        try:
+            responses = fn(_count(requests, m), context)
+        except BaseException as exc:
+            _fail(exc, context, m, t0, method)
+            raise
+        return _stream_out(responses, context, m, t0, method)
+
+    return handler

@@ -1,0 +1,122 @@
+"""Prometheus metrics: the conventional gRPC server set plus per-model inference metrics.
+
+Metric objects live on one CollectorRegistry per server, so several servers can share a process
+(tests) and multi-process workers can later aggregate through the same definitions.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+)  # fmt: skip
+GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
+
+@dataclass
+class MethodMetrics:
+    """Pre-resolved label children for one method: no label lookups on the hot path."""
+
+    started: Counter
+    received: Counter
+    sent: Counter
+    seconds: Histogram
+    _handled: Counter
+    _labels: tuple[str, str, str]
+
+    def __post_init__(self) -> None:
+        self._by_code: dict[str, Counter] = {}
+
+    def handled(self, code: str) -> Counter:
+        child = self._by_code.get(code)
+        if child is None:
+            child = self._by_code[code] = self._handled.labels(*self._labels, code)
+        return child
+
+
+class ServerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.grpc_started = Counter(
+            "grpc_server_started", "RPCs started on the server.", GRPC_LABELS, registry=r
+        )
+        self.grpc_handled = Counter(
+            "grpc_server_handled",
+            "RPCs completed on the server, regardless of success or failure.",
+            (*GRPC_LABELS, "grpc_code"),
+            registry=r,
+        )
+        self.grpc_received = Counter(
+            "grpc_server_msg_received", "Stream messages received on the server.", GRPC_LABELS,
+            registry=r,
+        )  # fmt: skip
+        self.grpc_sent = Counter(
+            "grpc_server_msg_sent", "Stream messages sent by the server.", GRPC_LABELS, registry=r
+        )
+        self.grpc_seconds = Histogram(
+            "grpc_server_handling_seconds",
+            "Response latency of RPCs handled by the server.",
+            GRPC_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "crm_model_inference_seconds",
+            "Time in onnxruntime per call.",
+            ("model", "version"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rows_scored = Counter(
+            "crm_model_rows_scored", "Rows scored by onnxruntime.", ("model", "version"), registry=r
+        )
+        self.model_info = Gauge(
+            "crm_model_info",
+            "1 for each artifact version loaded; serving=1 for the version answering by default.",
+            ("model", "version", "kind", "serving"),
+            registry=r,
+        )
+        self.reloads = Counter(
+            "crm_model_reloads",
+            "Artifact version load attempts by outcome (loaded, refused).",
+            ("model", "outcome"),
+            registry=r,
+        )
+        self._lock = threading.Lock()
+        self._methods: dict[tuple[str, str, str], MethodMetrics] = {}
+
+    def for_method(self, grpc_type: str, service: str, method: str) -> MethodMetrics:
+        key = (grpc_type, service, method)
+        with self._lock:
+            found = self._methods.get(key)
+            if found is None:
+                found = self._methods[key] = MethodMetrics(
+                    self.grpc_started.labels(*key),
+                    self.grpc_received.labels(*key),
+                    self.grpc_sent.labels(*key),
+                    self.grpc_seconds.labels(*key),
+                    self.grpc_handled,
+                    key,
+                )
+            return found
+
+
+class MetricsEndpoint:
+    """The /metrics HTTP server; port 0 binds a free port."""
+
+    def __init__(self, metrics: ServerMetrics, host: str, port: int) -> None:
+        self._server: ThreadingHTTPServer
+        self._thread: threading.Thread
+        self._server, self._thread = start_http_server(port, addr=host, registry=metrics.registry)
+        self.port: int = self._server.server_port
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

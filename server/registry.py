@@ -1,0 +1,256 @@
+"""Model registry: loads verified artifact versions, serves the highest (or pinned), hot-swaps.
+
+A new version is loaded completely and checked (manifest, SHA-256 of every file, onnxruntime
+session and a smoke inference) before one reference is swapped; callers that already hold the
+old `LoadedArtifact` finish on it. A version that fails is refused, logged and counted once, and
+what was serving keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from crm.artifacts import (
+    KIND_ONNX,
+    MANIFEST_FILE,
+    ArtifactError,
+    list_names,
+    list_versions,
+    read_manifest,
+    verify_files,
+)
+from server.errors import NotFound, Unavailable
+from server.metrics import ServerMetrics
+from server.runtime import OnnxModel
+
+log = logging.getLogger("server.registry")
+
+Loader = Callable[[Path, Mapping[str, Any]], Any]
+
+
+class Outcome(Enum):
+    LOADED = "loaded"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class LoadedArtifact:
+    name: str
+    version: int
+    kind: str
+    path: Path
+    manifest: Mapping[str, Any]
+    loaded_at: datetime
+    payload: Any  # OnnxModel for onnx_model; what the kind's loader returned otherwise
+
+    @property
+    def model(self) -> OnnxModel:
+        if not isinstance(self.payload, OnnxModel):
+            raise TypeError(f"artifact {self.name} v{self.version} is not an ONNX model")
+        return self.payload
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    name: str
+    version: int
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass
+class _Entry:
+    loaded: dict[int, LoadedArtifact] = field(default_factory=dict)
+    serving: int = 0
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        root: Path,
+        metrics: ServerMetrics,
+        *,
+        ort_threads: int = 1,
+        keep_versions: int = 2,
+        pins: Mapping[str, int] | None = None,
+        loaders: Mapping[str, Loader] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self._metrics = metrics
+        self._ort_threads = ort_threads
+        self._keep = keep_versions
+        self._pins = dict(pins or {})
+        self._loaders: dict[str, Loader] = dict(loaders or {})
+        self._entries: dict[str, _Entry] = {}
+        self._refused: dict[tuple[str, int], tuple[float, str]] = {}
+        self._published: dict[str, list[tuple[str, str, str, str]]] = {}
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # -- lookups (hot path: no lock, dict reads are atomic) --------------------------------
+    def get(self, name: str, version: int = 0) -> LoadedArtifact:
+        entry = self._entries.get(name)
+        if entry is None or not entry.loaded:
+            if entry is None and name not in list_names(self.root):
+                raise NotFound(f"unknown model {name!r}", "model", name)
+            raise Unavailable(f"model {name!r} is not loaded")
+        wanted = version or entry.serving
+        found = entry.loaded.get(wanted)
+        if found is None:
+            raise NotFound(
+                f"model {name!r} version {wanted} is not loaded (loaded: {sorted(entry.loaded)})",
+                "model",
+                f"{name}/{wanted}",
+            )
+        return found
+
+    def is_serving(self, name: str) -> bool:
+        entry = self._entries.get(name)
+        return bool(entry and entry.serving in entry.loaded)
+
+    def serving(self) -> dict[str, LoadedArtifact]:
+        return {n: e.loaded[e.serving] for n, e in sorted(self._entries.items()) if e.loaded}
+
+    def loaded_versions(self, name: str) -> list[int]:
+        entry = self._entries.get(name)
+        return sorted(entry.loaded) if entry else []
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Called after every reload that changed what is served."""
+        self._listeners.append(callback)
+
+    # -- loading ---------------------------------------------------------------------------
+    def reload(self) -> list[ReloadResult]:
+        with self._lock:
+            results = [r for name in list_names(self.root) for r in self._reload_one(name)]
+        if any(r.outcome is Outcome.LOADED for r in results):
+            for callback in self._listeners:
+                callback()
+        return results
+
+    def _reload_one(self, name: str) -> list[ReloadResult]:
+        entry = self._entries.setdefault(name, _Entry())
+        versions = list_versions(self.root, name)
+        pin = self._pins.get(name)
+        candidates = [pin] if pin is not None else sorted(versions, reverse=True)
+        results: list[ReloadResult] = []
+        for version in candidates:
+            if version in entry.loaded:
+                if entry.serving != version:
+                    entry.serving = version
+                    self._publish(name, entry)
+                if not results:
+                    results.append(ReloadResult(name, version, Outcome.UNCHANGED))
+                break
+            if version not in versions:
+                reason = f"pinned version {version} does not exist"
+                results.append(self._refuse(name, version, reason))
+                break
+            outcome = self._try_load(name, version, entry)
+            results.append(outcome)
+            if outcome.outcome is Outcome.LOADED:
+                break
+        return results
+
+    def _try_load(self, name: str, version: int, entry: _Entry) -> ReloadResult:
+        version_dir = self.root / name / str(version)
+        stamp = _stamp(version_dir)
+        previous = self._refused.get((name, version))
+        if previous is not None and previous[0] == stamp:
+            return ReloadResult(name, version, Outcome.REFUSED, previous[1])
+        try:
+            artifact = self._load(name, version, version_dir)
+        except ArtifactError as err:
+            return self._refuse(name, version, str(err), stamp)
+        except Exception as err:  # a loader bug must not take the registry down
+            log.exception("artifact loader failed", extra={"model": name, "version": version})
+            return self._refuse(name, version, f"loader failed: {err}", stamp)
+        self._refused.pop((name, version), None)
+        entry.loaded[version] = artifact
+        entry.serving = version
+        for old in sorted(entry.loaded)[: -self._keep]:
+            if old != self._pins.get(name):
+                del entry.loaded[old]
+        self._metrics.reloads.labels(name, "loaded").inc()
+        self._publish(name, entry)
+        log.info(
+            "artifact loaded", extra={"model": name, "version": version, "kind": artifact.kind}
+        )
+        return ReloadResult(name, version, Outcome.LOADED)
+
+    def _refuse(self, name: str, version: int, reason: str, stamp: float = 0.0) -> ReloadResult:
+        self._refused[(name, version)] = (stamp, reason)
+        self._metrics.reloads.labels(name, "refused").inc()
+        log.error("artifact refused", extra={"model": name, "version": version, "reason": reason})
+        return ReloadResult(name, version, Outcome.REFUSED, reason)
+
+    def _load(self, name: str, version: int, version_dir: Path) -> LoadedArtifact:
+        manifest = read_manifest(version_dir)
+        verify_files(version_dir, manifest)
+        kind = str(manifest["kind"])
+        if kind == KIND_ONNX:
+            payload: Any = OnnxModel(version_dir, manifest, self._ort_threads, self._metrics)
+        elif kind in self._loaders:
+            try:
+                payload = self._loaders[kind](version_dir, manifest)
+            except (OSError, ValueError, KeyError) as err:
+                raise ArtifactError(f"{version_dir}: cannot load {kind}: {err}") from None
+        else:
+            payload = None
+        return LoadedArtifact(
+            name, version, kind, version_dir, manifest, datetime.now(UTC), payload
+        )
+
+    def _publish(self, name: str, entry: _Entry) -> None:
+        gauge = self._metrics.model_info
+        for labels in self._published.pop(name, []):  # drop series of versions no longer loaded
+            gauge.remove(*labels)
+        published = self._published[name] = []
+        for version, artifact in entry.loaded.items():
+            labels = (name, str(version), artifact.kind, str(version == entry.serving).lower())
+            gauge.labels(*labels).set(1)
+            published.append(labels)
+
+    # -- watching --------------------------------------------------------------------------
+    def start_watching(self, interval_seconds: float) -> None:
+        if interval_seconds <= 0 or self._watcher is not None:
+            return
+        self._watcher = threading.Thread(
+            target=self._watch, args=(interval_seconds,), name="artifact-watcher", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.reload()
+            except Exception:
+                log.exception("artifact scan failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
+
+def _stamp(version_dir: Path) -> float:
+    """Latest modification time in a version dir: a refused version is retried once it changes."""
+    try:
+        return (
+            max(p.stat().st_mtime for p in version_dir.iterdir()) if version_dir.is_dir() else 0.0
+        )
+    except (OSError, ValueError):
+        return 0.0
+
+
+__all__ = ["MANIFEST_FILE", "LoadedArtifact", "ModelRegistry", "Outcome", "ReloadResult"]

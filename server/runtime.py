@@ -1,0 +1,60 @@
+"""The one place that talks to onnxruntime: a session per model version, explicit threads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from crm.artifacts import MODEL_FILE, ArtifactError
+from server.metrics import ServerMetrics
+
+
+class OnnxModel:
+    """A loaded, checked ONNX model: one float32 input `features` [N, F], named outputs."""
+
+    def __init__(
+        self, version_dir: Path, manifest: Mapping[str, Any], threads: int, metrics: ServerMetrics
+    ) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(version_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise ArtifactError(
+                f"{version_dir}: onnxruntime cannot load the model: {err}"
+            ) from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ArtifactError(f"{version_dir}: expected one input, found {len(inputs)}")
+        self.input_name: str = inputs[0].name
+        self.feature_names: tuple[str, ...] = tuple(manifest.get("features") or ())
+        if not self.feature_names:
+            raise ArtifactError(f"{version_dir}: manifest lists no features")
+        width = inputs[0].shape[-1] if inputs[0].shape else None
+        if isinstance(width, int) and width != len(self.feature_names):
+            raise ArtifactError(
+                f"{version_dir}: model takes {width} features, manifest lists {len(self.feature_names)}"
+            )
+        self.output_names: tuple[str, ...] = tuple(o.name for o in self.session.get_outputs())
+        labels = (str(manifest["name"]), str(manifest["version"]))
+        self._seconds = metrics.inference_seconds.labels(*labels)
+        self._rows = metrics.rows_scored.labels(*labels)
+        self.run(np.zeros((1, len(self.feature_names)), dtype=np.float32))  # smoke test
+
+    def run(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Score a float32 [N, F] matrix in manifest feature order."""
+        t0 = time.perf_counter()
+        outputs = self.session.run(None, {self.input_name: features})
+        self._seconds.observe(time.perf_counter() - t0)
+        self._rows.inc(features.shape[0])
+        return dict(zip(self.output_names, outputs, strict=True))

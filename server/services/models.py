@@ -1,0 +1,82 @@
+"""ModelService: what the registry serves, each version's full manifest, and reload on demand."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from crm.v1 import model_pb2, model_pb2_grpc
+from server.errors import FieldViolation, InvalidArgument
+from server.registry import LoadedArtifact, ModelRegistry, Outcome
+
+_OUTCOMES = {
+    Outcome.LOADED: model_pb2.RELOAD_OUTCOME_LOADED,
+    Outcome.UNCHANGED: model_pb2.RELOAD_OUTCOME_UNCHANGED,
+    Outcome.REFUSED: model_pb2.RELOAD_OUTCOME_REFUSED,
+}
+
+
+def _timestamp(text: object) -> timestamp_pb2.Timestamp | None:
+    ts = timestamp_pb2.Timestamp()
+    try:
+        ts.FromJsonString(str(text))
+    except ValueError:
+        return None
+    return ts
+
+
+def model_info(artifact: LoadedArtifact, loaded_versions: list[int]) -> model_pb2.ModelInfo:
+    info = model_pb2.ModelInfo(
+        name=artifact.name,
+        version=artifact.version,
+        loaded_versions=loaded_versions,
+        onnx_sha256=str(artifact.manifest.get("onnx_sha256", "")),
+        feature_names=list(artifact.manifest.get("features") or []),
+    )
+    created = _timestamp(artifact.manifest.get("created_at", ""))
+    if created is not None:
+        info.created_at.CopyFrom(created)
+    info.loaded_at.FromDatetime(artifact.loaded_at)
+    return info
+
+
+class ModelServicer(model_pb2_grpc.ModelServiceServicer):
+    def __init__(self, registry: ModelRegistry) -> None:
+        self._registry = registry
+
+    def ListModels(
+        self, request: model_pb2.ListModelsRequest, context: grpc.ServicerContext
+    ) -> model_pb2.ListModelsResponse:
+        return model_pb2.ListModelsResponse(
+            models=[
+                model_info(a, self._registry.loaded_versions(name))
+                for name, a in self._registry.serving().items()
+            ]
+        )
+
+    def GetModelMetadata(
+        self, request: model_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> model_pb2.GetModelMetadataResponse:
+        if not request.name:
+            raise InvalidArgument(FieldViolation("name", "required"))
+        if request.version < 0:
+            raise InvalidArgument(FieldViolation("version", "must be >= 0 (0 = serving)"))
+        artifact = self._registry.get(request.name, request.version)
+        manifest = struct_pb2.Struct()
+        manifest.update(dict(artifact.manifest))
+        return model_pb2.GetModelMetadataResponse(
+            info=model_info(artifact, self._registry.loaded_versions(artifact.name)),
+            manifest=manifest,
+        )
+
+    def ReloadModels(
+        self, request: model_pb2.ReloadModelsRequest, context: grpc.ServicerContext
+    ) -> model_pb2.ReloadModelsResponse:
+        return model_pb2.ReloadModelsResponse(
+            results=[
+                model_pb2.ModelReload(
+                    name=r.name, version=r.version, outcome=_OUTCOMES[r.outcome], reason=r.reason
+                )
+                for r in self._registry.reload()
+            ]
+        )

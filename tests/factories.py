@@ -1,0 +1,52 @@
+"""Real, small artifacts for tests: ONNX models trained on synthetic data, written as training does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from crm.artifacts import KIND_ONNX, write_artifact
+
+
+def make_onnx_artifact(
+    root: Path, name: str = "churn", n_features: int = 4, seed: int = 0, version: int | None = None
+) -> Path:
+    """A LogisticRegression on random data exported with skl2onnx: input `features` [N, F]."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(200, n_features)).astype(np.float32)
+    y = (x @ rng.normal(size=n_features) > 0).astype(int)
+    model = LogisticRegression().fit(x, y)
+    onx = convert_sklearn(
+        model,
+        initial_types=[("features", FloatTensorType([None, n_features]))],
+        options={id(model): {"zipmap": False}},
+        target_opset=17,
+    )
+    features = [f"f{i}" for i in range(n_features)]
+    return write_artifact(
+        root,
+        name,
+        {"model.onnx": onx.SerializeToString()},
+        {
+            "kind": KIND_ONNX,
+            "features": features,
+            "outputs": [{"name": "probabilities", "meaning": "class probabilities"}],
+            "metrics": {"validation": {"roc_auc": 1.0}, "baseline": {"roc_auc": 0.5}},
+            "dataset": {"sha256": "0" * 64, "merkle_root": "0" * 64, "rows": 200},
+            "test_seed": seed,
+        },
+        version=version,
+    )
+
+
+def corrupt(version_dir: Path) -> None:
+    """Flip bytes of model.onnx after the manifest recorded its hash."""
+    path = version_dir / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))

@@ -1,0 +1,251 @@
+"""The server core through the generated stubs: health, reflection, metrics, models, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from clients import CrmClient, CrmError
+from crm.v1 import churn_pb2, churn_pb2_grpc, model_pb2, model_pb2_grpc
+from server.health import SERVICE_MODELS
+from tests.factories import corrupt, make_onnx_artifact
+
+CRM_SERVICES = {
+    "crm.v1.SegmentationService",
+    "crm.v1.ChurnService",
+    "crm.v1.SpendService",
+    "crm.v1.IntegrityService",
+    "crm.v1.CampaignService",
+    "crm.v1.ModelService",
+}
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def sample(samples: dict, name: str, **labels: str) -> float:
+    return sum(
+        v for (n, ls), v in samples.items() if n == name and labels.items() <= dict(ls).items()
+    )
+
+
+@pytest.fixture
+def churn_artifacts(tmp_path: Path) -> Path:
+    make_onnx_artifact(tmp_path, "churn")
+    return tmp_path
+
+
+def test_health_per_service_follows_loaded_models(start_server, churn_artifacts: Path) -> None:
+    server = start_server(churn_artifacts)
+    stub = health_pb2_grpc.HealthStub(server.channel)
+
+    def status(service: str) -> int:
+        return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+    assert status("") == health_pb2.HealthCheckResponse.SERVING
+    assert status("crm.v1.ChurnService") == health_pb2.HealthCheckResponse.SERVING
+    assert status("crm.v1.ModelService") == health_pb2.HealthCheckResponse.SERVING
+    assert status("crm.v1.IntegrityService") == health_pb2.HealthCheckResponse.SERVING
+    for service in ("crm.v1.SegmentationService", "crm.v1.SpendService"):
+        assert status(service) == health_pb2.HealthCheckResponse.NOT_SERVING, service
+    with pytest.raises(grpc.RpcError) as err:
+        status("crm.v1.NoSuchService")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert set(SERVICE_MODELS) == CRM_SERVICES
+
+
+def test_reflection_lists_every_service_on_v1_and_v1alpha(start_server) -> None:
+    server = start_server()
+    stub = reflection_pb2_grpc.ServerReflectionStub(server.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (response,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in response.list_services_response.service}
+    assert CRM_SERVICES | {"grpc.health.v1.Health"} <= names
+    # v1 answers on its own path with wire-identical messages.
+    v1 = server.channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    (response,) = list(v1(iter([request]), timeout=5))
+    assert {s.name for s in response.list_services_response.service} >= CRM_SERVICES
+    # and can describe a service's file
+    file_request = reflection_pb2.ServerReflectionRequest(
+        file_containing_symbol="crm.v1.ChurnService"
+    )
+    (response,) = list(v1(iter([file_request]), timeout=5))
+    assert response.file_descriptor_response.file_descriptor_proto
+
+
+def test_metrics_count_calls_by_code(start_server, churn_artifacts: Path) -> None:
+    server = start_server(churn_artifacts)
+    stub = model_pb2_grpc.ModelServiceStub(server.channel)
+    for _ in range(3):
+        stub.ListModels(model_pb2.ListModelsRequest(), timeout=5)
+    with pytest.raises(grpc.RpcError):
+        stub.GetModelMetadata(model_pb2.GetModelMetadataRequest(name="nope"), timeout=5)
+    samples = scrape(server.metrics_url)
+    labels = {"grpc_service": "crm.v1.ModelService", "grpc_type": "unary"}
+    assert (
+        sample(
+            samples, "grpc_server_handled_total", grpc_method="ListModels", grpc_code="OK", **labels
+        )
+        == 3
+    )
+    assert sample(samples, "grpc_server_started_total", grpc_method="ListModels", **labels) == 3
+    assert (
+        sample(samples, "grpc_server_msg_received_total", grpc_method="ListModels", **labels) == 3
+    )
+    assert sample(samples, "grpc_server_msg_sent_total", grpc_method="ListModels", **labels) == 3
+    assert (
+        sample(samples, "grpc_server_handling_seconds_count", grpc_method="ListModels", **labels)
+        == 3
+    )
+    assert (
+        sample(
+            samples,
+            "grpc_server_handled_total",
+            grpc_method="GetModelMetadata",
+            grpc_code="NOT_FOUND",
+            **labels,
+        )
+        == 1
+    )
+    assert sample(samples, "crm_model_info", model="churn", version="1", serving="true") == 1
+    # The smoke inference at load time already ran the model once.
+    assert sample(samples, "crm_model_rows_scored_total", model="churn", version="1") >= 1
+
+
+def test_model_service_lists_and_describes(start_server, churn_artifacts: Path) -> None:
+    server = start_server(churn_artifacts)
+    with CrmClient(server.target) as client:
+        (model,) = client.list_models()
+        assert (model.name, model.version, model.loaded_versions) == ("churn", 1, (1,))
+        assert model.feature_names == ("f0", "f1", "f2", "f3")
+        meta = client.model_metadata("churn")
+        on_disk = (churn_artifacts / "churn" / "1" / "manifest.json").read_text()
+        assert meta.manifest["onnx_sha256"] == model.onnx_sha256
+        assert meta.manifest["onnx_sha256"] in on_disk
+        assert meta.manifest["metrics"]["baseline"]["roc_auc"] == 0.5
+        with pytest.raises(CrmError) as err:
+            client.model_metadata("churn", version=9)
+        assert err.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_bad_inputs_get_invalid_argument_naming_the_field(start_server) -> None:
+    server = start_server()
+    with CrmClient(server.target) as client:
+        for kwargs, field in (
+            ({"name": ""}, "name"),
+            ({"name": "churn", "version": -1}, "version"),
+        ):
+            with pytest.raises(CrmError) as err:
+                client.model_metadata(**kwargs)
+            assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+            assert [v.field for v in err.value.violations] == [field]
+        with pytest.raises(CrmError) as err:
+            client.model_metadata("unknown-model")
+        assert err.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_unimplemented_rpcs_answer_unimplemented(start_server) -> None:
+    server = start_server()
+    stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.PredictChurn(churn_pb2.PredictChurnRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Traceback" not in server.logs()
+
+
+def test_hot_reload_swaps_good_and_refuses_corrupt_while_serving(
+    start_server, churn_artifacts: Path
+) -> None:
+    server = start_server(churn_artifacts)
+    client = CrmClient(server.target)
+    failures: list[BaseException] = []
+    calls = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal calls
+        while not stop.is_set():
+            try:
+                client.list_models()
+                client.model_metadata("churn")
+                calls += 1
+            except BaseException as exc:  # any failure fails the test
+                failures.append(exc)
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        make_onnx_artifact(churn_artifacts, "churn", seed=1)
+        results = {(r.name, r.version): r.outcome for r in client.reload_models()}
+        assert results == {("churn", 2): "LOADED"}
+        assert client.list_models()[0].version == 2
+        assert client.model_metadata("churn").manifest["test_seed"] == 1
+        corrupt(make_onnx_artifact(churn_artifacts, "churn", seed=2))
+        results = client.reload_models()
+        refused = [r for r in results if r.outcome == "REFUSED"]
+        assert [(r.name, r.version) for r in refused] == [("churn", 3)]
+        assert "SHA-256" in refused[0].reason
+        (model,) = client.list_models()
+        assert (model.version, model.loaded_versions) == (2, (1, 2))
+        assert client.model_metadata("churn", version=1).summary.version == 1
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        worker.join()
+        client.close()
+    assert not failures, failures[:3]
+    assert calls > 0
+    samples = scrape(server.metrics_url)
+    assert sample(samples, "crm_model_reloads_total", model="churn", outcome="refused") == 1
+    assert sample(samples, "crm_model_info", model="churn", version="2", serving="true") == 1
+
+
+def test_watcher_loads_new_versions_without_a_call(start_server, churn_artifacts: Path) -> None:
+    server = start_server(churn_artifacts, extra_args=["--reload-interval-seconds", "0.2"])
+    make_onnx_artifact(churn_artifacts, "churn", seed=5)
+    with CrmClient(server.target) as client:
+        deadline = time.monotonic() + 10
+        while client.list_models()[0].version != 2:
+            assert time.monotonic() < deadline, "watcher did not load version 2"
+            time.sleep(0.1)
+
+
+def test_startup_skips_a_corrupt_newest_version(start_server, churn_artifacts: Path) -> None:
+    corrupt(make_onnx_artifact(churn_artifacts, "churn", seed=3))
+    server = start_server(churn_artifacts)
+    with CrmClient(server.target) as client:
+        assert client.list_models()[0].version == 1
+        assert client.health("crm.v1.ChurnService") == "SERVING"
+
+
+def test_pinned_version_is_served(start_server, churn_artifacts: Path) -> None:
+    make_onnx_artifact(churn_artifacts, "churn", seed=4)
+    server = start_server(churn_artifacts, extra_args=["--pin", "churn=1"])
+    with CrmClient(server.target) as client:
+        assert client.list_models()[0].version == 1
+
+
+def test_busy_port_fails_startup(start_server, tmp_path: Path) -> None:
+    first = start_server()
+    from tests.serverproc import launch
+
+    with pytest.raises(RuntimeError, match="exited with 2"):
+        launch(tmp_path, tmp_path, port=first.port)

@@ -1,0 +1,49 @@
+"""Graceful shutdown: NOT_SERVING, new calls refused, in-flight calls finish, exit 0."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+
+def test_sigterm_drains_in_flight_calls_and_exits_zero(start_server) -> None:
+    server = start_server(extra_args=["--grace-seconds", "10"])
+    health = health_pb2_grpc.HealthStub(server.channel)
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
+    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+
+    # An in-flight bidi call: its second request is sent only after SIGTERM.
+    signalled = threading.Event()
+
+    def requests():
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+        signalled.wait(10)
+        time.sleep(0.5)
+        yield reflection_pb2.ServerReflectionRequest(file_containing_symbol="crm.v1.ModelService")
+
+    stream = reflection_pb2_grpc.ServerReflectionStub(server.channel).ServerReflectionInfo(
+        requests(), timeout=30
+    )
+    first = next(stream)
+    assert first.list_services_response.service
+    server.proc.send_signal(signal.SIGTERM)
+    signalled.set()
+    # Health watchers hear NOT_SERVING at once.
+    assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    # New calls are refused ...
+    with pytest.raises(grpc.RpcError) as err:
+        health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    # ... while the in-flight call completes normally.
+    second = next(stream)
+    assert second.file_descriptor_response.file_descriptor_proto
+    assert list(stream) == []
+    assert stream.code() == grpc.StatusCode.OK
+    assert server.proc.wait(timeout=20) == 0
+    assert '"msg": "stopped"' in server.logs()

@@ -1,0 +1,49 @@
+"""`crm-client` against a real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.factories import make_onnx_artifact
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clients.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_health_and_models_commands(start_server, tmp_path: Path) -> None:
+    make_onnx_artifact(tmp_path, "churn")
+    server = start_server(tmp_path)
+    target = ["--target", server.target]
+    out = run_cli(*target, "health")
+    assert out.returncode == 0, out.stderr
+    assert "SERVING" in out.stdout
+    out = run_cli(*target, "health", "--service", "crm.v1.SpendService")
+    assert out.returncode == 1
+    assert "NOT_SERVING" in out.stdout
+    out = run_cli(*target, "models", "--json")
+    assert out.returncode == 0, out.stderr
+    (model,) = json.loads(out.stdout)
+    assert (model["name"], model["version"]) == ("churn", 1)
+    out = run_cli(*target, "models", "--name", "churn")
+    assert json.loads(out.stdout)["features"] == ["f0", "f1", "f2", "f3"]
+    out = run_cli(*target, "models", "--name", "nope")
+    assert out.returncode == 2
+    assert "NOT_FOUND" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    out = run_cli("--target", "127.0.0.1:1", "--timeout", "1", "health")
+    assert out.returncode == 2
+    assert "UNAVAILABLE" in out.stderr or "DEADLINE_EXCEEDED" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ServerConfig
+
+
+def test_flags_beat_environment_beats_defaults() -> None:
+    config = ServerConfig.from_args(
+        ["--port", "0", "--artifacts", "/tmp/a"],
+        {"CRM_PORT": "7000", "CRM_MAX_MESSAGE_MB": "8", "CRM_LOG_LEVEL": "DEBUG"},
+    )
+    assert config.port == 0
+    assert config.artifacts == Path("/tmp/a")
+    assert config.max_message_mb == 8
+    assert config.max_message_bytes == 8 * 1024 * 1024
+    assert config.log_level == "DEBUG"
+    assert config.metrics_port == 9095
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--port", "70000"], {}),
+        (["--max-message-mb", "0"], {}),
+        ([], {"CRM_PORT": "abc"}),
+        (["--pin", "churn"], {}),
+        (["--log-level", "LOUD"], {}),
+    ],
+)
+def test_bad_configuration_is_refused(argv: list[str], env: dict[str, str]) -> None:
+    with pytest.raises(SystemExit) as err:
+        ServerConfig.from_args(argv, env)
+    assert err.value.code == 2
+
+
+def test_pins_parse() -> None:
+    config = ServerConfig.from_args(["--pin", "churn=3, spend=2"], {})
+    assert config.pinned_versions() == {"churn": 3, "spend": 2}
