@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from crm.artifacts import KIND_FEATURES
 from crm.v1 import (
     campaign_pb2_grpc,
     churn_pb2_grpc,
@@ -22,13 +23,20 @@ from crm.v1 import (
     segmentation_pb2_grpc,
     spend_pb2_grpc,
 )
+from server.churn.alerts import AlertHub
 from server.config import ServerConfig
+from server.executor import BatchingConfig, ModelExecutor
 from server.health import SERVICE_MODELS, ServiceHealth
+from server.inputs import InputResolver
 from server.interceptor import ObservabilityInterceptor
 from server.metrics import MetricsEndpoint, ServerMetrics
 from server.reflection import enable_reflection
 from server.registry import ModelRegistry
+from server.services.churn import ChurnServicer
 from server.services.models import ModelServicer
+from server.services.segmentation import SegmentationServicer
+from server.services.spend import SpendServicer
+from server.snapshot import load_feature_snapshot
 
 log = logging.getLogger("server")
 
@@ -57,7 +65,17 @@ class CrmServer:
             ort_threads=config.ort_threads,
             keep_versions=config.keep_versions,
             pins=config.pinned_versions(),
+            loaders={KIND_FEATURES: load_feature_snapshot},
         )
+        self.executor = ModelExecutor(
+            self.metrics,
+            BatchingConfig(
+                max_batch_rows=config.batch_max_rows,
+                preferred_batch_rows=config.batch_preferred_rows,
+                max_queue_delay_us=config.batch_queue_delay_us,
+            ),
+        )
+        self.resolver = InputResolver(config.max_batch_rows)
         self.health = ServiceHealth(self.registry)
         self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
         self.server = grpc.server(
@@ -78,16 +96,15 @@ class CrmServer:
     def _add_services(self) -> None:
         registry = self.registry
         model_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), self.server)
-        # Services whose issues have not landed answer UNIMPLEMENTED (the generated base class).
+        scoring = (registry, self.executor, self.resolver)
         segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
-            segmentation_pb2_grpc.SegmentationServiceServicer(), self.server
+            SegmentationServicer(*scoring), self.server
         )
-        churn_pb2_grpc.add_ChurnServiceServicer_to_server(
-            churn_pb2_grpc.ChurnServiceServicer(), self.server
-        )
-        spend_pb2_grpc.add_SpendServiceServicer_to_server(
-            spend_pb2_grpc.SpendServiceServicer(), self.server
-        )
+        churn = ChurnServicer(*scoring, AlertHub(self.config.alert_queue_size))
+        self._closables.append(churn)
+        churn_pb2_grpc.add_ChurnServiceServicer_to_server(churn, self.server)
+        spend_pb2_grpc.add_SpendServiceServicer_to_server(SpendServicer(*scoring), self.server)
+        # Services whose issues have not landed answer UNIMPLEMENTED (the generated base class).
         integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(
             integrity_pb2_grpc.IntegrityServiceServicer(), self.server
         )
@@ -134,10 +151,10 @@ class CrmServer:
         """Health NOT_SERVING, refuse new calls, let in-flight ones finish within the grace."""
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         self.health.shutdown()
+        for closable in self._closables:  # ends endless streams (alerts) so the drain is quick
+            closable.close()
         self.server.stop(grace).wait()
         self.registry.close()
-        for closable in self._closables:
-            closable.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()
         self._executor.shutdown(wait=False, cancel_futures=True)

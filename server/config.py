@@ -44,6 +44,12 @@ class ServerConfig:
         100_000, "most customers/rows in one request (INVALID_ARGUMENT above)"
     )
     ort_threads: int = _opt(1, "onnxruntime intra-op threads per model session")
+    batch_max_rows: int = _opt(1024, "dynamic batching: most rows merged into one model call")
+    batch_preferred_rows: int = _opt(64, "dynamic batching: a leader may wait for this many rows")
+    batch_queue_delay_us: int = _opt(
+        0, "dynamic batching: most microseconds a lone request waits for company (0 = never)"
+    )
+    alert_queue_size: int = _opt(1000, "churn alerts buffered per subscriber before drop-oldest")
     reload_interval_seconds: float = _opt(
         5.0, "how often to rescan --artifacts; 0 disables watching"
     )
@@ -62,6 +68,10 @@ class ServerConfig:
             problems.append("grace_seconds must be >= 0")
         if self.threads < 1 or self.ort_threads < 1 or self.keep_versions < 1:
             problems.append("threads, ort_threads and keep_versions must be >= 1")
+        if self.batch_max_rows < 1 or self.batch_preferred_rows < 1 or self.alert_queue_size < 1:
+            problems.append("batch_max_rows, batch_preferred_rows, alert_queue_size must be >= 1")
+        if self.batch_queue_delay_us < 0:
+            problems.append("batch_queue_delay_us must be >= 0")
         if self.max_batch_rows < 1:
             problems.append("max_batch_rows must be >= 1")
         try:

@@ -77,6 +77,20 @@ class ServerMetrics:
         self.rows_scored = Counter(
             "crm_model_rows_scored", "Rows scored by onnxruntime.", ("model", "version"), registry=r
         )
+        self.batch_rows = Histogram(
+            "crm_batch_rows",
+            "Rows per onnxruntime call after dynamic batching.",
+            ("model", "version"),
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536),
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "crm_batch_queue_wait_seconds",
+            "Time a request waited in the executor queue before its batch ran.",
+            ("model", "version"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.model_info = Gauge(
             "crm_model_info",
             "1 for each artifact version loaded; serving=1 for the version answering by default.",

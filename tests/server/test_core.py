@@ -162,11 +162,21 @@ def test_bad_inputs_get_invalid_argument_naming_the_field(start_server) -> None:
         assert err.value.code == grpc.StatusCode.NOT_FOUND
 
 
-def test_unimplemented_rpcs_answer_unimplemented(start_server) -> None:
+def test_service_without_its_model_is_unavailable(start_server) -> None:
     server = start_server()
     stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
+    request = churn_pb2.PredictChurnRequest(customers=[{"customer_id": "1"}])
     with pytest.raises(grpc.RpcError) as err:
-        stub.PredictChurn(churn_pb2.PredictChurnRequest(), timeout=5)
+        stub.PredictChurn(request, timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "churn" in err.value.details()
+
+
+def test_unknown_method_is_unimplemented(start_server) -> None:
+    server = start_server()
+    call = server.channel.unary_unary("/crm.v1.ChurnService/NoSuchMethod")
+    with pytest.raises(grpc.RpcError) as err:
+        call(b"", timeout=5)
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "Traceback" not in server.logs()
 

@@ -1,0 +1,1 @@
+"""Churn post-processing: risk levels, recommendation rules, live alerts and statistics."""

@@ -1,0 +1,114 @@
+"""Live churn alerts: every scored customer at or above a subscriber's threshold, to every
+subscriber, without ever blocking scoring. Each subscriber has a bounded queue; when it is full
+the oldest alert is dropped and counted, so a slow subscriber loses alerts, not throughput."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from crm.v1 import churn_pb2
+
+
+@dataclass(frozen=True)
+class Alert:
+    customer_id: str
+    request_key: str
+    probability: float
+    risk_level: int
+    model_name: str
+    model_version: int
+    scored_at_ns: int
+
+
+class Subscription:
+    def __init__(self, min_probability: float, min_level: int, capacity: int) -> None:
+        self.min_probability = min_probability
+        self.min_level = min_level
+        self._queue: deque[Alert] = deque()
+        self._capacity = capacity
+        self._cond = threading.Condition()
+        self.dropped = 0
+        self.closed = False
+
+    def offer(self, alert: Alert) -> None:
+        with self._cond:
+            if len(self._queue) >= self._capacity:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(alert)
+            self._cond.notify()
+
+    def take(self, timeout: float) -> Alert | None:
+        with self._cond:
+            if not self._queue and not self.closed:
+                self._cond.wait(timeout)
+            return self._queue.popleft() if self._queue else None
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class AlertHub:
+    def __init__(self, capacity: int = 1000) -> None:
+        self.capacity = capacity
+        self._subs: list[Subscription] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, min_probability: float, min_level: int) -> Subscription:
+        sub = Subscription(min_probability, min_level, self.capacity)
+        with self._lock:
+            self._subs = [*self._subs, sub]
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        sub.close()
+        with self._lock:
+            self._subs = [s for s in self._subs if s is not sub]
+
+    def close(self) -> None:
+        for sub in list(self._subs):
+            self.unsubscribe(sub)
+
+    def publish(
+        self,
+        probabilities: np.ndarray,
+        levels: np.ndarray,
+        *,
+        customer_ids: list[str],
+        request_keys: list[str],
+        model: tuple[str, int],
+        scored_at_ns: int,
+    ) -> None:
+        subs = self._subs  # copy-on-write list: no lock on the scoring path
+        if not subs:
+            return
+        for sub in subs:
+            hits = np.flatnonzero(
+                (probabilities >= sub.min_probability) & (levels >= sub.min_level)
+            )
+            for i in hits:
+                sub.offer(
+                    Alert(
+                        customer_ids[i], request_keys[i], float(probabilities[i]), int(levels[i]),
+                        model[0], model[1], scored_at_ns,
+                    )
+                )  # fmt: skip
+
+
+def to_message(alert: Alert, dropped: int) -> churn_pb2.WatchChurnAlertsResponse:
+    response = churn_pb2.WatchChurnAlertsResponse(dropped_total=dropped)
+    a = response.alert
+    a.customer_id = alert.customer_id
+    a.request_key = alert.request_key
+    a.probability = alert.probability
+    a.risk_level = alert.risk_level  # type: ignore[assignment]
+    a.model.name = alert.model_name
+    a.model.version = alert.model_version
+    a.scored_at.FromNanoseconds(alert.scored_at_ns)
+    return response

@@ -1,0 +1,67 @@
+"""Risk levels and the recommendation rule table.
+
+Risk level from the calibrated probability p and thresholds (t_medium, t_high, t_critical),
+taken from the model manifest (`serving.risk_thresholds`) or these defaults:
+    p <  t_medium -> LOW;  p < t_high -> MEDIUM;  p < t_critical -> HIGH;  else CRITICAL.
+
+Recommendations (codes are stable; "high value" = net spend in the top RFM quintile):
+    LOW       LOYALTY_POINTS                    keep rewarding purchases
+    MEDIUM    REENGAGEMENT_EMAIL                personalised picks from favourite categories
+    HIGH      REENGAGEMENT_EMAIL, LOYALTY_BONUS double points on the next order
+    CRITICAL  WIN_BACK_DISCOUNT                 time-limited discount on the next order
+    HIGH/CRITICAL and high value: + PERSONAL_ACCOUNT_MANAGER (a call from a named contact)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from crm.v1 import churn_pb2
+
+DEFAULT_THRESHOLDS: tuple[float, float, float] = (0.3, 0.6, 0.8)
+LEVELS = (
+    churn_pb2.RISK_LEVEL_LOW,
+    churn_pb2.RISK_LEVEL_MEDIUM,
+    churn_pb2.RISK_LEVEL_HIGH,
+    churn_pb2.RISK_LEVEL_CRITICAL,
+)
+
+_TEXT = {
+    "LOYALTY_POINTS": "Keep rewarding purchases with loyalty points.",
+    "REENGAGEMENT_EMAIL": "Send a re-engagement email with picks from their favourite categories.",
+    "LOYALTY_BONUS": "Offer double loyalty points on the next order.",
+    "WIN_BACK_DISCOUNT": "Offer a time-limited win-back discount on the next order.",
+    "PERSONAL_ACCOUNT_MANAGER": "Have a personal account manager call this high-value customer.",
+}
+_BY_LEVEL = {
+    churn_pb2.RISK_LEVEL_LOW: ("LOYALTY_POINTS",),
+    churn_pb2.RISK_LEVEL_MEDIUM: ("REENGAGEMENT_EMAIL",),
+    churn_pb2.RISK_LEVEL_HIGH: ("REENGAGEMENT_EMAIL", "LOYALTY_BONUS"),
+    churn_pb2.RISK_LEVEL_CRITICAL: ("WIN_BACK_DISCOUNT",),
+}
+RECOMMENDATIONS = {
+    code: churn_pb2.Recommendation(code=code, text=text) for code, text in _TEXT.items()
+}
+
+
+def thresholds_from(serving: dict) -> tuple[float, float, float]:
+    raw = serving.get("risk_thresholds") or DEFAULT_THRESHOLDS
+    values = tuple(float(v) for v in raw)
+    if len(values) != 3 or not 0 < values[0] < values[1] < values[2] < 1:
+        raise ValueError(f"risk_thresholds must be three increasing probabilities, got {raw}")
+    return values  # type: ignore[return-value]
+
+
+def risk_levels(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """RiskLevel enum values, vectorised."""
+    index = np.searchsorted(np.asarray(thresholds, dtype=np.float64), probabilities, side="right")
+    return np.asarray(LEVELS, dtype=np.int64)[index]
+
+
+def recommendations(level: int, high_value: bool) -> list[churn_pb2.Recommendation]:
+    codes = list(_BY_LEVEL[level])
+    if high_value and level in (churn_pb2.RISK_LEVEL_HIGH, churn_pb2.RISK_LEVEL_CRITICAL):
+        codes.append("PERSONAL_ACCOUNT_MANAGER")
+    return [RECOMMENDATIONS[c] for c in codes]

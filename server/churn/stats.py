@@ -1,0 +1,49 @@
+"""Score statistics: counts per risk level and a ten-bucket histogram of probabilities."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from crm.v1 import churn_pb2
+from server.churn.rules import LEVELS
+
+EDGES = np.linspace(0.1, 1.0, 10)
+
+
+class ScoreStats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.scored = 0
+        self.total = 0.0
+        self.by_level = dict.fromkeys(LEVELS, 0)
+        self.buckets = np.zeros(10, dtype=np.int64)
+
+    def add(self, probabilities: np.ndarray, levels: np.ndarray) -> None:
+        if probabilities.size == 0:
+            return
+        bucket = np.minimum(np.searchsorted(EDGES, probabilities, side="left"), 9)
+        counts = np.bincount(bucket, minlength=10)
+        level_values, level_counts = np.unique(levels, return_counts=True)
+        with self._lock:
+            self.scored += int(probabilities.size)
+            self.total += float(probabilities.sum())
+            self.buckets += counts
+            for level, count in zip(level_values, level_counts, strict=True):
+                self.by_level[int(level)] += int(count)
+
+    def to_message(self) -> churn_pb2.ChurnStats:
+        with self._lock:
+            return churn_pb2.ChurnStats(
+                scored=self.scored,
+                mean_probability=self.total / self.scored if self.scored else 0.0,
+                by_risk_level=[
+                    churn_pb2.RiskLevelCount(risk_level=level, count=count)  # type: ignore[arg-type]
+                    for level, count in self.by_level.items()
+                ],
+                distribution=[
+                    churn_pb2.ScoreBucket(upper_bound=round(float(edge), 1), count=int(count))
+                    for edge, count in zip(EDGES, self.buckets, strict=True)
+                ],
+            )

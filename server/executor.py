@@ -1,0 +1,175 @@
+"""The per-model executor: every inference goes through here (dynamic batching lives here).
+
+Concurrent requests for the same model version are merged into one onnxruntime call. There is
+no timer: a request that finds its model idle runs at once, alone (no added latency at low
+load); requests that arrive while a batch runs queue up, and when the batch finishes, the
+first queued caller's thread is handed the baton and runs everything queued (up to
+`max_batch_rows`) as the next batch. Each thread only ever runs a batch containing its own
+request, so nobody waits on work that is not theirs. With `max_queue_delay_us` > 0 a leader
+whose batch is below `preferred_batch_rows` waits up to that long for more requests (Triton's
+max_queue_delay_microseconds / preferred_batch_size); the default 0 never waits.
+
+A request whose deadline passes while queued gets DEADLINE_EXCEEDED without being run. An
+exception in a batch fails that batch's callers only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import Histogram
+
+from server.errors import DeadlineExceeded
+from server.metrics import ServerMetrics
+from server.registry import LoadedArtifact
+
+Outputs = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    max_batch_rows: int = 1024
+    preferred_batch_rows: int = 64
+    max_queue_delay_us: int = 0
+
+
+@dataclass(eq=False)
+class _Job:
+    x: np.ndarray
+    deadline: float | None
+    enqueued: float = field(default_factory=time.monotonic)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Outputs | None = None
+    error: BaseException | None = None
+    batch: list[_Job] | None = None  # set when this job's thread is handed the baton
+
+
+class _Lane:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: deque[_Job] = deque()
+        self.busy = False
+
+
+class ModelExecutor:
+    def __init__(self, metrics: ServerMetrics, config: BatchingConfig | None = None) -> None:
+        self.config = config or BatchingConfig()
+        self._lanes: dict[tuple[str, int], _Lane] = {}
+        self._lanes_lock = threading.Lock()
+        self._batch_rows: Histogram = metrics.batch_rows
+        self._queue_wait: Histogram = metrics.queue_wait
+
+    def _lane(self, artifact: LoadedArtifact) -> _Lane:
+        key = (artifact.name, artifact.version)
+        lane = self._lanes.get(key)
+        if lane is None:
+            with self._lanes_lock:
+                lane = self._lanes.setdefault(key, _Lane())
+        return lane
+
+    def run(self, artifact: LoadedArtifact, x: np.ndarray, timeout: float | None = None) -> Outputs:
+        """Score float32 rows [N, F] with `artifact`'s model; merges with concurrent callers."""
+        labels = (artifact.name, str(artifact.version))
+        if x.shape[0] >= self.config.max_batch_rows:
+            self._batch_rows.labels(*labels).observe(x.shape[0])
+            self._queue_wait.labels(*labels).observe(0.0)
+            return artifact.model.run(x)
+        lane = self._lane(artifact)
+        job = _Job(x, None if timeout is None else time.monotonic() + timeout)
+        with lane.lock:
+            queued = lane.busy
+            if queued:
+                lane.pending.append(job)
+            else:
+                lane.busy = True
+        if queued:
+            self._await(lane, job)
+            if job.batch is None:  # someone else's batch carried this job
+                return self._outcome(job)
+            batch = job.batch
+        else:
+            batch = [job]
+            self._maybe_wait_for_more(lane, batch)
+        self._execute(artifact, lane, batch, labels)
+        return self._outcome(job)
+
+    def _await(self, lane: _Lane, job: _Job) -> None:
+        remaining = None if job.deadline is None else max(job.deadline - time.monotonic(), 0.0)
+        if job.done.wait(remaining):
+            return
+        with lane.lock:
+            if job in lane.pending:
+                lane.pending.remove(job)
+                raise DeadlineExceeded("deadline expired while queued for the model")
+        job.done.wait()  # already taken into a batch: its result is moments away
+
+    def _maybe_wait_for_more(self, lane: _Lane, batch: list[_Job]) -> None:
+        delay = self.config.max_queue_delay_us / 1e6
+        if delay <= 0:
+            return
+        until = time.monotonic() + delay
+        while sum(j.x.shape[0] for j in batch) < self.config.preferred_batch_rows:
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 50e-6))
+            with lane.lock:
+                self._take(lane, batch)
+
+    def _take(self, lane: _Lane, batch: list[_Job]) -> None:
+        """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock)."""
+        rows = sum(j.x.shape[0] for j in batch)
+        while lane.pending and rows + lane.pending[0].x.shape[0] <= self.config.max_batch_rows:
+            job = lane.pending.popleft()
+            rows += job.x.shape[0]
+            batch.append(job)
+
+    def _execute(
+        self, artifact: LoadedArtifact, lane: _Lane, batch: list[_Job], labels: tuple[str, str]
+    ) -> None:
+        now = time.monotonic()
+        live: list[_Job] = []
+        for job in batch:
+            if job.deadline is not None and now > job.deadline:
+                job.error = DeadlineExceeded("deadline expired while queued for the model")
+            else:
+                live.append(job)
+                self._queue_wait.labels(*labels).observe(now - job.enqueued)
+        try:
+            if live:
+                x = live[0].x if len(live) == 1 else np.concatenate([j.x for j in live])
+                self._batch_rows.labels(*labels).observe(x.shape[0])
+                outputs = artifact.model.run(x)
+                start = 0
+                for job in live:
+                    stop = start + job.x.shape[0]
+                    job.result = {k: v[start:stop] for k, v in outputs.items()}
+                    start = stop
+        except Exception as err:  # the batch's callers see it; other batches are unaffected
+            for job in live:
+                job.error = err
+        finally:
+            self._pass_baton(lane)
+            for job in batch:
+                job.done.set()
+
+    def _pass_baton(self, lane: _Lane) -> None:
+        with lane.lock:
+            if not lane.pending:
+                lane.busy = False
+                return
+            leader = lane.pending.popleft()
+            leader.batch = [leader]
+            self._take(lane, leader.batch)
+        leader.done.set()
+
+    @staticmethod
+    def _outcome(job: _Job) -> Outputs:
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result

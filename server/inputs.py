@@ -1,0 +1,315 @@
+"""Input resolution shared by the segmentation, churn and spend services.
+
+Every customer arrives as `customer_id` (looked up in the feature snapshot), explicit named
+`features`, or raw `transactions` plus an as-of time (features computed by crm.features, the
+module training used); or many customers at once as a columnar `batch`. All become one float32
+matrix in the model's feature order.
+
+Rules (documented in the README):
+- malformed input fails the whole call with INVALID_ARGUMENT, one field violation per problem,
+  e.g. `customers[3].features.recency_days`;
+- an unknown customer_id is a per-row NOT_FOUND marker (RowError code 5) in a batch, and the
+  call's NOT_FOUND when the request holds that one customer alone;
+- more rows than `max_batch_rows` is INVALID_ARGUMENT on `customers` (or `batch`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from google.rpc import code_pb2
+
+from crm import features as feat
+from crm.v1 import common_pb2
+from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from server.snapshot import FeatureSnapshot
+
+# Features that may legitimately be negative: net spend after returns and the -1..1 trends.
+SIGNED_FEATURES = frozenset({"monetary", "spend_trend_30d", "spend_trend_90d", "txn_trend_90d"})
+MAX_VIOLATIONS = 50
+
+
+@dataclass
+class Resolved:
+    """Rows ready to score: `matrix` holds the rows of `scored` (request indexes), in order."""
+
+    n: int
+    matrix: np.ndarray
+    scored: np.ndarray
+    customer_ids: list[str]
+    request_keys: list[str]
+    errors: dict[int, common_pb2.RowError] = field(default_factory=dict)
+
+
+def _check_values(
+    values: np.ndarray,
+    names: Sequence[str],
+    path_of: Callable[[int, str], str],
+    problems: list[FieldViolation],
+) -> None:
+    """NaN, infinities and negative counts, reported per row and feature."""
+    bad_finite = ~np.isfinite(values)
+    signed = np.array([n in SIGNED_FEATURES for n in names], dtype=bool)
+    bad_sign = (values < 0) & ~signed[None, :] & ~bad_finite
+    for r, c in zip(*np.nonzero(bad_finite | bad_sign), strict=True):
+        if len(problems) >= MAX_VIOLATIONS:
+            return
+        why = "must be a finite number" if bad_finite[r, c] else "must be >= 0"
+        problems.append(FieldViolation(path_of(int(r), names[int(c)]), why))
+
+
+class InputResolver:
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+
+    def resolve(
+        self,
+        customers: Sequence[common_pb2.CustomerInput],
+        batch: common_pb2.FeatureMatrix | None,
+        names: Sequence[str],
+        snapshot: FeatureSnapshot | None,
+        category_of: Mapping[str, str] | None = None,
+    ) -> Resolved:
+        has_batch = batch is not None and bool(batch.feature_names or batch.values)
+        if customers and has_batch:
+            raise InvalidArgument.field("batch", "give `customers` or `batch`, not both")
+        if has_batch:
+            return self._resolve_batch(batch, names)
+        if not customers:
+            raise InvalidArgument.field("customers", "at least one customer is required")
+        if len(customers) > self.max_rows:
+            raise InvalidArgument.field(
+                "customers", f"{len(customers)} rows exceed the limit of {self.max_rows} per call"
+            )
+        return self._resolve_rows(customers, names, snapshot, category_of)
+
+    # -- columnar --------------------------------------------------------------------------
+    def _resolve_batch(self, batch: common_pb2.FeatureMatrix, names: Sequence[str]) -> Resolved:
+        given = list(batch.feature_names)
+        problems: list[FieldViolation] = []
+        if len(set(given)) != len(given):
+            problems.append(FieldViolation("batch.feature_names", "names must be unique"))
+        missing = [n for n in names if n not in given]
+        extra = [n for n in given if n not in names]
+        if missing:
+            problems.append(FieldViolation("batch.feature_names", f"missing: {', '.join(missing)}"))
+        if extra:
+            problems.append(FieldViolation("batch.feature_names", f"unknown: {', '.join(extra)}"))
+        if problems:
+            raise InvalidArgument(problems)
+        width = len(given)
+        values = np.asarray(batch.values, dtype=np.float32)
+        if values.size % width:
+            raise InvalidArgument.field(
+                "batch.values", f"{values.size} values is not a multiple of {width} features"
+            )
+        rows = values.size // width
+        if rows == 0:
+            raise InvalidArgument.field("batch.values", "at least one row is required")
+        if rows > self.max_rows:
+            raise InvalidArgument.field(
+                "batch.values", f"{rows} rows exceed the limit of {self.max_rows} per call"
+            )
+        keys = list(batch.row_keys)
+        if keys and len(keys) != rows:
+            raise InvalidArgument.field(
+                "batch.row_keys", f"{len(keys)} keys for {rows} rows: give none or one per row"
+            )
+        matrix = values.reshape(rows, width)
+        order = [given.index(n) for n in names]
+        if order != list(range(width)):
+            matrix = matrix[:, order]
+        _check_values(
+            matrix, names, lambda r, n: f"batch.values[{r}].{n}", problems
+        )  # row-major index
+        if problems:
+            raise InvalidArgument(problems)
+        return Resolved(
+            rows,
+            np.ascontiguousarray(matrix),
+            np.arange(rows),
+            keys or [""] * rows,
+            [""] * rows,
+        )
+
+    # -- per customer ----------------------------------------------------------------------
+    def _resolve_rows(
+        self,
+        customers: Sequence[common_pb2.CustomerInput],
+        names: Sequence[str],
+        snapshot: FeatureSnapshot | None,
+        category_of: Mapping[str, str] | None,
+    ) -> Resolved:
+        n = len(customers)
+        width = len(names)
+        matrix = np.zeros((n, width), dtype=np.float32)
+        ok = np.zeros(n, dtype=bool)
+        ids = [""] * n
+        keys = [c.request_key for c in customers]
+        errors: dict[int, common_pb2.RowError] = {}
+        problems: list[FieldViolation] = []
+        by_id: list[tuple[int, int]] = []
+        histories: list[int] = []
+        name_set = set(names)
+        for i, customer in enumerate(customers):
+            form = customer.WhichOneof("input")
+            path = f"customers[{i}]"
+            if form == "customer_id":
+                cid = customer.customer_id.strip()
+                ids[i] = cid
+                if not cid:
+                    problems.append(FieldViolation(f"{path}.customer_id", "must not be empty"))
+                    continue
+                if snapshot is None:
+                    raise FailedPrecondition(
+                        "no customer feature snapshot is loaded: send features or transactions"
+                    )
+                row = snapshot.row_of(cid)
+                if row is None:
+                    errors[i] = common_pb2.RowError(
+                        code=code_pb2.NOT_FOUND,
+                        message=f"customer {cid!r} is not in the feature snapshot",
+                        field=f"{path}.customer_id",
+                    )
+                else:
+                    by_id.append((i, row))
+            elif form == "features":
+                values = customer.features.values
+                for name in names:
+                    if name not in values:
+                        problems.append(FieldViolation(f"{path}.features.{name}", "missing"))
+                for name in values:
+                    if name not in name_set:
+                        problems.append(
+                            FieldViolation(f"{path}.features.{name}", "not a feature of this model")
+                        )
+                if all(name in values for name in names):
+                    matrix[i] = [values[name] for name in names]
+                    ok[i] = True
+            elif form == "transactions":
+                histories.append(i)
+            else:
+                problems.append(
+                    FieldViolation(path, "set one of customer_id, features or transactions")
+                )
+            if len(problems) >= MAX_VIOLATIONS:
+                break
+        feature_rows = np.flatnonzero(ok)
+        if feature_rows.size:
+            _check_values(
+                matrix[feature_rows],
+                names,
+                lambda r, name: f"customers[{feature_rows[r]}].features.{name}",
+                problems,
+            )
+        if histories and not problems:
+            self._from_histories(
+                customers=customers,
+                indexes=histories,
+                names=names,
+                category_of=category_of,
+                matrix=matrix,
+                ok=ok,
+                ids=ids,
+                problems=problems,
+            )
+        if problems:
+            raise InvalidArgument(problems)
+        if by_id:
+            assert snapshot is not None
+            try:
+                cols = snapshot.columns_for(names)
+            except KeyError as err:
+                raise FailedPrecondition(f"model and snapshot disagree: {err}") from None
+            req = np.array([i for i, _ in by_id])
+            matrix[req] = snapshot.values[np.array([r for _, r in by_id])][:, cols]
+            ok[req] = True
+        if n == 1 and errors:
+            raise NotFound(errors[0].message, "customer", ids[0])
+        scored = np.flatnonzero(ok)
+        return Resolved(n, np.ascontiguousarray(matrix[scored]), scored, ids, keys, errors)
+
+    def _from_histories(
+        self,
+        *,
+        customers: Sequence[common_pb2.CustomerInput],
+        indexes: Sequence[int],
+        names: Sequence[str],
+        category_of: Mapping[str, str] | None,
+        matrix: np.ndarray,
+        ok: np.ndarray,
+        ids: list[str],
+        problems: list[FieldViolation],
+    ) -> None:
+        """Features from raw lines, one crm.features call per distinct as-of time."""
+        groups: dict[int, list[int]] = {}
+        frames: dict[int, pd.DataFrame] = {}
+        for i in indexes:
+            history = customers[i].transactions
+            path = f"customers[{i}].transactions"
+            if not history.HasField("as_of"):
+                problems.append(FieldViolation(f"{path}.as_of", "required"))
+                continue
+            lines = history.lines
+            if not lines:
+                problems.append(FieldViolation(f"{path}.lines", "at least one line is required"))
+                continue
+            as_of_ns = history.as_of.ToNanoseconds()
+            before = 0
+            for j, line in enumerate(lines):
+                lp = f"{path}.lines[{j}]"
+                if not line.HasField("invoice_date"):
+                    problems.append(FieldViolation(f"{lp}.invoice_date", "required"))
+                elif line.invoice_date.ToNanoseconds() < as_of_ns:
+                    before += 1
+                if not math.isfinite(line.quantity) or line.quantity == 0:
+                    problems.append(FieldViolation(f"{lp}.quantity", "must be finite and non-zero"))
+                if not math.isfinite(line.price) or line.price < 0:
+                    problems.append(FieldViolation(f"{lp}.price", "must be a finite number >= 0"))
+                if not line.invoice.strip():
+                    problems.append(FieldViolation(f"{lp}.invoice", "required"))
+            if before == 0 and not problems:
+                problems.append(FieldViolation(f"{path}.lines", "no line is before as_of"))
+            owners = {line.customer_id.strip() for line in lines} - {""}
+            if len(owners) > 1:
+                problems.append(
+                    FieldViolation(f"{path}.lines", "lines belong to more than one customer_id")
+                )
+            ids[i] = owners.pop() if len(owners) == 1 else ""
+            key = f"#{i}"  # one synthetic id per request row, whatever the lines say
+            frames[i] = pd.DataFrame(
+                {
+                    feat.INVOICE: [line.invoice for line in lines],
+                    feat.STOCK_CODE: [line.stock_code for line in lines],
+                    feat.DESCRIPTION: [line.description for line in lines],
+                    feat.QUANTITY: [line.quantity for line in lines],
+                    feat.INVOICE_DATE: pd.to_datetime(
+                        [line.invoice_date.ToNanoseconds() for line in lines], unit="ns"
+                    ),
+                    feat.PRICE: [line.price for line in lines],
+                    feat.CUSTOMER_ID: key,
+                    feat.COUNTRY: [line.country for line in lines],
+                    feat.CATEGORY: [line.category for line in lines],
+                }
+            )
+            groups.setdefault(as_of_ns, []).append(i)
+        if problems:
+            return
+        for as_of_ns, members in groups.items():
+            lines_df = pd.concat([frames[i] for i in members], ignore_index=True)
+            as_of = pd.Timestamp(as_of_ns, unit="ns")
+            try:
+                got_ids, values = feat.customer_feature_matrix(lines_df, as_of, names, category_of)
+            except feat.FeatureInputError as err:
+                problems.append(
+                    FieldViolation(f"customers[{members[0]}].transactions.lines", str(err))
+                )
+                return
+            for cid, row in zip(got_ids, values, strict=True):
+                i = int(cid[1:])
+                matrix[i] = row
+                ok[i] = True

@@ -1,0 +1,215 @@
+"""ChurnService: churn probability, risk level, recommendations and drivers; bulk streaming;
+live alerts; statistics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+import grpc
+import numpy as np
+
+from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2
+from server.churn.alerts import AlertHub, to_message
+from server.churn.rules import recommendations, risk_levels, thresholds_from
+from server.churn.stats import ScoreStats
+from server.errors import FieldViolation, InvalidArgument
+from server.executor import ModelExecutor
+from server.inputs import InputResolver
+from server.registry import LoadedArtifact, ModelRegistry
+from server.services.scoring import ScoringService, batch_of, model_ref, serving_section
+
+TOP_DRIVERS = 3
+HIGH_VALUE_QUANTILE = 80.0  # net spend at or above this percentile of the snapshot
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
+    model_name = "churn"
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        executor: ModelExecutor,
+        resolver: InputResolver,
+        hub: AlertHub | None = None,
+    ) -> None:
+        ScoringService.__init__(self, registry, executor, resolver)
+        self.hub = hub or AlertHub()
+        self.live = ScoreStats()
+
+    def close(self) -> None:
+        self.hub.close()
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _predict(
+        self,
+        customers: Sequence[common_pb2.CustomerInput],
+        batch: common_pb2.FeatureMatrix | None,
+        include_drivers: bool,
+        version: int,
+        context: grpc.ServicerContext,
+    ) -> tuple[LoadedArtifact, list[churn_pb2.ChurnPrediction], churn_pb2.ChurnColumns | None]:
+        if version < 0:
+            raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
+        artifact = self.model(version)
+        serving = serving_section(artifact)
+        resolved = self.resolve(artifact, customers, batch)
+        probs = np.zeros(0, dtype=np.float64)
+        if resolved.matrix.shape[0]:
+            out = self.run(artifact, resolved.matrix, context)
+            probs = np.asarray(out["probability"], dtype=np.float64).reshape(-1)
+        levels = risk_levels(probs, thresholds_from(serving))
+        ids = [resolved.customer_ids[i] for i in resolved.scored]
+        keys = [resolved.request_keys[i] for i in resolved.scored]
+        self.live.add(probs, levels)
+        self.hub.publish(
+            probs, levels, customer_ids=ids, request_keys=keys,
+            model=(artifact.name, artifact.version), scored_at_ns=time.time_ns(),
+        )  # fmt: skip
+        if batch is not None:
+            columns = churn_pb2.ChurnColumns(
+                probabilities=probs.astype(np.float32).tolist(), risk_levels=levels.tolist()
+            )
+            return artifact, [], columns
+        high_value = self._high_value(artifact, resolved.matrix)
+        drivers = self._drivers(artifact, resolved.matrix, probs) if include_drivers else None
+        predictions: list[churn_pb2.ChurnPrediction] = []
+        position = {int(i): k for k, i in enumerate(resolved.scored)}
+        for i in range(resolved.n):
+            p = churn_pb2.ChurnPrediction(
+                index=i, customer_id=resolved.customer_ids[i], request_key=resolved.request_keys[i]
+            )
+            k = position.get(i)
+            if k is None:
+                p.error.CopyFrom(resolved.errors[i])
+            else:
+                p.probability = float(probs[k])
+                p.risk_level = int(levels[k])  # type: ignore[assignment]
+                p.recommendations.extend(recommendations(int(levels[k]), bool(high_value[k])))
+                if drivers is not None:
+                    p.drivers.extend(drivers[k])
+            predictions.append(p)
+        return artifact, predictions, None
+
+    def _high_value(self, artifact: LoadedArtifact, matrix: np.ndarray) -> np.ndarray:
+        names = artifact.model.feature_names
+        snapshot = self.snapshot()
+        if "monetary" not in names or snapshot is None or "monetary" not in snapshot.feature_names:
+            return np.zeros(matrix.shape[0], dtype=bool)
+        cut = self.cache.get(
+            ("high_value", snapshot.version),
+            lambda: float(np.percentile(snapshot.matrix(["monetary"]), HIGH_VALUE_QUANTILE)),
+        )
+        return matrix[:, names.index("monetary")] >= cut
+
+    def _drivers(
+        self, artifact: LoadedArtifact, matrix: np.ndarray, probs: np.ndarray
+    ) -> list[list[churn_pb2.ChurnDriver]]:
+        """Mean-occlusion attributions: the change in log-odds when one feature is replaced by
+        its population mean (from the feature snapshot). Works for any model; positive raises
+        risk. Costs F extra rows per customer, so only on request."""
+        names = artifact.model.feature_names
+        snapshot = self.snapshot()
+        if snapshot is None:
+            return [[] for _ in range(matrix.shape[0])]
+        means = self.cache.get(
+            ("means", snapshot.version, names), lambda: snapshot.matrix(names).mean(axis=0)
+        )
+        n, f = matrix.shape
+        occluded = np.repeat(matrix, f, axis=0).reshape(n, f, f)
+        occluded[:, np.arange(f), np.arange(f)] = means.astype(np.float32)
+        out = self.run(artifact, occluded.reshape(n * f, f), None)
+        base = _logit(probs)[:, None]
+        contrib = base - _logit(np.asarray(out["probability"], dtype=np.float64).reshape(n, f))
+        result = []
+        for row in range(n):
+            top = np.argsort(-np.abs(contrib[row]), kind="stable")[:TOP_DRIVERS]
+            result.append(
+                [
+                    churn_pb2.ChurnDriver(
+                        feature=names[j],
+                        value=float(matrix[row, j]),
+                        contribution=float(contrib[row, j]),
+                    )
+                    for j in top
+                    if abs(contrib[row, j]) > 0
+                ]
+            )
+        return result
+
+    # -- RPCs ------------------------------------------------------------------------------
+    def PredictChurn(
+        self, request: churn_pb2.PredictChurnRequest, context: grpc.ServicerContext
+    ) -> churn_pb2.PredictChurnResponse:
+        artifact, predictions, columns = self._predict(
+            request.customers, batch_of(request), request.include_drivers,
+            request.model_version, context,
+        )  # fmt: skip
+        response = churn_pb2.PredictChurnResponse(
+            model=model_ref(artifact),
+            horizon_days=int(serving_section(artifact).get("churn_days", 0)),
+            predictions=predictions,
+        )
+        if columns is not None:
+            response.columns.CopyFrom(columns)
+        return response
+
+    def StreamPredictChurn(
+        self,
+        request_iterator: Iterator[churn_pb2.StreamPredictChurnRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[churn_pb2.StreamPredictChurnResponse]:
+        for request in request_iterator:
+            artifact, predictions, columns = self._predict(
+                request.customers, batch_of(request), request.include_drivers, 0, context
+            )
+            response = churn_pb2.StreamPredictChurnResponse(
+                sequence=request.sequence,
+                model=model_ref(artifact),
+                horizon_days=int(serving_section(artifact).get("churn_days", 0)),
+                predictions=predictions,
+            )
+            if columns is not None:
+                response.columns.CopyFrom(columns)
+            yield response
+
+    def WatchChurnAlerts(
+        self, request: churn_pb2.WatchChurnAlertsRequest, context: grpc.ServicerContext
+    ) -> Iterator[churn_pb2.WatchChurnAlertsResponse]:
+        if not 0.0 <= request.min_probability <= 1.0:
+            raise InvalidArgument(FieldViolation("min_probability", "must be within 0..1"))
+        level = request.min_risk_level or churn_pb2.RISK_LEVEL_HIGH
+        if level not in churn_pb2.RiskLevel.values():
+            raise InvalidArgument(FieldViolation("min_risk_level", "unknown risk level"))
+        sub = self.hub.subscribe(request.min_probability, level)
+        context.add_callback(sub.close)
+        try:
+            while context.is_active() and not sub.closed:
+                alert = sub.take(timeout=0.5)
+                if alert is not None:
+                    yield to_message(alert, sub.dropped)
+        finally:
+            self.hub.unsubscribe(sub)
+
+    def GetChurnStats(
+        self, request: churn_pb2.GetChurnStatsRequest, context: grpc.ServicerContext
+    ) -> churn_pb2.GetChurnStatsResponse:
+        artifact = self.model()
+        thresholds = thresholds_from(serving_section(artifact))
+        response = churn_pb2.GetChurnStatsResponse(
+            model=model_ref(artifact), live=self.live.to_message(), risk_thresholds=thresholds
+        )
+        scored = self.snapshot_outputs(artifact)
+        if scored is not None:
+            _, out = scored
+            probs = np.asarray(out["probability"], dtype=np.float64).reshape(-1)
+            stats = ScoreStats()
+            stats.add(probs, risk_levels(probs, thresholds))
+            response.snapshot.CopyFrom(stats.to_message())
+        return response

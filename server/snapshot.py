@@ -1,0 +1,71 @@
+"""The customer feature snapshot: scoring by customer_id without the customer's history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SNAPSHOT_FILE = "snapshot.npz"
+
+
+class FeatureSnapshot:
+    """Feature rows as of the data's end, keyed by customer id; immutable once loaded."""
+
+    def __init__(
+        self,
+        customer_ids: Sequence[str],
+        values: np.ndarray,
+        feature_names: Sequence[str],
+        as_of: str = "",
+        version: int = 0,
+    ) -> None:
+        self.customer_ids = np.asarray([str(c) for c in customer_ids], dtype=object)
+        self.values = np.ascontiguousarray(values, dtype=np.float32)
+        self.feature_names = tuple(feature_names)
+        self.as_of = as_of
+        self.version = version
+        if self.values.shape != (len(self.customer_ids), len(self.feature_names)):
+            raise ValueError(
+                f"snapshot values {self.values.shape} do not match "
+                f"{len(self.customer_ids)} ids x {len(self.feature_names)} features"
+            )
+        self._row = {cid: i for i, cid in enumerate(self.customer_ids)}
+        self._columns: dict[tuple[str, ...], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    def row_of(self, customer_id: str) -> int | None:
+        return self._row.get(customer_id)
+
+    def columns_for(self, names: Sequence[str]) -> np.ndarray:
+        """Column indexes giving `names` in order; KeyError naming a feature it lacks."""
+        key = tuple(names)
+        found = self._columns.get(key)
+        if found is None:
+            index = {n: i for i, n in enumerate(self.feature_names)}
+            missing = [n for n in key if n not in index]
+            if missing:
+                raise KeyError(f"feature snapshot lacks {', '.join(missing)}")
+            found = self._columns[key] = np.array([index[n] for n in key], dtype=np.int64)
+        return found
+
+    def matrix(self, names: Sequence[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """Rows (all by default) with columns in `names` order, float32, contiguous."""
+        cols = self.columns_for(names)
+        block = self.values if rows is None else self.values[rows]
+        return np.ascontiguousarray(block[:, cols])
+
+
+def load_feature_snapshot(version_dir: Path, manifest: Mapping[str, Any]) -> FeatureSnapshot:
+    """Registry loader for kind `feature_snapshot`."""
+    with np.load(version_dir / SNAPSHOT_FILE, allow_pickle=False) as data:
+        ids = data["customer_ids"].astype(str)
+        values = data["values"]
+        names = [str(n) for n in data["feature_names"]]
+    return FeatureSnapshot(
+        ids, values, names, str(manifest.get("as_of", "")), int(manifest["version"])
+    )

@@ -1,0 +1,100 @@
+"""Dynamic batching on a real ONNX model: same answers as unbatched, merged under load."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.errors import DeadlineExceeded
+from server.executor import BatchingConfig, ModelExecutor
+from server.metrics import ServerMetrics
+from server.registry import LoadedArtifact, ModelRegistry
+from tests.factories import make_onnx_artifact
+
+N_FEATURES = 4
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> tuple[LoadedArtifact, ServerMetrics]:
+    make_onnx_artifact(tmp_path, "churn", n_features=N_FEATURES)
+    metrics = ServerMetrics()
+    registry = ModelRegistry(tmp_path, metrics)
+    registry.reload()
+    return registry.get("churn"), metrics
+
+
+def _histogram_count(metrics: ServerMetrics, name: str) -> float:
+    return (
+        metrics.registry.get_sample_value(f"{name}_count", {"model": "churn", "version": "1"}) or 0
+    )
+
+
+def test_concurrent_mixed_requests_match_unbatched(loaded) -> None:
+    artifact, metrics = loaded
+    executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=256))
+    rng = np.random.default_rng(7)
+    requests = [
+        rng.normal(size=(int(rng.integers(1, 40)), N_FEATURES)).astype(np.float32)
+        for _ in range(400)
+    ]
+    expected = [artifact.model.run(x)["probabilities"] for x in requests]
+    calls_before = _histogram_count(metrics, "crm_batch_rows")
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda x: executor.run(artifact, x)["probabilities"], requests))
+    for want, have in zip(expected, got, strict=True):
+        assert have.shape == want.shape
+        np.testing.assert_array_equal(have, want)  # same rows, same order, bit for bit
+    model_calls = _histogram_count(metrics, "crm_batch_rows") - calls_before
+    assert model_calls < len(requests), "no request was ever merged with another"
+
+
+def test_lone_request_runs_at_once_even_with_a_queue_delay(loaded) -> None:
+    artifact, metrics = loaded
+    executor = ModelExecutor(metrics, BatchingConfig(max_queue_delay_us=0))
+    x = np.zeros((1, N_FEATURES), dtype=np.float32)
+    executor.run(artifact, x)
+    wait = metrics.registry.get_sample_value(
+        "crm_batch_queue_wait_seconds_sum", {"model": "churn", "version": "1"}
+    )
+    assert wait is not None
+    assert wait < 0.001
+
+
+def test_deadline_expiring_in_the_queue_is_not_run(loaded) -> None:
+    artifact, metrics = loaded
+    executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=10_000_000))
+    big = np.random.default_rng(0).normal(size=(3_000_000, N_FEATURES)).astype(np.float32)
+    blocker = threading.Thread(target=executor.run, args=(artifact, big))
+    blocker.start()
+    time.sleep(0.005)  # let the big batch take the lane
+    rows_before = metrics.registry.get_sample_value(
+        "crm_model_rows_scored_total", {"model": "churn", "version": "1"}
+    )
+    with pytest.raises(DeadlineExceeded):
+        executor.run(artifact, np.zeros((1, N_FEATURES), dtype=np.float32), timeout=0.001)
+    blocker.join()
+    rows_after = metrics.registry.get_sample_value(
+        "crm_model_rows_scored_total", {"model": "churn", "version": "1"}
+    )
+    assert rows_after - rows_before == big.shape[0], "the expired row was scored anyway"
+    # and the lane is free again
+    assert executor.run(artifact, np.zeros((2, N_FEATURES), dtype=np.float32))[
+        "probabilities"
+    ].shape == (2, 2)
+
+
+def test_a_failing_batch_fails_its_callers_only(loaded) -> None:
+    artifact, metrics = loaded
+    executor = ModelExecutor(metrics)
+    bad = np.zeros((3, N_FEATURES + 1), dtype=np.float32)  # wrong width: onnxruntime refuses
+    with pytest.raises(Exception, match=r"(?i)dimension|shape|index"):
+        executor.run(artifact, bad)
+    good = np.ones((5, N_FEATURES), dtype=np.float32)
+    np.testing.assert_array_equal(
+        executor.run(artifact, good)["probabilities"], artifact.model.run(good)["probabilities"]
+    )
