@@ -1,0 +1,105 @@
+"""Saved campaigns in an embedded SQLite file (WAL), listed newest first with opaque page tokens.
+
+Each campaign is stored as its serialized crm.v1.SavedCampaign next to the columns used to list
+it, so what is read back is exactly what was saved. Order is the insertion sequence (not the
+wall clock, which can step back). WAL lets several server processes share the file; writes are
+synchronous=FULL so a saved campaign survives a power cut, not only a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crm.v1 import campaign_pb2
+
+STORE_FILE = "campaigns.sqlite3"
+SCHEMA_VERSION = 1
+_TOKEN_PREFIX = "c1:"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS campaigns (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    campaign BLOB NOT NULL
+)
+"""
+
+
+class BadPageToken(ValueError):
+    """A page token this store did not issue."""
+
+
+def encode_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        raise BadPageToken("not a page token from ListCampaigns") from None
+    number = text.removeprefix(_TOKEN_PREFIX)
+    if not text.startswith(_TOKEN_PREFIX) or not number.isdigit():
+        raise BadPageToken("not a page token from ListCampaigns")
+    return int(number)
+
+
+class CampaignStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{path}: SQLite refused WAL mode ({mode})")
+        self._db.execute("PRAGMA synchronous = FULL")
+        with self._lock:
+            self._db.execute(_SCHEMA)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise RuntimeError(f"{path}: campaign store schema {version} is not supported")
+
+    def save(self, campaign: campaign_pb2.SavedCampaign) -> campaign_pb2.SavedCampaign:
+        """Stores a copy with a new id and created_at (both set here) and returns it."""
+        saved = campaign_pb2.SavedCampaign()
+        saved.CopyFrom(campaign)
+        saved.id = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        saved.created_at.FromDatetime(now)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO campaigns (id, name, created_at, campaign) VALUES (?, ?, ?, ?)",
+                (saved.id, saved.name, now.isoformat(), saved.SerializeToString()),
+            )
+        return saved
+
+    def page(self, size: int, token: str = "") -> tuple[list[campaign_pb2.SavedCampaign], str]:
+        """Up to `size` campaigns, newest first, after `token`; and the next token ("" at the end)."""
+        before = decode_token(token) if token else None
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, campaign FROM campaigns WHERE (? IS NULL OR seq < ?) "
+                "ORDER BY seq DESC LIMIT ?",
+                (before, before, size + 1),
+            ).fetchall()
+        campaigns = [campaign_pb2.SavedCampaign.FromString(blob) for _, blob in rows[:size]]
+        next_token = encode_token(rows[size - 1][0]) if len(rows) > size else ""
+        return campaigns, next_token
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM campaigns").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
