@@ -16,6 +16,11 @@ The planner predicts what a campaign adds with these numbers (see `planner` for 
   stockout_cover_days           days of cover at or below which a product is at stockout risk.
   overstock_cover_days          days of cover above which a product is overstocked.
   dead_stock_daily_units        forecast units per day at or below which stock is dead.
+  max_actions_per_segment       contact pressure: at most this many actions (messages) per
+                                customer segment in one plan (a plan covers up to 7 days).
+                                Responses are modelled as independent, which only holds while
+                                customers are not flooded; 2 a week is a common retail cadence.
+                                Not an uplift number, so it is echoed in `algorithm` instead.
 
 Overrides: a JSON object with any of these keys; maps are merged key by key over the defaults
 (so `{"response_rate_by_segment": {"VIP": 0.1}}` changes one number). The server reads
@@ -70,6 +75,7 @@ class Assumptions:
     stockout_cover_days: float = 7.0
     overstock_cover_days: float = 60.0
     dead_stock_daily_units: float = 0.05
+    max_actions_per_segment: int = 2
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -100,6 +106,10 @@ class Assumptions:
                 if not isinstance(value, Mapping):
                     raise ValueError(f"{name} must be an object of numbers")
                 changes[name] = {**current, **{str(k): _number(v) for k, v in value.items()}}
+            elif isinstance(current, int):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"{name} must be a whole number")
+                changes[name] = value
             else:
                 changes[name] = _number(value)
         return replace(self, **changes)
@@ -134,6 +144,8 @@ def _problems(a: Assumptions) -> list[str]:
         problems.append("overstock_cover_days must be above stockout_cover_days")
     if not (math.isfinite(a.dead_stock_daily_units) and a.dead_stock_daily_units >= 0):
         problems.append("dead_stock_daily_units must be >= 0")
+    if a.max_actions_per_segment < 1:
+        problems.append("max_actions_per_segment must be >= 1")
     return problems
 
 

@@ -8,7 +8,9 @@ Status rules, in this order, with d = forecast mean units per day over the plan 
                  order placed today, arrive too late;
   OVERSTOCK      days of cover > overstock_cover_days;
   HEALTHY        otherwise.
-Days of cover = (stock_on_hand + units_on_order) / d; infinite when d is 0.
+Days of cover = (stock_on_hand + units_on_order) / d, rounded to 1e-4 days (the forecast is
+float32, so exact ratios such as 1 / (1/14) must not land a hair below the threshold); infinite
+when d is 0.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from server.errors import FieldViolation
 INVENTORY_FILE = "inventory.csv"
 MAX_PRODUCT_ID = 64
 MAX_CATEGORY = 64
+COVER_DECIMALS = 4  # ~9 s; float32 forecasts: 1 unit at float32(1/14) a day lasts 14 days
 CSV_COLUMNS: tuple[str, ...] = (
     "product_id",
     "stock_on_hand",
@@ -40,7 +43,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 def cover_days(units: float, daily: float) -> float:
     if daily > 0:
-        return units / daily
+        return round(units / daily, COVER_DECIMALS)
     return math.inf if units > 0 else 0.0
 
 

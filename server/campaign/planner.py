@@ -32,7 +32,8 @@ invoice from the audience; margin rate m = demand-weighted (p - c) / p of the in
   responders = N * r * (1 + e * x);   revenue = responders * b * (1 - x)
   margin     = responders * b * (m - x) - N * contact cost
   budget     = responders * b * x + N * contact cost
-The plan is then chosen by `knapsack.allocate` (see there), which never exceeds the budget.
+The plan is then chosen by `knapsack.allocate` (see there), which never exceeds the budget,
+with at most `max_actions_per_segment` actions per segment (contact pressure).
 """
 
 from __future__ import annotations
@@ -134,9 +135,12 @@ def _pct(x: float) -> str:
 
 
 def _num(x: float) -> str:
+    """Numbers as people write them: 74, 0.0714, 3.99, 12.5, 1,250."""
     if math.isinf(x):
         return "unlimited"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}" if abs(x) >= 10 else f"{x:,.2f}"
+    if abs(x) >= 100 or float(x).is_integer():
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
 def _money(x: float, currency: str) -> str:
@@ -369,7 +373,7 @@ def _paid_action(candidate: _Candidate, priced: _Priced, currency: str) -> Actio
 def _protect_action(position: Position, horizon_days: int, assumptions: Assumptions) -> Action:
     item, d = position.item, position.forecast_daily_units
     short = max(0.0, d * item.lead_time_days - item.stock_on_hand)
-    gap = f"; about {_num(short)} units short before ordered stock arrives" if short > 0 else ""
+    gap = f"; about {_num(short)} units short before ordered stock arrives" if short > 0.005 else ""
     rationale = (
         f"Stockout risk: {item.product_id} ({item.category or 'uncategorised'}) has "
         f"{_num(position.days_of_cover)} days of cover ({_num(item.stock_on_hand)} on hand + "
@@ -408,7 +412,10 @@ def plan(
     candidates = _candidates(positions, segments, request, assumptions, currency)
     budget_cents = math.floor(round(request.budget * 100, 6))
     chosen = allocate(
-        [[Option(o.cost_cents, o.margin) for o in c.options] for c in candidates], budget_cents
+        [[Option(o.cost_cents, o.margin) for o in c.options] for c in candidates],
+        budget_cents,
+        classes=[(c.profile.segment.value, c.profile.name) for c in candidates],
+        per_class=assumptions.max_actions_per_segment,
     )
     paid = [
         _paid_action(c, c.options[i], currency)
@@ -430,6 +437,6 @@ def plan(
         budget=request.budget,
         budget_used=used,
         expected_margin=round(sum(a.expected_margin for a in actions), 2),
-        algorithm=ALGORITHM,
+        algorithm=ALGORITHM.format(per_segment=assumptions.max_actions_per_segment),
         positions=tuple(positions),
     )

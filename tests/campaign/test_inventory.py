@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from server.campaign.assumptions import Assumptions, load_assumptions
@@ -55,6 +56,17 @@ def test_cover_equals_stock_plus_order_over_demand() -> None:
     assert pos.days_of_cover == pytest.approx(25.0)
     assert pos.on_hand_cover_days == pytest.approx(130 / 8)
     assert pos.forecast_daily_units == 8.0
+
+
+def test_cover_is_compared_without_float_noise() -> None:
+    # The demand model answers in float32: 1 unit at float32(2/28) a day "lasts" 13.99999985
+    # days, which must still count as the 14 days of lead time.
+    daily = float(np.float32(2 / 28))
+    assert 1 / daily < 14
+    assert diagnose(item(1, lead=14), daily, A).status is Status.HEALTHY
+    assert diagnose(item(1, lead=14.01), daily, A).status is Status.STOCKOUT_RISK
+    assert float(np.float32(0.7)) / float(np.float32(0.1)) < 7
+    assert diagnose(item(float(np.float32(0.7))), float(np.float32(0.1)), A).days_of_cover == 7
 
 
 def test_thresholds_come_from_the_assumptions() -> None:

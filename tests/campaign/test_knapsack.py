@@ -62,3 +62,22 @@ def test_upgrades_follow_marginal_ratio() -> None:
     groups = [[Option(10, 10.0), Option(20, 30.0)], [Option(10, 20.0)]]
     chosen = allocate(groups, 20)
     assert evaluate(groups, chosen) == (20, 30.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(groups_st, st.integers(0, 150), st.integers(1, 2), st.data())
+def test_class_caps_are_respected(
+    groups: list[list[Option]], budget: int, cap: int, data: st.DataObject
+) -> None:
+    classes = [data.draw(st.sampled_from("ab")) for _ in groups]
+    chosen = allocate(groups, budget, classes, cap)
+    cost, _ = evaluate(groups, chosen)
+    assert cost <= budget
+    for c in "ab":
+        assert sum(1 for g, i in enumerate(chosen) if i is not None and classes[g] == c) <= cap
+
+
+def test_cap_keeps_the_better_group_of_a_class() -> None:
+    groups = [[Option(10, 5.0)], [Option(10, 50.0)], [Option(10, 7.0)]]
+    assert allocate(groups, 100, ["s", "s", "t"], 1) == [None, 0, 0]
+    assert allocate(groups, 100) == [0, 0, 0]

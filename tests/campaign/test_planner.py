@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -65,7 +66,7 @@ def test_overstock_gets_the_margin_maximising_clearing_discount() -> None:
     assert over.expected_revenue == 405.0
     assert over.expected_margin == 224.40
     assert over.budget_used == 45.60  # 45 units x 1.00 markdown + 0.60 of email
-    for number in ("200 days of cover", "Loyal", "40%", "300 buyers", "10% off", "45.0 extra"):
+    for number in ("200 days of cover", "Loyal", "40%", "300 buyers", "10% off", "45 extra"):
         assert number in over.rationale, (number, over.rationale)
 
 
@@ -84,8 +85,8 @@ def test_stockout_risk_product_is_never_discounted_or_promoted() -> None:
         low = [a for a in p.actions if a.product_id == "LOW"]
         assert [a.objective for a in low] == [Objective.PROTECT_STOCKOUT]
         assert (low[0].discount, low[0].budget_used, low[0].audience_size) == (0, 0, 0)
-        assert "lead time of 14.0 days" in low[0].rationale
-        assert "60.0 units short" in low[0].rationale  # 5/day x 14 days - 10 on hand
+        assert "lead time of 14 days" in low[0].rationale
+        assert "60 units short" in low[0].rationale  # 5/day x 14 days - 10 on hand
         for voucher in by_objective(p, Objective.WIN_BACK):
             assert "excludes 1 product(s) at stockout risk (LOW)" in voucher.rationale
     assert not [a for a in make_plan(1e6).actions if a.product_id == "OK"]  # healthy: nothing
@@ -214,5 +215,23 @@ def test_plans_never_break_the_rules(
             assert price - item.unit_cost >= min_margin * price - 1e-9
         if a.budget_used > 0:
             assert a.expected_margin > 0
+    per_segment = [
+        a.segment_name for a in p.actions if a.objective is not Objective.PROTECT_STOCKOUT
+    ]
+    assert all(per_segment.count(s) <= A.max_actions_per_segment for s in per_segment)
     again = plan(positions, sc.SEGMENTS, PlanRequest(budget, 7, max_discount, min_margin), A, "GBP")
     assert again == p
+
+
+def test_contact_pressure_caps_actions_per_segment() -> None:
+    # Loyal is the target of OVER (margin 224.40) and of its own retention offer; with one
+    # action per segment only the clearance remains for Loyal.
+    one = dataclasses.replace(A, max_actions_per_segment=1)
+    positions = diagnose_all(sc.ITEMS, sc.DAILY, one)
+    p = plan(positions, sc.SEGMENTS, PlanRequest(1e6, 7, 0.3, 0.0), one, "GBP")
+    paid = [a for a in p.actions if a.budget_used > 0]
+    assert [a.segment_name for a in paid].count("Loyal") == 1
+    assert any(a.product_id == "OVER" for a in paid)
+    assert not by_objective(p, Objective.RETAIN_HIGH_VALUE)
+    assert "at most 1 action(s) per customer segment" in p.algorithm
+    assert len(by_objective(make_plan(1e6), Objective.RETAIN_HIGH_VALUE)) == 1
