@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from server.config import ServerConfig
 from server.logs import configure_logging
@@ -20,6 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Block the signals before any gRPC thread exists, so every thread inherits the mask and
     # the main thread alone receives them through sigwait (gRPC's threads would swallow them).
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    if config.workers > 1 and config.worker_id == 0:
+        from server.workers import supervise
+
+        return supervise(config, sys.argv[1:] if argv is None else list(argv))
     from server.app import CrmServer, PortInUse
 
     app = CrmServer(config)
@@ -28,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortInUse as err:
         log.error("start-up failed", extra={"reason": str(err)})
         return 2
+    if config.worker_id:
+        from server.workers import MULTIPROC_ENV, ready_file
+
+        ready_file(Path(os.environ[MULTIPROC_ENV]), config.worker_id).touch()
     received = signal.sigwait(_SIGNALS)
     log.info(
         "shutting down",

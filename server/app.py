@@ -82,7 +82,9 @@ class CrmServer:
             self._executor,
             interceptors=[ObservabilityInterceptor(self.metrics)],
             options=[
-                ("grpc.so_reuseport", 0),  # a leftover server must not silently share the port
+                # A leftover server must not silently share the port: SO_REUSEPORT only for
+                # workers of one supervisor, which checked the port was free first.
+                ("grpc.so_reuseport", 1 if config.worker_id else 0),
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
             ],
@@ -136,10 +138,11 @@ class CrmServer:
         self.registry.start_watching(self.config.reload_interval_seconds)
         self.ports = BoundPorts(port, metrics_port)
         log.info(
-            "listening",
+            "worker listening" if self.config.worker_id else "listening",
             extra={
+                "worker": self.config.worker_id,
                 "host": self.config.host,
-                "grpc_port": port,
+                "grpc_port" if not self.config.worker_id else "port": port,
                 "metrics_port": metrics_port,
                 "artifacts": str(self.config.artifacts),
                 "models": {n: a.version for n, a in self.registry.serving().items()},

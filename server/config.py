@@ -38,6 +38,8 @@ class ServerConfig:
     )
     log_format: str = _opt("json", "log line format", choices=("json", "text"))
     grace_seconds: float = _opt(10.0, "on SIGTERM/SIGINT, how long in-flight calls may finish")
+    workers: int = _opt(1, "server processes sharing the port (SO_REUSEPORT); 1 = no supervisor")
+    worker_id: int = _opt(0, "internal: set by the supervisor for each worker process")
     threads: int = _opt(32, "gRPC handler threads (streaming calls hold one each)")
     max_concurrent_rpcs: int = _opt(1000, "calls above this get RESOURCE_EXHAUSTED at once")
     max_batch_rows: int = _opt(
@@ -66,6 +68,8 @@ class ServerConfig:
             problems.append("max_message_mb must be >= 1")
         if self.grace_seconds < 0:
             problems.append("grace_seconds must be >= 0")
+        if self.workers < 1 or self.worker_id < 0:
+            problems.append("workers must be >= 1 and worker_id >= 0")
         if self.threads < 1 or self.ort_threads < 1 or self.keep_versions < 1:
             problems.append("threads, ort_threads and keep_versions must be >= 1")
         if self.batch_max_rows < 1 or self.batch_preferred_rows < 1 or self.alert_queue_size < 1:

@@ -96,6 +96,7 @@ class ServerMetrics:
             "1 for each artifact version loaded; serving=1 for the version answering by default.",
             ("model", "version", "kind", "serving"),
             registry=r,
+            multiprocess_mode="max",
         )
         self.reloads = Counter(
             "crm_model_reloads",

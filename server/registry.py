@@ -213,8 +213,8 @@ class ModelRegistry:
 
     def _publish(self, name: str, entry: _Entry) -> None:
         gauge = self._metrics.model_info
-        for labels in self._published.pop(name, []):  # drop series of versions no longer loaded
-            gauge.remove(*labels)
+        for labels in self._published.pop(name, []):  # versions no longer loaded, or demoted
+            gauge.labels(*labels).set(0)  # set, not removed: multiprocess mode keeps files
         published = self._published[name] = []
         for version, artifact in entry.loaded.items():
             labels = (name, str(version), artifact.kind, str(version == entry.serving).lower())
