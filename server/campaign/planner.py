@@ -11,13 +11,14 @@ Candidates
       churn model's high-risk threshold.
   PROTECT_STOCKOUT   one per STOCKOUT_RISK product: advisory, never discounted, no contact, no
       budget (so the product is also never promoted by any other action).
-  HEALTHY products get nothing.
+  HEALTHY products, and products without a forecast (status UNSPECIFIED), get nothing.
 Each paid candidate is priced at every discount level (0, 5%, 10%, ... up to max_discount,
 plus max_discount itself) that keeps the margin after discount >= min_margin, and goes out on
 the cheapest allowed channel (response rates are per segment, not per channel).
 
 Economics of a product offer (discount x, audience N, segment response rate r, category
-elasticity e, the audience's units of one product per invoice u, price p, unit cost c):
+elasticity e, the audience's units of one product per invoice u (at least 1), price p, unit
+cost c):
   extra units  = min(N * r * (1 + e * x) * u, clearable units)
   revenue      = extra * p * (1 - x)
   margin       = extra * (p * (1 - x) - c) - N * contact cost
@@ -33,7 +34,8 @@ invoice from the audience; margin rate m = demand-weighted (p - c) / p of the in
   margin     = responders * b * (m - x) - N * contact cost
   budget     = responders * b * x + N * contact cost
 The plan is then chosen by `knapsack.allocate` (see there), which never exceeds the budget,
-with at most `max_actions_per_segment` actions per segment (contact pressure).
+with at most `max_actions_per_segment` actions per segment (contact pressure). Plan order:
+paid actions by expected margin, then the advisory ones, soonest stockout first.
 """
 
 from __future__ import annotations
