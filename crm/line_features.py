@@ -1,0 +1,86 @@
+"""Invoice-line features for the revenue model, shared by training and serving (numpy/pandas).
+
+A line is valued on what is known when it is sold: its quantity, unit price, category, time,
+and the other lines of the same invoice in the frame (lines with an empty Invoice stand alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from crm.features import INVOICE, PRICE, prepare_lines
+
+CATEGORY_PREFIX = "cat__"
+GROSS = "gross_revenue"
+BASE_FEATURES: tuple[str, ...] = (
+    "quantity",
+    "unit_price",
+    GROSS,
+    "log_quantity",
+    "log_unit_price",
+    "log_gross_revenue",
+    "hour",
+    "day_of_week",
+    "is_weekend",
+    "month",
+    "invoice_lines",
+    "invoice_gross",
+    "share_of_invoice",
+)
+
+
+def line_feature_names(categories: Sequence[str]) -> list[str]:
+    """Ordered revenue-model inputs (the revenue manifest's `features`)."""
+    return [*BASE_FEATURES, *(CATEGORY_PREFIX + c for c in categories)]
+
+
+def line_feature_matrix(
+    lines: pd.DataFrame,
+    categories: Sequence[str],
+    category_of: Mapping[str, str] | None = None,
+) -> np.ndarray:
+    """float32 [n, F] in `line_feature_names(categories)` order, one row per line, same order.
+
+    Quantities are taken as absolute units (the model values sales); `gross_revenue` is
+    quantity x unit price.
+    """
+    prepared = prepare_lines(lines, category_of)
+    qty = np.abs(prepared["_qty"].to_numpy())
+    price = prepared[PRICE].to_numpy()
+    gross = qty * price
+    seconds = prepared["_t"].to_numpy().astype(np.int64)
+    days = seconds // 86_400
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+    invoice = prepared[INVOICE].to_numpy(dtype=object)
+    alone = invoice == ""
+    keys = np.where(alone, np.char.add("#", np.arange(len(invoice)).astype(str)), invoice)
+    codes = pd.factorize(pd.Series(keys, dtype=object))[0] if len(keys) else np.zeros(0, int)
+    inv_lines = np.bincount(codes, minlength=codes.max() + 1 if len(codes) else 0)[codes]
+    inv_gross = np.bincount(codes, weights=gross, minlength=codes.max() + 1 if len(codes) else 0)
+    inv_gross = inv_gross[codes]
+    cols: dict[str, np.ndarray] = {
+        "quantity": qty,
+        "unit_price": price,
+        GROSS: gross,
+        "log_quantity": np.log1p(qty),
+        "log_unit_price": np.log1p(np.maximum(price, 0.0)),
+        "log_gross_revenue": np.log1p(np.maximum(gross, 0.0)),
+        "hour": (seconds % 86_400) / 3600.0,
+        "day_of_week": weekday.astype(np.float64),
+        "is_weekend": (weekday >= 5).astype(np.float64),
+        "month": month.astype(np.float64),
+        "invoice_lines": inv_lines.astype(np.float64),
+        "invoice_gross": inv_gross,
+        "share_of_invoice": np.where(inv_gross > 0, gross / np.maximum(inv_gross, 1e-12), 1.0),
+    }
+    category = prepared["Category"].to_numpy(dtype=object)
+    for c in categories:
+        cols[CATEGORY_PREFIX + c] = (category == c).astype(np.float64)
+    names = line_feature_names(categories)
+    if not len(prepared):
+        return np.zeros((0, len(names)), dtype=np.float32)
+    return np.column_stack([cols[n] for n in names]).astype(np.float32)

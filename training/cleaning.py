@@ -1,0 +1,105 @@
+"""Cleaning rules for transaction lines, applied in a fixed order and counted one by one.
+
+Rules (each counts the rows it drops among those the earlier rules kept):
+  1. missing_customer_id   no Customer ID: the line cannot be attributed to anyone.
+  2. non_product_code      postage, fees, manual adjustments and other codes that are not
+                           merchandise (POST, DOT, M, D, C2, BANK CHARGES, AMAZONFEE, ...).
+  3. non_positive_price    Price <= 0: free samples, write-offs, "adjust bad debt" lines.
+  4. zero_quantity         Quantity == 0.
+  5. duplicate_line        an exact repeat of an earlier line (every column equal).
+Kept but flagged: cancellations (Invoice starting with "C") and negative quantities are
+returns; a "C" invoice with a positive quantity is made negative (counted as
+`cancellation_sign_fixed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm.features import CUSTOMER_ID, INVOICE, PRICE, QUANTITY, STOCK_CODE
+
+NON_PRODUCT_CODES = frozenset(
+    {
+        "POST",
+        "DOT",
+        "M",
+        "D",
+        "C2",
+        "C3",
+        "S",
+        "B",
+        "CRUK",
+        "PADS",
+        "TEST001",
+        "TEST002",
+        "ADJUST",
+        "ADJUST2",
+        "AMAZONFEE",
+        "BANK CHARGES",
+        "GIFT",
+    }
+)
+RULES: tuple[str, ...] = (
+    "missing_customer_id",
+    "non_product_code",
+    "non_positive_price",
+    "zero_quantity",
+    "duplicate_line",
+)
+
+
+@dataclass
+class CleaningReport:
+    """How many rows each rule dropped, in rule order, plus what was kept and flagged."""
+
+    rows_in: int
+    rows_out: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    flagged: dict[str, int] = field(default_factory=dict)
+
+    def as_manifest(self) -> dict[str, Any]:
+        return {
+            "rules": list(RULES),
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "dropped": dict(self.dropped),
+            "flagged": dict(self.flagged),
+        }
+
+
+def _is_non_product(codes: pd.Series) -> np.ndarray:
+    upper = codes.str.upper()
+    return (upper.isin(NON_PRODUCT_CODES) | upper.str.startswith("TEST")).to_numpy(dtype=bool)
+
+
+def clean(lines: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+    """Apply the rules above; returns the kept lines (original order) and the report."""
+    report = CleaningReport(rows_in=len(lines))
+    frame = lines
+
+    def drop(rule: str, mask: np.ndarray) -> None:
+        nonlocal frame
+        report.dropped[rule] = int(mask.sum())
+        frame = frame.loc[~mask]
+
+    drop("missing_customer_id", (frame[CUSTOMER_ID] == "").to_numpy(dtype=bool))
+    drop("non_product_code", _is_non_product(frame[STOCK_CODE]))
+    drop("non_positive_price", (frame[PRICE] <= 0).to_numpy(dtype=bool))
+    drop("zero_quantity", (frame[QUANTITY] == 0).to_numpy(dtype=bool))
+    drop("duplicate_line", frame.duplicated(keep="first").to_numpy(dtype=bool))
+
+    frame = frame.copy()
+    cancelled = frame[INVOICE].str.upper().str.startswith("C").to_numpy(dtype=bool)
+    wrong_sign = cancelled & (frame[QUANTITY].to_numpy() > 0)
+    frame.loc[wrong_sign, QUANTITY] = -frame.loc[wrong_sign, QUANTITY]
+    report.flagged = {
+        "cancellation_lines": int(cancelled.sum()),
+        "negative_quantity_lines": int((frame[QUANTITY].to_numpy() < 0).sum()),
+        "cancellation_sign_fixed": int(wrong_sign.sum()),
+    }
+    report.rows_out = len(frame)
+    return frame.reset_index(drop=True), report

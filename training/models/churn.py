@@ -1,0 +1,273 @@
+"""Churn: P(no purchase in the next churn_days), LogisticRegression vs XGBoost, Platt-calibrated.
+
+Both candidates fit on the fit cutoffs; each gets a Platt calibration fitted on the calibration
+cutoff; the one with the higher validation PR-AUC (after calibration) is exported. The naive
+baseline is the fit-period churn rate of the customer's recency decile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from onnx import TensorProto
+from onnxmltools import convert_xgboost
+from onnxmltools.convert.common.data_types import FloatTensorType as XgbFloat
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType as SklFloat
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from xgboost import XGBClassifier
+
+from training.labels import CutoffPlan
+from training.metrics import classification
+from training.models.base import (
+    SEED,
+    SummaryRow,
+    TrainedModel,
+    held_out_rows,
+    output_spec,
+    subsample,
+)
+from training.observations import FeatureStore
+from training.onnx_graph import INPUT_NAME, ML_OPSET, OPSET, GraphBuilder, signed_log, wrap_model
+
+EPS = 1e-6
+RISK_THRESHOLDS = (0.3, 0.6, 0.8)
+INNER = "inner_features"
+
+
+@dataclass(frozen=True)
+class ChurnParams:
+    churn_days: int = 90
+    max_fit_rows: int = 300_000
+    threads: int = 2
+    n_estimators: int = 300
+    max_depth: int = 5
+    learning_rate: float = 0.05
+
+
+@dataclass(frozen=True)
+class Platt:
+    slope: float
+    intercept: float
+
+    @staticmethod
+    def fit(p: np.ndarray, y: np.ndarray) -> Platt:
+        logit = _logit(p).reshape(-1, 1)
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(logit, y)
+        return Platt(float(model.coef_[0, 0]), float(model.intercept_[0]))
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.slope * _logit(p) + self.intercept)))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
+    return np.log(q) - np.log(1.0 - q)
+
+
+def _recency_baseline(
+    recency_fit: np.ndarray, y_fit: np.ndarray, recency_val: np.ndarray
+) -> tuple[np.ndarray, list[float]]:
+    edges = np.unique(np.percentile(recency_fit, np.arange(10, 100, 10)))
+    fit_bin = np.searchsorted(edges, recency_fit, side="right")
+    rate = np.bincount(fit_bin, weights=y_fit, minlength=len(edges) + 1) / np.maximum(
+        np.bincount(fit_bin, minlength=len(edges) + 1), 1
+    )
+    return rate[np.searchsorted(edges, recency_val, side="right")], [float(e) for e in edges]
+
+
+def _lr_candidate(x: np.ndarray, y: np.ndarray) -> Pipeline:
+    model = Pipeline(
+        [("scale", StandardScaler()), ("lr", LogisticRegression(C=1.0, max_iter=3000))]
+    )
+    return model.fit(signed_log(x.astype(np.float64)), y)
+
+
+def _xgb_candidate(x: np.ndarray, y: np.ndarray, params: ChurnParams) -> XGBClassifier:
+    model = XGBClassifier(
+        n_estimators=params.n_estimators,
+        max_depth=params.max_depth,
+        learning_rate=params.learning_rate,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        min_child_weight=5.0,
+        reg_lambda=1.0,
+        tree_method="hist",
+        n_jobs=params.threads,
+        random_state=SEED,
+        eval_metric="aucpr",
+    )
+    return model.fit(x, y)
+
+
+def _raw_probability(kind: str, model: Any, x: np.ndarray) -> np.ndarray:
+    if kind == "logistic_regression":
+        return model.predict_proba(signed_log(x.astype(np.float64)))[:, 1]
+    return model.predict_proba(x)[:, 1].astype(np.float64)
+
+
+def _export(kind: str, model: Any, n_features: int, platt: Platt) -> bytes:
+    pre, post = GraphBuilder("pre"), GraphBuilder("post")
+    if kind == "logistic_regression":
+        inner = convert_sklearn(
+            model,
+            initial_types=[(INNER, SklFloat([None, n_features]))],
+            options={id(model.steps[-1][1]): {"zipmap": False}},
+            target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
+        )
+        pre_out = pre.signed_log(INPUT_NAME)
+    else:
+        inner = convert_xgboost(
+            model, initial_types=[(INNER, XgbFloat([None, n_features]))], target_opset=OPSET
+        )
+        pre_out = pre.op("Identity", [INPUT_NAME])
+    probabilities = next(o.name for o in inner.graph.output if "prob" in o.name)
+    positive = post.column(probabilities, 1)
+    post.op("Identity", [post.platt(positive, platt.slope, platt.intercept, EPS)], "probability")
+    return wrap_model(
+        inner,
+        inner_input=INNER,
+        n_features=n_features,
+        pre=pre,
+        pre_output=pre_out,
+        post=post,
+        outputs=[("probability", TensorProto.FLOAT, [None])],
+        doc=f"churn: calibrated {kind} probability of no purchase in the horizon",
+    )
+
+
+def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> TrainedModel:
+    names = store.names
+    fit = store.observations(plan.fit, params.churn_days)
+    fit = fit.take(subsample(len(fit), params.max_fit_rows))
+    cal = store.observations([plan.calibration], params.churn_days)
+    val = store.observations([plan.validation], params.churn_days)
+    y_fit, y_cal, y_val = (~o.purchased for o in (fit, cal, val))
+    if len(np.unique(y_fit)) < 2 or len(np.unique(y_cal)) < 2 or len(np.unique(y_val)) < 2:
+        raise ValueError("churn: every split needs both churned and retained customers")
+
+    candidates: dict[str, Any] = {
+        "logistic_regression": _lr_candidate(fit.features, y_fit),
+        "xgboost": _xgb_candidate(fit.features, y_fit, params),
+    }
+    scores: dict[str, dict[str, float]] = {}
+    platts: dict[str, Platt] = {}
+    for kind, model in candidates.items():
+        platts[kind] = Platt.fit(_raw_probability(kind, model, cal.features), y_cal)
+        p_val = platts[kind].apply(_raw_probability(kind, model, val.features))
+        scores[kind] = classification(y_val, p_val)
+    chosen = max(scores, key=lambda k: (scores[k]["pr_auc"], k == "logistic_regression"))
+    model, platt = candidates[chosen], platts[chosen]
+
+    recency = names.index("recency_days")
+    base_p, base_edges = _recency_baseline(
+        fit.features[:, recency], y_fit, val.features[:, recency]
+    )
+    baseline = classification(y_val, base_p)
+    rows = held_out_rows(val.features, 5000)
+    native = platt.apply(_raw_probability(chosen, model, rows))
+    onnx_model = _export(chosen, model, len(names), platt)
+
+    serving = _serving(chosen, model, fit.features, names=names, params=params, platt=platt)
+    validation = scores[chosen]
+    summary = [
+        SummaryRow("pr_auc", validation["pr_auc"], baseline["pr_auc"], True),
+        SummaryRow("roc_auc", validation["roc_auc"], baseline["roc_auc"], True),
+        SummaryRow("brier", validation["brier"], baseline["brier"], False),
+    ]
+    return TrainedModel(
+        name="churn",
+        onnx_model=onnx_model,
+        features=list(names),
+        outputs=[
+            output_spec(
+                "probability",
+                "float32",
+                [None],
+                f"calibrated probability of no purchase in the next {params.churn_days} days",
+            )
+        ],
+        parity_rows=rows,
+        native_output=native,
+        parity_output="probability",
+        tolerance=1e-5,
+        rtol=0.0,
+        metrics={
+            "split": "time-based: fit cutoffs < calibration cutoff < validation cutoff",
+            "selection": "higher validation PR-AUC after Platt calibration",
+            "chosen": chosen,
+            "validation": validation,
+            "baseline": {
+                **baseline,
+                "name": "fit-period churn rate of the customer's recency decile",
+                "recency_edges": base_edges,
+            },
+            "candidates": scores,
+        },
+        training={
+            "cutoffs": plan.as_manifest(),
+            "rows": {"fit": len(fit), "calibration": len(cal), "validation": len(val)},
+            "label": f"1 when the customer has no sale invoice in [cutoff, cutoff + {params.churn_days} days)",
+            "population": "customers with at least one sale invoice before the cutoff",
+            "parameters": {
+                "churn_days": params.churn_days,
+                "model": chosen,
+                "xgboost": {
+                    "n_estimators": params.n_estimators,
+                    "max_depth": params.max_depth,
+                    "learning_rate": params.learning_rate,
+                },
+                "logistic_regression": {"C": 1.0, "transform": "signed_log + StandardScaler"},
+                "calibration": {
+                    "method": "platt",
+                    "slope": platt.slope,
+                    "intercept": platt.intercept,
+                },
+            },
+        },
+        serving=serving,
+        summary=summary,
+    )
+
+
+def _serving(
+    kind: str,
+    model: Any,
+    x_fit: np.ndarray,
+    *,
+    names: list[str],
+    params: ChurnParams,
+    platt: Platt,
+) -> dict[str, Any]:
+    means = x_fit.astype(np.float64).mean(axis=0)
+    stds = x_fit.astype(np.float64).std(axis=0)
+    serving: dict[str, Any] = {
+        "churn_days": params.churn_days,
+        "risk_thresholds": list(RISK_THRESHOLDS),
+        "risk_levels": ["LOW", "MEDIUM", "HIGH", "CRITICAL"],
+        "model_type": kind,
+        "feature_means": dict(zip(names, means.round(6).tolist(), strict=True)),
+        "feature_stds": dict(zip(names, stds.round(6).tolist(), strict=True)),
+        "calibration": {"method": "platt", "slope": platt.slope, "intercept": platt.intercept},
+    }
+    if kind == "logistic_regression":
+        scaler, lr = model.named_steps["scale"], model.named_steps["lr"]
+        coef = lr.coef_[0]
+        serving["logistic_regression"] = {
+            "transform": "signed_log: sign(x) * log(1 + |x|), then (z - mean) / scale",
+            "coefficients": dict(zip(names, coef.tolist(), strict=True)),
+            "intercept": float(lr.intercept_[0]),
+            "scaler_mean": dict(zip(names, scaler.mean_.tolist(), strict=True)),
+            "scaler_scale": dict(zip(names, scaler.scale_.tolist(), strict=True)),
+        }
+        importance = np.abs(coef)
+    else:
+        importance = np.asarray(model.feature_importances_, dtype=np.float64)
+    importance = importance / importance.sum() if importance.sum() > 0 else importance
+    serving["importances"] = dict(zip(names, importance.round(6).tolist(), strict=True))
+    serving["importance_kind"] = "|coefficient|" if kind == "logistic_regression" else "gain"
+    return serving

@@ -1,0 +1,110 @@
+"""Build the serving graph around a converted model: `features` in, final values out.
+
+The server feeds raw feature rows straight in, so every transform (column selection, signed
+log, calibration, category split) is a node here rather than code on the serving side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 15
+ML_OPSET = 3
+INPUT_NAME = "features"
+
+
+@dataclass
+class GraphBuilder:
+    """Nodes plus their constants, with names unique under `prefix`."""
+
+    prefix: str
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    initializers: list[onnx.TensorProto] = field(default_factory=list)
+    _count: int = 0
+
+    def _name(self, hint: str) -> str:
+        self._count += 1
+        return f"{self.prefix}_{hint}_{self._count}"
+
+    def const(self, values: Sequence[float] | np.ndarray | float, dtype: type = np.float32) -> str:
+        name = self._name("const")
+        self.initializers.append(numpy_helper.from_array(np.asarray(values, dtype=dtype), name))
+        return name
+
+    def op(
+        self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: object
+    ) -> str:
+        out = output or self._name(op_type.lower())
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), [out], name=self._name(op_type), **attrs)
+        )
+        return out
+
+    def columns(self, x: str, indices: Sequence[int]) -> str:
+        """[N, F] -> [N, len(indices)]."""
+        return self.op("Gather", [x, self.const(list(indices), np.int64)], axis=1)
+
+    def column(self, x: str, index: int) -> str:
+        """[N, F] -> [N]."""
+        return self.op("Gather", [x, self.const(index, np.int64)], axis=1)
+
+    def signed_log(self, x: str) -> str:
+        """sign(x) * log(1 + |x|): tames heavy tails and keeps negative values negative."""
+        magnitude = self.op("Log", [self.op("Add", [self.op("Abs", [x]), self.const(1.0)])])
+        return self.op("Mul", [self.op("Sign", [x]), magnitude])
+
+    def clip(self, x: str, low: float, high: float) -> str:
+        return self.op("Clip", [x, self.const(low), self.const(high)])
+
+    def platt(self, probability: str, slope: float, intercept: float, eps: float) -> str:
+        """sigmoid(slope * logit(p) + intercept), with p clipped to [eps, 1 - eps]."""
+        p = self.clip(probability, eps, 1.0 - eps)
+        one_minus = self.op("Sub", [self.const(1.0), p])
+        logit = self.op("Sub", [self.op("Log", [p]), self.op("Log", [one_minus])])
+        scaled = self.op("Add", [self.op("Mul", [logit, self.const(slope)]), self.const(intercept)])
+        return self.op("Sigmoid", [scaled])
+
+    def flatten(self, x: str, output: str | None = None) -> str:
+        """[N, 1] or [N] -> [N]."""
+        return self.op("Reshape", [x, self.const([-1], np.int64)], output)
+
+
+def signed_log(x: np.ndarray) -> np.ndarray:
+    """The numpy twin of GraphBuilder.signed_log, for the native side of parity."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def wrap_model(
+    inner: onnx.ModelProto,
+    *,
+    inner_input: str,
+    n_features: int,
+    pre: GraphBuilder,
+    pre_output: str,
+    post: GraphBuilder,
+    outputs: Sequence[tuple[str, int, Sequence[int | None]]],
+    doc: str,
+) -> bytes:
+    """One model: `features` -> pre -> inner -> post -> outputs; checked, serialised."""
+    graph = inner.graph
+    bridge = helper.make_node("Identity", [pre_output], [inner_input], name="bridge_to_inner")
+    nodes = [*pre.nodes, bridge, *graph.node, *post.nodes]
+    inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [None, n_features])]
+    outs = [helper.make_tensor_value_info(n, t, list(shape)) for n, t, shape in outputs]
+    initializers = [*graph.initializer, *pre.initializers, *post.initializers]
+    new_graph = helper.make_graph(nodes, "crm_model", inputs, outs, initializers, doc_string=doc)
+    opsets = {o.domain: o.version for o in inner.opset_import}
+    opsets[""] = max(opsets.get("", OPSET), OPSET)
+    model = helper.make_model(
+        new_graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        producer_name="crm-serving training",
+    )
+    model.ir_version = inner.ir_version
+    onnx.checker.check_model(model, full_check=True)
+    return model.SerializeToString()
