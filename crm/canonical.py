@@ -12,6 +12,8 @@ characters). Each field is normalised first:
 - InvoiceDate: `YYYY-MM-DDTHH:MM:SS` (seconds precision, no zone; inputs are ISO 8601 with a
   space or "T", or `M/D/YYYY H:MM[:SS]` as in the original spreadsheet export);
 - Customer ID: an integral number loses its fraction ("13085.0" -> "13085"); empty stays "".
+Numbers with a decimal exponent beyond +/-400 (MAX_EXPONENT) are refused for Quantity and Price
+and kept as text for Customer ID; every other number keeps all its significant digits.
 An optional Category column is not part of the leaf: it is derived data, not the transaction.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 COLUMNS: tuple[str, ...] = (
     "Invoice",
@@ -32,6 +34,11 @@ COLUMNS: tuple[str, ...] = (
     "Customer ID",
     "Country",
 )
+
+# Numbers whose decimal exponent is beyond this are refused (Quantity, Price) or kept as text
+# (Customer ID): no double is that large or small, and "1e999999999" must not expand into a
+# billion digits or overflow the decimal context.
+MAX_EXPONENT = 400
 
 _DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -67,7 +74,11 @@ def canonical_number(value: object, field: str = "number") -> str:
         raise CanonicalError(field, value, "not a finite number")
     if number == 0:
         return "0"
-    return format(number.normalize(), "f")
+    if abs(number.adjusted()) > MAX_EXPONENT:
+        raise CanonicalError(field, value, f"magnitude beyond 1e+/-{MAX_EXPONENT}")
+    # Enough precision that dropping trailing zeros never rounds (the default context keeps 28).
+    exact = Context(prec=len(number.as_tuple().digits))
+    return format(number.normalize(exact), "f")
 
 
 def canonical_datetime(value: object, field: str = "InvoiceDate") -> str:
@@ -102,7 +113,11 @@ def canonical_customer_id(value: object) -> str:
         number = Decimal(text)
     except InvalidOperation:
         return text
-    if number.is_finite() and number == number.to_integral_value():
+    if (
+        number.is_finite()
+        and abs(number.adjusted()) <= MAX_EXPONENT
+        and number == number.to_integral_value()
+    ):
         return str(int(number))
     return text
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from crm.canonical import COLUMNS, CanonicalError, encode_row
 from crm.merkle import StreamingRoot
 
 CHUNK_BYTES = 1 << 20
+# CSV records end only at \r\n, \n or \r; str.splitlines would also break at \x0b, \x0c,
+# \x1c-\x1e, \x85, \u2028 and \u2029, which are ordinary characters inside a field.
+_LINES = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,10 @@ class CsvDigester:
     embedded newlines stay one record; nothing else of the file is kept in memory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_leaf: Callable[[bytes], None] | None = None) -> None:
+        """`on_leaf`, if given, sees each row's canonical leaf bytes in order, so a caller can
+        log exactly the leaves the Merkle root covers without a second CSV parser."""
+        self._on_leaf = on_leaf
         self._sha = hashlib.sha256()
         self._root = StreamingRoot()
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -63,7 +70,7 @@ class CsvDigester:
             text = self._pending + self._decoder.decode(chunk)
         except UnicodeDecodeError as err:
             raise DatasetFormatError(f"not UTF-8 text near byte {self._bytes}: {err}") from None
-        lines = text.splitlines(keepends=True)
+        lines = _LINES.findall(text)
         self._pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
         self._consume(lines)
 
@@ -91,6 +98,8 @@ class CsvDigester:
         except CanonicalError as err:
             raise DatasetFormatError(f"data row {self._root.size + 1}: {err}") from None
         self._root.add(leaf)
+        if self._on_leaf is not None:
+            self._on_leaf(leaf)
 
     def finish(self) -> DatasetDigest:
         try:
