@@ -7,7 +7,7 @@ idempotent methods only, so an append or a save is never sent twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.errors import CrmError
+from clients.scoring import Customer, Scored, ScoringClient
 from crm.v1 import (
     campaign_pb2_grpc,
     churn_pb2_grpc,
@@ -130,6 +131,7 @@ class CrmClient:
         self.spend_stub = spend_pb2_grpc.SpendServiceStub(self.channel)
         self.integrity_stub = integrity_pb2_grpc.IntegrityServiceStub(self.channel)
         self.campaign_stub = campaign_pb2_grpc.CampaignServiceStub(self.channel)
+        self.scoring = ScoringClient(self, self.call, timeout)
 
     # -- plumbing --------------------------------------------------------------------------
     def call(self, method: Callable[..., T], request: Any, timeout: float | None = None) -> T:
@@ -177,3 +179,17 @@ class CrmClient:
             )
             for r in response.results
         ]
+
+    # -- scoring (see clients.scoring for the result types) ---------------------------------
+    def predict_churn(self, customers: Iterable[Customer], include_drivers: bool = False) -> Scored:
+        return self.scoring.predict_churn(customers, include_drivers)
+
+    def predict_spend(self, customers: Iterable[Customer]) -> Scored:
+        return self.scoring.predict_spend(customers)
+
+    def assign_segments(self, customers: Iterable[Customer]) -> Scored:
+        return self.scoring.assign_segments(customers)
+
+    def score_frame(self, kind: str, frame: Any, batch_rows: int = 1000) -> Any:
+        """Bulk-score a pandas DataFrame ("churn" | "spend" | "segments"), in row order."""
+        return self.scoring.stream_frame(kind, frame, batch_rows)

@@ -108,6 +108,12 @@ BASE_FEATURES: tuple[str, ...] = (
     "as_of_season_sin",
     "as_of_season_cos",
 )
+# The features that can be negative (net spend after returns, trends, season position); every
+# other feature is a count, amount, share or duration, so a negative value is invalid input.
+SIGNED_FEATURES: frozenset[str] = frozenset(
+    {"monetary", "spend_trend_30d", "spend_trend_90d", "txn_trend_90d", "as_of_season_sin",
+     "as_of_season_cos"}
+)  # fmt: skip
 
 
 class FeatureInputError(ValueError):

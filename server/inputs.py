@@ -28,8 +28,6 @@ from crm.v1 import common_pb2
 from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from server.snapshot import FeatureSnapshot
 
-# Features that may legitimately be negative: net spend after returns and the -1..1 trends.
-SIGNED_FEATURES = frozenset({"monetary", "spend_trend_30d", "spend_trend_90d", "txn_trend_90d"})
 MAX_VIOLATIONS = 50
 
 
@@ -53,7 +51,7 @@ def _check_values(
 ) -> None:
     """NaN, infinities and negative counts, reported per row and feature."""
     bad_finite = ~np.isfinite(values)
-    signed = np.array([n in SIGNED_FEATURES for n in names], dtype=bool)
+    signed = np.array([n in feat.SIGNED_FEATURES for n in names], dtype=bool)
     bad_sign = (values < 0) & ~signed[None, :] & ~bad_finite
     for r, c in zip(*np.nonzero(bad_finite | bad_sign), strict=True):
         if len(problems) >= MAX_VIOLATIONS:

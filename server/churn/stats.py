@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from crm.v1 import churn_pb2
+from crm.v1 import churn_pb2, common_pb2
 from server.churn.rules import LEVELS
 
 EDGES = np.linspace(0.1, 1.0, 10)
@@ -43,7 +43,7 @@ class ScoreStats:
                     for level, count in self.by_level.items()
                 ],
                 distribution=[
-                    churn_pb2.ScoreBucket(upper_bound=round(float(edge), 1), count=int(count))
+                    common_pb2.ScoreBucket(upper_bound=round(float(edge), 1), count=int(count))
                     for edge, count in zip(EDGES, self.buckets, strict=True)
                 ],
             )

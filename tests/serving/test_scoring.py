@@ -1,0 +1,252 @@
+"""Segmentation, churn and spend through the stubs on a real server with trained artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from clients import CrmClient, CrmError
+from clients.scoring import History, Line
+from crm.v1 import (
+    churn_pb2,
+    churn_pb2_grpc,
+    common_pb2,
+    segmentation_pb2,
+    spend_pb2,
+    spend_pb2_grpc,
+)
+from server.snapshot import SNAPSHOT_FILE
+
+
+def _snapshot(artifacts: Path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
+    version_dir = max((artifacts / "features").iterdir(), key=lambda p: int(p.name))
+    with np.load(version_dir / SNAPSHOT_FILE) as data:
+        ids, values = data["customer_ids"].astype(str), data["values"]
+        names = [str(n) for n in data["feature_names"]]
+    return ids, values, names, json.loads((version_dir / "manifest.json").read_text())
+
+
+def _model_features(artifacts: Path, name: str) -> list[str]:
+    version_dir = max((artifacts / name).iterdir(), key=lambda p: int(p.name))
+    return json.loads((version_dir / "manifest.json").read_text())["features"]
+
+
+def _features_of(artifacts: Path, model: str, row: int) -> dict[str, float]:
+    _, values, names, _ = _snapshot(artifacts)
+    wanted = _model_features(artifacts, model)
+    return {n: float(values[row, names.index(n)]) for n in wanted}
+
+
+def test_health_serving_for_every_scoring_service(served) -> None:
+    stub = health_pb2_grpc.HealthStub(served.channel)
+    for service in ("crm.v1.SegmentationService", "crm.v1.ChurnService", "crm.v1.SpendService"):
+        status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        assert status == health_pb2.HealthCheckResponse.SERVING, service
+
+
+def test_each_input_form_scores_and_names_the_model(served, trained_artifacts: Path) -> None:
+    ids, _, _, _ = _snapshot(trained_artifacts)
+    by_features = _features_of(trained_artifacts, "churn", 0)
+    with CrmClient(served.target) as client:
+        scored = client.predict_churn([ids[0], by_features])
+        assert scored.model.name == "churn"
+        assert scored.model.version >= 1
+        by_id, by_feat = scored.results
+        assert by_id.customer_id == ids[0]
+        assert by_id.error is None
+        assert 0.0 <= by_id.probability <= 1.0
+        assert by_id.risk_level in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+        assert by_id.recommendations
+        assert by_feat.probability == pytest.approx(by_id.probability, abs=1e-6)
+        spend = client.predict_spend([ids[0]])
+        assert spend.model.name == "spend"
+        assert spend.currency
+        assert spend.horizon_days == 30
+        (s,) = spend.results
+        assert s.total >= 0
+        assert sum(s.categories.values()) == pytest.approx(s.total, rel=1e-4, abs=1e-3)
+        segments = client.assign_segments([ids[0], ids[1]])
+        assert segments.model.name == "segmentation"
+        for a in segments.results:
+            assert a.segment in {"VIP", "Loyal", "Regular", "New", "At-Risk", "Lost"}
+            assert all(1 <= s <= 5 for s in (a.recency_score, a.frequency_score, a.monetary_score))
+            assert a.recommended_action
+
+
+def test_transaction_lines_give_the_snapshot_features(served, trained_artifacts: Path) -> None:
+    """Same customer by raw lines and by id: the same probability (one feature module)."""
+    from datetime import UTC, datetime, timedelta
+
+    _, _, _, manifest = _snapshot(trained_artifacts)
+    as_of = datetime.fromisoformat(str(manifest["as_of"]).replace("Z", "+00:00"))
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    lines = [
+        Line("100", "A1", 2, 10.0, as_of - timedelta(days=40), category="grocery"),
+        Line("101", "A2", 1, 55.5, as_of - timedelta(days=12), category="electronics"),
+        Line("C102", "A2", -1, 55.5, as_of - timedelta(days=10), category="electronics"),
+        Line("103", "A3", 3, 7.25, as_of + timedelta(days=1), category="home"),  # after as_of
+    ]
+    with CrmClient(served.target) as client:
+        (r,) = client.predict_churn([History(lines, as_of)]).results
+        assert r.error is None
+        assert 0 <= r.probability <= 1
+        (without_future,) = client.predict_churn([History(lines[:3], as_of)]).results
+        assert without_future.probability == pytest.approx(r.probability, abs=1e-9)
+
+
+def test_batch_marks_unknown_ids_and_single_unknown_is_not_found(served, trained_artifacts) -> None:
+    ids, _, _, _ = _snapshot(trained_artifacts)
+    with CrmClient(served.target) as client:
+        results = client.predict_churn([ids[0], "no-such-customer", ids[1]]).results
+        assert [r.customer_id for r in results] == [ids[0], "no-such-customer", ids[1]]
+        assert results[0].error is None and results[2].error is None
+        assert results[1].error.code == "NOT_FOUND"
+        assert results[1].error.field == "customers[1].customer_id"
+        with pytest.raises(CrmError) as err:
+            client.predict_churn(["no-such-customer"])
+        assert err.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def _violations(call, request) -> tuple[grpc.StatusCode, list[str]]:
+    with pytest.raises(grpc.RpcError) as err:
+        call(request, timeout=10)
+    decoded = CrmError.from_rpc_error(err.value)
+    return decoded.code, [v.field for v in decoded.violations]
+
+
+def test_bad_inputs_name_their_fields(served, trained_artifacts: Path) -> None:
+    stub = churn_pb2_grpc.ChurnServiceStub(served.channel)
+    good = _features_of(trained_artifacts, "churn", 0)
+    first = next(iter(good))
+    count_feature = "frequency"
+    missing = dict(good)
+    del missing[first]
+    cases = [
+        ([{"features": {"values": missing}}], f"customers[0].features.{first}"),
+        ([{"features": {"values": {**good, "bogus": 1.0}}}], "customers[0].features.bogus"),
+        ([{"customer_id": "x"}, {"features": {"values": {**good, count_feature: float("nan")}}}],
+         f"customers[1].features.{count_feature}"),
+        ([{"features": {"values": {**good, count_feature: float("inf")}}}],
+         f"customers[0].features.{count_feature}"),
+        ([{"features": {"values": {**good, count_feature: -1.0}}}],
+         f"customers[0].features.{count_feature}"),
+        ([{"customer_id": " "}], "customers[0].customer_id"),
+        ([{}], "customers[0]"),
+        ([{"transactions": {"lines": [{"invoice": "1", "quantity": 1, "price": 1}]}}],
+         "customers[0].transactions.as_of"),
+        ([], "customers"),
+    ]  # fmt: skip
+    for customers, field in cases:
+        code, fields = _violations(
+            stub.PredictChurn, churn_pb2.PredictChurnRequest(customers=customers)
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in fields, (field, fields)
+    names = list(good)
+    values = [good[n] for n in names]
+    batch_cases = [
+        (common_pb2.FeatureMatrix(feature_names=names[:-1], values=values[:-1]), "batch.feature_names"),
+        (common_pb2.FeatureMatrix(feature_names=names, values=[*values, 1.0]), "batch.values"),
+        (common_pb2.FeatureMatrix(
+            feature_names=names, values=values + [float("nan") if n == count_feature else v for n, v in zip(names, values, strict=True)]),
+         f"batch.values[1].{count_feature}"),
+        (common_pb2.FeatureMatrix(feature_names=names, values=values, row_keys=["a", "b"]), "batch.row_keys"),
+    ]  # fmt: skip
+    for batch, field in batch_cases:
+        code, fields = _violations(stub.PredictChurn, churn_pb2.PredictChurnRequest(batch=batch))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in fields, (field, fields)
+    code, fields = _violations(
+        stub.PredictChurn,
+        churn_pb2.PredictChurnRequest(customers=[{"customer_id": "x"}], model_version=-1),
+    )
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["model_version"])
+    too_many = churn_pb2.PredictChurnRequest(customers=[{"customer_id": "x"}] * 60_001)
+    code, fields = _violations(stub.PredictChurn, too_many)
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["customers"])
+    alerts = stub.WatchChurnAlerts(churn_pb2.WatchChurnAlertsRequest(min_probability=2), timeout=5)
+    with pytest.raises(grpc.RpcError) as err:
+        next(alerts)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in CrmError.from_rpc_error(err.value).violations] == ["min_probability"]
+    assert "Traceback" not in served.logs()
+
+
+def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> None:
+    ids, values, names, _ = _snapshot(trained_artifacts)
+    churn_names = _model_features(trained_artifacts, "churn")
+    cols = [names.index(n) for n in churn_names]
+    rows = values[:50][:, cols]
+    shuffled = list(reversed(churn_names))  # any column order is accepted
+    matrix = rows[:, [churn_names.index(n) for n in shuffled]]
+    stub = churn_pb2_grpc.ChurnServiceStub(served.channel)
+    columnar = stub.PredictChurn(
+        churn_pb2.PredictChurnRequest(
+            batch=common_pb2.FeatureMatrix(
+                feature_names=shuffled,
+                values=matrix.reshape(-1).tolist(),
+                row_keys=ids[:50].tolist(),
+            )
+        ),
+        timeout=10,
+    )
+    per_customer = stub.PredictChurn(
+        churn_pb2.PredictChurnRequest(customers=[{"customer_id": c} for c in ids[:50]]), timeout=10
+    )
+    assert not columnar.predictions
+    np.testing.assert_allclose(
+        columnar.columns.probabilities,
+        [p.probability for p in per_customer.predictions],
+        atol=1e-6,
+    )
+    assert list(columnar.columns.risk_levels) == [p.risk_level for p in per_customer.predictions]
+    spend_stub = spend_pb2_grpc.SpendServiceStub(served.channel)
+    spend_names = _model_features(trained_artifacts, "spend")
+    srows = values[:20][:, [names.index(n) for n in spend_names]]
+    col_spend = spend_stub.PredictSpend(
+        spend_pb2.PredictSpendRequest(
+            batch=common_pb2.FeatureMatrix(
+                feature_names=spend_names, values=srows.reshape(-1).tolist()
+            )
+        ),
+        timeout=10,
+    )
+    row_spend = spend_stub.PredictSpend(
+        spend_pb2.PredictSpendRequest(customers=[{"customer_id": c} for c in ids[:20]]), timeout=10
+    )
+    np.testing.assert_allclose(
+        col_spend.columns.totals, [p.total for p in row_spend.predictions], rtol=1e-5, atol=1e-3
+    )
+
+
+def test_summaries_over_the_snapshot(served, trained_artifacts: Path) -> None:
+    ids, _, _, _ = _snapshot(trained_artifacts)
+    with CrmClient(served.target) as client:
+        summary = client.scoring.segment_summary()
+        assert summary.model.name == "segmentation"
+        assert summary.total_customers == len(ids)
+        assert sum(s.customers for s in summary.segments) == len(ids)
+        assert sum(s.share for s in summary.segments) == pytest.approx(1.0)
+        assert {s.segment_name for s in summary.segments} <= {
+            "VIP",
+            "Loyal",
+            "Regular",
+            "New",
+            "At-Risk",
+            "Lost",
+        }
+        assert all(s.segment != segmentation_pb2.SEGMENT_UNSPECIFIED for s in summary.segments)
+        before = client.scoring.churn_stats().live.scored
+        client.predict_churn(list(ids[:7]))
+        stats = client.scoring.churn_stats()
+        assert stats.live.scored == before + 7
+        assert stats.snapshot.scored == len(ids)
+        assert sum(c.count for c in stats.snapshot.by_risk_level) == len(ids)
+        assert sum(b.count for b in stats.snapshot.distribution) == len(ids)
+        assert list(stats.risk_thresholds) == sorted(stats.risk_thresholds)
