@@ -1,0 +1,354 @@
+"""Persistent RFC 6962 logs in one SQLite database (WAL mode), safe for many handler threads.
+
+Tables: `logs` (one row per named log with its latest signed head), `leaves` (leaf hash and
+raw bytes, indexed by an 8-byte hash prefix for lookups by hash) and `nodes` (the hash of every
+completed perfect subtree above the leaves, level >= 1).
+Appends hold one writer lock and one IMMEDIATE transaction: leaves, new subtree hashes and the
+new signed head commit together or not at all. `synchronous=FULL` fsyncs the WAL on every
+commit, so a returned append survives power loss, not just a killed process. Reads use one
+connection per thread and never block on the writer; stored rows never change, so a proof for
+any committed size reads a consistent set of hashes without a long read transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from crm.merkle import HASH_SIZE, StreamingRoot, leaf_hash
+from server.errors import FieldViolation, InvalidArgument, NotFound
+from server.integrity.signer import TreeHeadSigner
+from server.integrity.tree import (
+    NodeKey,
+    Range,
+    consistency_ranges,
+    inclusion_ranges,
+    perfect_cover,
+    range_hashes,
+)
+
+DB_FILE = "logs.sqlite3"
+DEFAULT_LOG = "default"
+MAX_LEAVES_PER_READ = 1000
+_LOG_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    tree_size INTEGER NOT NULL,
+    root_hash BLOB NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leaves (
+    log_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (log_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leaf_by_hash ON leaves (log_id, substr(hash, 1, 8));
+CREATE TABLE IF NOT EXISTS nodes (
+    log_id INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (log_id, level, idx)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    log: str
+    tree_size: int
+    root_hash: bytes
+    timestamp_ms: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Appended:
+    first_index: int
+    head: TreeHead
+    leaf_hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    audit_path: tuple[bytes, ...]
+    root_hash: bytes
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first_tree_size: int
+    second_tree_size: int
+    proof: tuple[bytes, ...]
+    first_root_hash: bytes
+    second_root_hash: bytes
+
+
+@dataclass(frozen=True)
+class StoredLeaf:
+    index: int
+    data: bytes
+    leaf_hash: bytes
+
+
+def log_name(name: str) -> str:
+    """The log a request names ("" is "default"); INVALID_ARGUMENT on a malformed name."""
+    name = name or DEFAULT_LOG
+    if not _LOG_NAME.fullmatch(name):
+        raise InvalidArgument.field(
+            "log", "use 1-64 letters, digits, '-', '_' or '.' (empty means 'default')"
+        )
+    return name
+
+
+class LogStore:
+    def __init__(
+        self,
+        directory: Path,
+        signer: TreeHeadSigner,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = directory / DB_FILE
+        self.signer = signer
+        self._clock_ms = clock_ms
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.executescript(_SCHEMA)
+
+    # -- connections --------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._readers_lock:
+                if self._closed:
+                    raise RuntimeError("log store is closed")
+                conn = self._connect()
+                conn.execute("PRAGMA query_only=ON")
+                self._readers.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        with self._write_lock, self._readers_lock:
+            self._closed = True
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._writer.close()
+
+    # -- writes -------------------------------------------------------------------------------
+    def append(self, log: str, leaves: Sequence[bytes]) -> Appended:
+        """Append leaves (all or nothing); returns once the new signed head is durable."""
+        name = log_name(log)
+        if not leaves:
+            raise InvalidArgument.field("leaves", "at least one leaf is required")
+        hashes = [leaf_hash(data) for data in leaves]
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError("log store is closed")
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                appended = self._append_in_transaction(conn, name, leaves, hashes)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return appended
+
+    def _append_in_transaction(
+        self, conn: sqlite3.Connection, name: str, leaves: Sequence[bytes], hashes: list[bytes]
+    ) -> Appended:
+        row = conn.execute(
+            "SELECT id, tree_size, timestamp_ms FROM logs WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            cursor = conn.execute(
+                "INSERT INTO logs (name, tree_size, root_hash, timestamp_ms, signature)"
+                " VALUES (?, 0, x'', 0, x'')",
+                (name,),
+            )
+            log_id, size, last_ms = cursor.lastrowid, 0, 0
+        else:
+            log_id, size, last_ms = row
+        frontier_keys = perfect_cover(0, size) if size else []
+        frontier = self._fetch(conn, log_id, frontier_keys)
+        tree = StreamingRoot.resume(size, [frontier[k] for k in frontier_keys])
+        completed: list[tuple[int, int, bytes]] = []
+        for h in hashes:
+            tree.add_leaf_hash(h, completed)
+        conn.executemany(
+            "INSERT INTO leaves (log_id, idx, hash, data) VALUES (?, ?, ?, ?)",
+            (
+                (log_id, index, h, data)
+                for index, (h, data) in enumerate(zip(hashes, leaves, strict=True), start=size)
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)",
+            ((log_id, level, index, h) for level, index, h in completed),
+        )
+        root = tree.root()
+        timestamp_ms = max(self._clock_ms(), last_ms)  # heads of one log never go back in time
+        signature = self.signer.sign(name, tree.size, timestamp_ms, root)
+        conn.execute(
+            "UPDATE logs SET tree_size = ?, root_hash = ?, timestamp_ms = ?, signature = ?"
+            " WHERE id = ?",
+            (tree.size, root, timestamp_ms, signature, log_id),
+        )
+        head = TreeHead(name, tree.size, root, timestamp_ms, signature)
+        return Appended(size, head, tuple(hashes))
+
+    # -- reads --------------------------------------------------------------------------------
+    def _head(self, conn: sqlite3.Connection, log: str) -> tuple[int, TreeHead]:
+        name = log_name(log)
+        row = conn.execute(
+            "SELECT id, tree_size, root_hash, timestamp_ms, signature FROM logs WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no log named {name!r}", "integrity log", name)
+        log_id, size, root, timestamp_ms, signature = row
+        return log_id, TreeHead(name, size, root, timestamp_ms, signature)
+
+    def tree_head(self, log: str) -> TreeHead:
+        return self._head(self._reader(), log)[1]
+
+    def inclusion_proof(
+        self,
+        log: str,
+        *,
+        leaf_index: int | None = None,
+        leaf_hash: bytes | None = None,
+        tree_size: int = 0,
+    ) -> InclusionProof:
+        """PATH of one leaf (by index, or the first leaf with a hash) in the tree of tree_size
+        leaves (0 = the current size)."""
+        conn = self._reader()
+        log_id, head = self._head(conn, log)
+        size = _size_within(tree_size, head.tree_size, "tree_size")
+        if leaf_hash is not None:
+            index = self._index_of(conn, log_id, leaf_hash, size)
+        elif leaf_index is not None:
+            if not 0 <= leaf_index < size:
+                raise InvalidArgument.field(
+                    "leaf_index", f"must be below the tree size {size} (got {leaf_index})"
+                )
+            index = leaf_index
+        else:
+            raise InvalidArgument.field("leaf", "set leaf_index or leaf_hash")
+        path_ranges = inclusion_ranges(index, size)
+        hashes = self._range_hashes(conn, log_id, [(index, index + 1), *path_ranges, (0, size)])
+        return InclusionProof(index, size, hashes[0], tuple(hashes[1:-1]), hashes[-1])
+
+    def _index_of(self, conn: sqlite3.Connection, log_id: int, h: bytes, size: int) -> int:
+        if len(h) != HASH_SIZE:
+            raise InvalidArgument.field("leaf_hash", f"must be {HASH_SIZE} bytes (got {len(h)})")
+        row = conn.execute(
+            "SELECT min(idx) FROM leaves INDEXED BY leaf_by_hash"
+            " WHERE log_id = ? AND substr(hash, 1, 8) = ? AND hash = ?",
+            (log_id, h[:8], h),
+        ).fetchone()
+        if row[0] is None or row[0] >= size:
+            raise NotFound(f"no leaf with hash {h.hex()} in the first {size} leaves")
+        return int(row[0])
+
+    def consistency_proof(
+        self, log: str, first_tree_size: int, second_tree_size: int = 0
+    ) -> ConsistencyProof:
+        """PROOF(first, D[second]) (second 0 = the current size)."""
+        conn = self._reader()
+        log_id, head = self._head(conn, log)
+        second = _size_within(second_tree_size, head.tree_size, "second_tree_size")
+        if first_tree_size < 1:
+            raise InvalidArgument.field("first_tree_size", "must be at least 1")
+        if first_tree_size > second:
+            raise InvalidArgument.field(
+                "first_tree_size",
+                f"must not exceed the second tree size {second} (got {first_tree_size})",
+            )
+        ranges = consistency_ranges(first_tree_size, second)
+        hashes = self._range_hashes(conn, log_id, [(0, first_tree_size), *ranges, (0, second)])
+        return ConsistencyProof(first_tree_size, second, tuple(hashes[1:-1]), hashes[0], hashes[-1])
+
+    def leaves(self, log: str, start: int, end: int) -> list[StoredLeaf]:
+        """Leaves [start, end), at most MAX_LEAVES_PER_READ of them."""
+        conn = self._reader()
+        log_id, head = self._head(conn, log)
+        if not 0 <= start < head.tree_size:
+            raise InvalidArgument.field(
+                "start", f"must be below the tree size {head.tree_size} (got {start})"
+            )
+        if not start < end <= head.tree_size:
+            raise InvalidArgument.field(
+                "end", f"must be in {start + 1}..{head.tree_size} (got {end})"
+            )
+        if end - start > MAX_LEAVES_PER_READ:
+            raise InvalidArgument.field("end", f"at most {MAX_LEAVES_PER_READ} leaves per call")
+        rows = conn.execute(
+            "SELECT idx, data FROM leaves WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
+            (log_id, start, end),
+        ).fetchall()
+        if len(rows) != end - start:
+            raise RuntimeError(f"log {head.log!r} is missing leaves in [{start}, {end})")
+        return [StoredLeaf(idx, data, leaf_hash(data)) for idx, data in rows]
+
+    # -- stored subtree hashes ----------------------------------------------------------------
+    def _range_hashes(
+        self, conn: sqlite3.Connection, log_id: int, ranges: Sequence[Range]
+    ) -> list[bytes]:
+        return range_hashes(ranges, lambda keys: self._fetch(conn, log_id, keys))
+
+    @staticmethod
+    def _fetch(
+        conn: sqlite3.Connection, log_id: int, keys: Sequence[NodeKey]
+    ) -> dict[NodeKey, bytes]:
+        nodes: dict[NodeKey, bytes] = {}
+        for key in keys:
+            level, index = key
+            row = conn.execute(
+                "SELECT hash FROM leaves WHERE log_id = ? AND idx = ?"
+                if level == 0
+                else "SELECT hash FROM nodes WHERE log_id = ? AND level = ? AND idx = ?",
+                (log_id, index) if level == 0 else (log_id, level, index),
+            ).fetchone()
+            if row is None:
+                raise RuntimeError(f"integrity store is missing subtree {key} of log {log_id}")
+            nodes[key] = row[0]
+        return nodes
+
+
+def _size_within(requested: int, current: int, field: str) -> int:
+    """A requested tree size (0 = current), refused beyond what the log holds."""
+    if requested < 0 or requested > current:
+        raise InvalidArgument(
+            FieldViolation(field, f"must be at most the log's size {current} (got {requested})")
+        )
+    return requested or current
