@@ -69,7 +69,7 @@ def forecast_all(model: OnnxModel, products: ProductHistory) -> np.ndarray:
         products.unit_price,
         products.category,
         model_categories(model),
-        MAX_HORIZON_DAYS,
+        horizon=MAX_HORIZON_DAYS,
     )
     units = np.asarray(model.run(rows)[UNITS_OUTPUT], dtype=np.float64).reshape(-1)
     return np.clip(units.reshape(len(products.product_ids), MAX_HORIZON_DAYS), 0.0, None)
@@ -84,19 +84,18 @@ def pick(products: ProductHistory, product_ids: Sequence[str]) -> list[int | Non
 
 
 def load_product_snapshot(version_dir: Path, manifest: Mapping[str, Any]) -> ProductHistory:
-    """Registry loader for kind `product_snapshot` (products.npz + manifest `origin` date)."""
+    """Registry loader for kind `product_snapshot` (artifact `products`, written by training).
+
+    products.npz: product_ids [P], daily_units [P, history_days] (oldest first, ending the day
+    before the manifest's `origin`), unit_price [P], category [P], description [P].
+    """
     with np.load(version_dir / PRODUCTS_FILE, allow_pickle=False) as data:
-        ids = tuple(str(p) for p in data["product_ids"])
-        history = np.asarray(data["daily_units"], dtype=np.float64)
-        price = np.asarray(data["unit_price"], dtype=np.float64)
-        category = tuple(str(c) for c in data["category"])
-        description = tuple(str(d) for d in data["description"]) if "description" in data else ()
-    return ProductHistory(
-        product_ids=ids,
-        daily_units=history,
-        unit_price=price,
-        category=category,
-        origin=np.datetime64(str(manifest["origin"])[:10], "D"),
-        description=description,
-        version=int(manifest["version"]),
-    )
+        return ProductHistory(
+            product_ids=tuple(str(p) for p in data["product_ids"]),
+            daily_units=np.asarray(data["daily_units"], dtype=np.float64),
+            unit_price=np.asarray(data["unit_price"], dtype=np.float64),
+            category=tuple(str(c) for c in data["category"]),
+            origin=np.datetime64(str(manifest["origin"])[:10], "D"),
+            description=tuple(str(d) for d in data["description"]),
+            version=int(manifest["version"]),
+        )

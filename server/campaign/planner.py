@@ -5,7 +5,8 @@ Pure functions over plain dataclasses; the same inputs give the same plan, byte 
 Candidates
   CLEAR_OVERSTOCK / MOVE_DEAD_STOCK  one per OVERSTOCK / DEAD_STOCK product, aimed at the
       segment with the strongest affinity for the product's category (highest mean share of
-      the members' spend in it); the audience is that segment's buyers of the category.
+      the members' spend in it, among segments with at least MIN_AUDIENCE buyers of it); the
+      audience is that segment's buyers of the category.
   WIN_BACK           one per At-Risk / Lost segment; the audience is the whole segment.
   RETAIN_HIGH_VALUE  one per VIP / Loyal segment; the audience is its members at or above the
       churn model's high-risk threshold.
@@ -59,6 +60,9 @@ from server.campaign.types import (
 )
 
 DISCOUNT_STEP = 0.05
+# Fewer customers than this is not a campaign, and their mean category share is noise: such a
+# segment is neither "the strongest affinity" for a category nor a customer-offer audience.
+MIN_AUDIENCE = 5
 WIN_BACK_SEGMENTS = (Segment.AT_RISK, Segment.LOST)
 HIGH_VALUE_SEGMENTS = (Segment.VIP, Segment.LOYAL)
 _PRODUCT_OBJECTIVES = {
@@ -184,7 +188,7 @@ def _strongest(category: str, segments: Sequence[SegmentProfile]) -> SegmentProf
     for s in sorted(segments, key=lambda s: s.segment.value):
         affinity = s.category_affinity.get(category, 0.0)
         buyers = s.category_buyers.get(category)
-        if affinity <= 0 or buyers is None or buyers.customers <= 0:
+        if affinity <= 0 or buyers is None or buyers.customers < MIN_AUDIENCE:
             continue
         if best is None or affinity > best.category_affinity.get(category, 0.0):
             best = s
@@ -268,7 +272,7 @@ def _customer_candidate(
     )
     rate_of_margin, excluded = ctx.margin_rate, ctx.excluded
     n, basket = audience.customers, audience.avg_basket_value
-    if n <= 0 or basket <= 0:
+    if n < MIN_AUDIENCE or basket <= 0:
         return None
     rate = assumptions.response_rate(profile.name)
     elasticity = assumptions.elasticity("*")
@@ -374,16 +378,25 @@ def _paid_action(candidate: _Candidate, priced: _Priced, currency: str) -> Actio
 
 def _protect_action(position: Position, horizon_days: int, assumptions: Assumptions) -> Action:
     item, d = position.item, position.forecast_daily_units
+    if position.days_of_cover <= assumptions.stockout_cover_days:
+        rule = f"at or below the {_num(assumptions.stockout_cover_days)}-day stockout threshold"
+    else:
+        rule = (
+            f"but the {_num(item.stock_on_hand)} on hand last {_num(position.on_hand_cover_days)} "
+            f"days, less than the {_num(item.lead_time_days)}-day lead time"
+        )
     short = max(0.0, d * item.lead_time_days - item.stock_on_hand)
-    gap = f"; about {_num(short)} units short before ordered stock arrives" if short > 0.005 else ""
+    arrival = (
+        f"the {_num(item.units_on_order)} on order arrive"
+        if item.units_on_order > 0
+        else "stock ordered today could arrive"
+    )
+    gap = f"; about {_num(short)} units short before {arrival}" if short > 0.005 else ""
     rationale = (
         f"Stockout risk: {item.product_id} ({item.category or 'uncategorised'}) has "
         f"{_num(position.days_of_cover)} days of cover ({_num(item.stock_on_hand)} on hand + "
-        f"{_num(item.units_on_order)} on order at {_num(d)}/day; risk at or below "
-        f"{_num(assumptions.stockout_cover_days)} days), on-hand stock lasts "
-        f"{_num(position.on_hand_cover_days)} days against a lead time of "
-        f"{_num(item.lead_time_days)} days{gap}. Hold the price: no discount, no promotion, "
-        f"and excluded from vouchers for the next {horizon_days} days."
+        f"{_num(item.units_on_order)} on order at {_num(d)}/day), {rule}{gap}. Hold the price: "
+        f"no discount, no promotion, and excluded from vouchers for the next {horizon_days} days."
     )
     return Action(
         rank=0,

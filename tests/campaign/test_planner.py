@@ -85,11 +85,31 @@ def test_stockout_risk_product_is_never_discounted_or_promoted() -> None:
         low = [a for a in p.actions if a.product_id == "LOW"]
         assert [a.objective for a in low] == [Objective.PROTECT_STOCKOUT]
         assert (low[0].discount, low[0].budget_used, low[0].audience_size) == (0, 0, 0)
-        assert "lead time of 14 days" in low[0].rationale
-        assert "60 units short" in low[0].rationale  # 5/day x 14 days - 10 on hand
+        # 12 days of cover is above the 7-day threshold: the lead-time rule fired
+        assert "the 10 on hand last 2 days, less than the 14-day lead time" in low[0].rationale
+        assert "60 units short before the 50 on order arrive" in low[0].rationale  # 5 x 14 - 10
         for voucher in by_objective(p, Objective.WIN_BACK):
             assert "excludes 1 product(s) at stockout risk (LOW)" in voucher.rationale
     assert not [a for a in make_plan(1e6).actions if a.product_id == "OK"]  # healthy: nothing
+
+
+def test_stockout_rationale_names_the_threshold_rule() -> None:
+    thin = InventoryItem("THIN", 20, 4.0, 10.0, 0, 3, "home")  # 4 days of cover, 3-day lead
+    (position,) = diagnose_all([thin], {"THIN": 5.0}, A)
+    actions = plan([position], sc.SEGMENTS, PlanRequest(10, 7, 0.3, 0.0), A, "GBP").actions
+    (action,) = [a for a in actions if a.product_id == "THIN"]
+    assert "4 days of cover" in action.rationale
+    assert "at or below the 7-day stockout threshold" in action.rationale
+    assert "short" not in action.rationale  # 20 on hand outlast the 3-day lead time
+
+
+def test_tiny_segments_are_not_targeted() -> None:
+    # Lost would have the strongest home affinity, but 4 buyers are noise, not a campaign.
+    lost = sc.segment(Segment.LOST, "Lost", 4, {"home": 0.9}, {"home": 4})
+    p = make_plan(1e6, segments=(*sc.SEGMENTS, lost))
+    (over,) = [a for a in p.actions if a.product_id == "OVER"]
+    assert over.segment_name == "Loyal"
+    assert not [a for a in p.actions if a.segment_name == "Lost"]  # no 4-customer win-back
 
 
 def test_budget_zero_gives_no_paid_actions() -> None:

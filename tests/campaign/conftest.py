@@ -1,0 +1,93 @@
+"""Artifacts trained once per session by the real training module on small synthetic data, and
+the CampaignService on them in an in-process gRPC server (real registry, real interceptor)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+
+from crm.artifacts import KIND_FEATURES
+from crm.v1 import campaign_pb2_grpc
+from server.config import ServerConfig
+from server.interceptor import ObservabilityInterceptor
+from server.metrics import ServerMetrics
+from server.registry import ModelRegistry
+from server.services.campaign import LOADERS, CampaignServicer
+from server.snapshot import load_feature_snapshot
+from tests.serverproc import REPO
+
+SYNTHETIC = ["--synthetic", "--customers", "300", "--days", "400", "--seed", "5"]
+
+
+@pytest.fixture(scope="session")
+def campaign_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("campaign-artifacts")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training", *SYNTHETIC, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+@dataclass
+class CampaignServer:
+    """CampaignServicer on a real registry behind the server's own error interceptor."""
+
+    artifacts: Path
+    data_dir: Path
+    servicer: CampaignServicer = field(init=False)
+    channel: grpc.Channel = field(init=False)
+    stub: campaign_pb2_grpc.CampaignServiceStub = field(init=False)
+    _server: grpc.Server = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.start()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = ServerConfig(artifacts=self.artifacts, data_dir=self.data_dir)
+        metrics = ServerMetrics()
+        registry = ModelRegistry(
+            config.artifacts, metrics, loaders={KIND_FEATURES: load_feature_snapshot, **LOADERS}
+        )
+        registry.reload()
+        self.servicer = CampaignServicer(config, registry)
+        self._server = grpc.server(
+            ThreadPoolExecutor(4), interceptors=[ObservabilityInterceptor(metrics)]
+        )
+        campaign_pb2_grpc.add_CampaignServiceServicer_to_server(self.servicer, self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+        self.channel = grpc.insecure_channel(self.target)
+        self.stub = campaign_pb2_grpc.CampaignServiceStub(self.channel)
+
+    def stop(self) -> None:
+        self.channel.close()
+        self._server.stop(None).wait()
+        self.servicer.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def campaign_server(campaign_artifacts: Path, tmp_path: Path) -> Iterator[CampaignServer]:
+    server = CampaignServer(campaign_artifacts, tmp_path / "data")
+    yield server
+    server.stop()
