@@ -98,7 +98,10 @@ class CrmServer:
     def _add_services(self) -> None:
         registry = self.registry
         model_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), self.server)
-        scoring = (registry, self.executor, self.resolver)
+        self._stream_pool = ThreadPoolExecutor(
+            max(4, self.config.threads // 4), thread_name_prefix="stream"
+        )
+        scoring = (registry, self.executor, self.resolver, self._stream_pool)
         segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
             SegmentationServicer(*scoring), self.server
         )
@@ -161,3 +164,4 @@ class CrmServer:
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._stream_pool.shutdown(wait=False, cancel_futures=True)

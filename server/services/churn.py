@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -37,9 +38,10 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         registry: ModelRegistry,
         executor: ModelExecutor,
         resolver: InputResolver,
+        stream_pool: ThreadPoolExecutor,
         hub: AlertHub | None = None,
     ) -> None:
-        ScoringService.__init__(self, registry, executor, resolver)
+        ScoringService.__init__(self, registry, executor, resolver, stream_pool)
         self.hub = hub or AlertHub()
         self.live = ScoreStats()
 
@@ -165,7 +167,9 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         request_iterator: Iterator[churn_pb2.StreamPredictChurnRequest],
         context: grpc.ServicerContext,
     ) -> Iterator[churn_pb2.StreamPredictChurnResponse]:
-        for request in request_iterator:
+        def work(
+            request: churn_pb2.StreamPredictChurnRequest,
+        ) -> churn_pb2.StreamPredictChurnResponse:
             artifact, predictions, columns = self._predict(
                 request.customers, batch_of(request), request.include_drivers, 0, context
             )
@@ -177,7 +181,9 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             )
             if columns is not None:
                 response.columns.CopyFrom(columns)
-            yield response
+            return response
+
+        return self.stream(request_iterator, work)
 
     def WatchChurnAlerts(
         self, request: churn_pb2.WatchChurnAlertsRequest, context: grpc.ServicerContext

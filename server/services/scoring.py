@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
@@ -17,7 +19,30 @@ from server.registry import LoadedArtifact, ModelRegistry
 from server.snapshot import FeatureSnapshot
 
 FEATURES_ARTIFACT = "features"
+STREAM_WINDOW = 4  # stream messages being decoded/scored at once, per stream
 T = TypeVar("T")
+R = TypeVar("R")
+
+
+def pipelined(
+    requests: Iterable[T], work: Callable[[T], R], pool: ThreadPoolExecutor, window: int
+) -> Iterator[R]:
+    """Results of `work` over a stream, in order, with up to `window` requests in flight.
+
+    Reading ahead at most `window` messages keeps gRPC flow control meaningful: a client that
+    floods the stream is held back once the window is full.
+    """
+    pending: deque[Future[R]] = deque()
+    try:
+        for request in requests:
+            pending.append(pool.submit(work, request))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def model_ref(artifact: LoadedArtifact) -> common_pb2.ModelRef:
@@ -53,12 +78,20 @@ class ScoringService:
     model_name: str = ""
 
     def __init__(
-        self, registry: ModelRegistry, executor: ModelExecutor, resolver: InputResolver
+        self,
+        registry: ModelRegistry,
+        executor: ModelExecutor,
+        resolver: InputResolver,
+        stream_pool: ThreadPoolExecutor,
     ) -> None:
         self.registry = registry
         self.executor = executor
         self.resolver = resolver
+        self.stream_pool = stream_pool
         self.cache = VersionCache()
+
+    def stream(self, requests: Iterable[T], work: Callable[[T], R]) -> Iterator[R]:
+        return pipelined(requests, work, self.stream_pool, STREAM_WINDOW)
 
     def model(self, version: int = 0) -> LoadedArtifact:
         """The serving (or pinned) version; UNAVAILABLE while none is loaded."""

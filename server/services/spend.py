@@ -79,7 +79,9 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
         request_iterator: Iterator[spend_pb2.StreamPredictSpendRequest],
         context: grpc.ServicerContext,
     ) -> Iterator[spend_pb2.StreamPredictSpendResponse]:
-        for request in request_iterator:
+        def work(
+            request: spend_pb2.StreamPredictSpendRequest,
+        ) -> spend_pb2.StreamPredictSpendResponse:
             artifact, predictions, columns = self._predict(
                 request.customers, batch_of(request), 0, context
             )
@@ -90,4 +92,6 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
             )  # fmt: skip
             if columns is not None:
                 response.columns.CopyFrom(columns)
-            yield response
+            return response
+
+        return self.stream(request_iterator, work)
