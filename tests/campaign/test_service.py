@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -121,6 +122,8 @@ def test_plan_on_a_hand_made_inventory(campaign_artifacts: Path, tmp_path: Path)
                             unit_cost=1, unit_price=10, units_on_order=500, lead_time_days=14),
             S.InventoryItem(product_id=steady.product_id, stock_on_hand=round(d_steady * 30),
                             unit_cost=5, unit_price=10, lead_time_days=7),
+            # not in the product snapshot: no forecast, so not diagnosed and not planned
+            S.InventoryItem(product_id="NEW-LINE", stock_on_hand=500, unit_cost=1, unit_price=10),
         ]  # fmt: skip
         plan = server.stub.PlanCampaigns(
             S.PlanCampaignsRequest(budget=5000, max_discount=0.4, inventory=inventory), timeout=30
@@ -130,7 +133,9 @@ def test_plan_on_a_hand_made_inventory(campaign_artifacts: Path, tmp_path: Path)
             over.product_id: S.INVENTORY_STATUS_OVERSTOCK,
             low.product_id: S.INVENTORY_STATUS_STOCKOUT_RISK,
             steady.product_id: S.INVENTORY_STATUS_HEALTHY,
+            "NEW-LINE": S.INVENTORY_STATUS_UNSPECIFIED,
         }
+        assert not [a for a in plan.actions if a.product_id == "NEW-LINE"]
         assert "inventory" not in {m.name for m in plan.models}
         (clear,) = [a for a in plan.actions if a.product_id == over.product_id]
         assert clear.objective == S.CAMPAIGN_OBJECTIVE_CLEAR_OVERSTOCK
@@ -160,6 +165,23 @@ def test_plan_on_a_hand_made_inventory(campaign_artifacts: Path, tmp_path: Path)
             assert spent <= cents and tight.budget_used <= cents / 100
     finally:
         server.stop()
+
+
+def test_concurrent_plans_and_saves_agree(campaign_server: CampaignServer) -> None:
+    request = S.PlanCampaignsRequest(budget=75, max_discount=0.2)
+
+    def plan_and_save(i: int) -> bytes:
+        plan = campaign_server.stub.PlanCampaigns(request, timeout=30)
+        campaign_server.stub.SaveCampaign(
+            S.SaveCampaignRequest(name=f"c{i}", plan=plan), timeout=30
+        )
+        return plan.SerializeToString(deterministic=True)
+
+    with ThreadPoolExecutor(8) as pool:
+        plans = set(pool.map(plan_and_save, range(16)))
+    assert len(plans) == 1
+    listed = campaign_server.stub.ListCampaigns(S.ListCampaignsRequest(page_size=100), timeout=10)
+    assert sorted(c.name for c in listed.campaigns) == sorted(f"c{i}" for i in range(16))
 
 
 def test_plan_bad_inputs_name_their_fields(campaign_server: CampaignServer) -> None:
