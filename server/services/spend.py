@@ -2,19 +2,108 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import grpc
 import numpy as np
+import pandas as pd
 
+from crm import features as feat
+from crm.line_features import line_feature_matrix, line_feature_names
 from crm.v1 import common_pb2, spend_pb2, spend_pb2_grpc
-from server.errors import InvalidArgument
+from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.registry import LoadedArtifact
 from server.services.scoring import ScoringService, batch_of, model_ref, serving_section
+
+PRODUCTS_ARTIFACT = "products"
+REVENUE_MODEL = "revenue"
+
+
+def _line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[FieldViolation]:
+    problems: list[FieldViolation] = []
+    for i, line in enumerate(lines):
+        path = f"lines[{i}]"
+        if not (math.isfinite(line.quantity) and line.quantity > 0):
+            problems.append(FieldViolation(f"{path}.quantity", "must be a finite number > 0"))
+        if not (math.isfinite(line.price) and line.price > 0):
+            problems.append(FieldViolation(f"{path}.price", "must be a finite number > 0"))
+        if not line.HasField("invoice_date"):
+            problems.append(FieldViolation(f"{path}.invoice_date", "required"))
+        if len(problems) >= 50:
+            break
+    return problems
 
 
 class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
     model_name = "spend"
+
+    def _category_of(self) -> dict[str, str]:
+        """StockCode -> category from the product snapshot, for lines that carry none."""
+        try:
+            products = self.registry.get(PRODUCTS_ARTIFACT)
+        except (NotFound, Unavailable):
+            return {}
+        payload = products.payload
+        if payload is None:
+            return {}
+        return self.cache.get(
+            ("category_of", products.version),
+            lambda: dict(zip(payload.product_ids, payload.category, strict=True)),
+        )
+
+    def PredictInvoiceRevenue(
+        self, request: spend_pb2.PredictInvoiceRevenueRequest, context: grpc.ServicerContext
+    ) -> spend_pb2.PredictInvoiceRevenueResponse:
+        lines = request.lines
+        if not lines:
+            raise InvalidArgument.field("lines", "at least one line is required")
+        if len(lines) > self.resolver.max_rows:
+            raise InvalidArgument.field(
+                "lines", f"{len(lines)} lines exceed the limit of {self.resolver.max_rows} per call"
+            )
+        if request.model_version < 0:
+            raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
+        problems = _line_problems(lines)
+        if problems:
+            raise InvalidArgument(problems)
+        try:
+            artifact = self.registry.get(REVENUE_MODEL, request.model_version)
+        except NotFound:
+            if request.model_version:
+                raise
+            raise Unavailable(f"model {REVENUE_MODEL!r} is not loaded") from None
+        serving = serving_section(artifact)
+        categories = [str(c) for c in serving.get("categories", [])]
+        if list(artifact.model.feature_names) != line_feature_names(categories):
+            raise FailedPrecondition("revenue model features differ from crm.line_features")
+        frame = pd.DataFrame(
+            {
+                feat.INVOICE: [line.invoice for line in lines],
+                feat.STOCK_CODE: [line.stock_code for line in lines],
+                feat.QUANTITY: [line.quantity for line in lines],
+                feat.INVOICE_DATE: pd.to_datetime(
+                    [line.invoice_date.ToNanoseconds() for line in lines], unit="ns"
+                ),
+                feat.PRICE: [line.price for line in lines],
+                feat.CUSTOMER_ID: [line.customer_id for line in lines],
+                feat.CATEGORY: [line.category for line in lines],
+            }
+        )
+        matrix = line_feature_matrix(frame, categories, self._category_of())
+        expected = np.asarray(self.run(artifact, matrix, context)["revenue"], dtype=np.float64)
+        expected = expected.reshape(-1)
+        gross = frame[feat.QUANTITY].to_numpy() * frame[feat.PRICE].to_numpy()
+        response = spend_pb2.PredictInvoiceRevenueResponse(
+            model=model_ref(artifact),
+            currency=str(serving.get("currency", "")),
+            total_expected_net_revenue=float(expected.sum()),
+        )
+        for i in range(len(lines)):
+            response.lines.add(
+                index=i, gross_revenue=float(gross[i]), expected_net_revenue=float(expected[i])
+            )
+        return response
 
     def _predict(
         self,

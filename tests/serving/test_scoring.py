@@ -250,3 +250,39 @@ def test_summaries_over_the_snapshot(served, trained_artifacts: Path) -> None:
         assert sum(c.count for c in stats.snapshot.by_risk_level) == len(ids)
         assert sum(b.count for b in stats.snapshot.distribution) == len(ids)
         assert list(stats.risk_thresholds) == sorted(stats.risk_thresholds)
+
+
+def test_invoice_revenue_and_its_bad_inputs(served) -> None:
+    from google.protobuf import timestamp_pb2
+
+    stub = spend_pb2_grpc.SpendServiceStub(served.channel)
+    when = timestamp_pb2.Timestamp(seconds=1_718_000_000)
+    lines = [
+        common_pb2.TransactionLine(invoice="9001", stock_code="X1", quantity=3, price=12.5,
+                                   invoice_date=when, category="electronics"),
+        common_pb2.TransactionLine(invoice="9001", stock_code="X2", quantity=1, price=4.0,
+                                   invoice_date=when, category="grocery"),
+    ]  # fmt: skip
+    response = stub.PredictInvoiceRevenue(
+        spend_pb2.PredictInvoiceRevenueRequest(lines=lines), timeout=10
+    )
+    assert response.model.name == "revenue"
+    assert response.currency
+    assert [line.gross_revenue for line in response.lines] == [37.5, 4.0]
+    for line in response.lines:
+        assert 0 < line.expected_net_revenue <= line.gross_revenue * 1.5
+    assert response.total_expected_net_revenue == pytest.approx(
+        sum(line.expected_net_revenue for line in response.lines)
+    )
+    bad = [
+        common_pb2.TransactionLine(invoice="1", quantity=-2, price=1, invoice_date=when),
+        common_pb2.TransactionLine(invoice="1", quantity=1, price=float("nan"), invoice_date=when),
+        common_pb2.TransactionLine(invoice="1", quantity=1, price=1),
+    ]
+    code, fields = _violations(
+        stub.PredictInvoiceRevenue, spend_pb2.PredictInvoiceRevenueRequest(lines=bad)
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert fields == ["lines[0].quantity", "lines[1].price", "lines[2].invoice_date"]
+    code, fields = _violations(stub.PredictInvoiceRevenue, spend_pb2.PredictInvoiceRevenueRequest())
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["lines"])
