@@ -345,7 +345,7 @@ def compute_customer_features(
     cols["weekend_share"] = np.bincount(ic, weights=weekend.astype(np.float64), minlength=n) / (
         safe_f
     )
-    season = 2 * np.pi * (pd.Timestamp(int(as_of_s), unit="s").dayofyear - 1) / 365.25
+    season = 2 * np.pi * (pd.Timestamp(int(as_of_s), unit="s").day_of_year - 1) / 365.25
     cols["as_of_season_sin"] = np.full(n, np.sin(season))
     cols["as_of_season_cos"] = np.full(n, np.cos(season))
     s_category = sales[CATEGORY].to_numpy()

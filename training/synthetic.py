@@ -172,7 +172,7 @@ def _purchase_days(
     acquired = np.where(at_start, rng.uniform(0, 45, n), rng.uniform(0, days - 7, n))
     rate = np.minimum(rng.gamma(1.3, 1 / 55.0, n), 0.35)
     dropout = rng.beta(1.2, 7.0, n)
-    weekend = rng.beta(2.0, 5.0, n)
+    weekend = rng.beta(1.5, 6.0, n)  # mean 0.19: weekend days are quieter overall
     start_dow = cfg.start.weekday()
     start_doy = cfg.start.timetuple().tm_yday
     ceiling = np.maximum(1.4 * (1 - weekend), 3.5 * weekend) * 1.65

@@ -1,0 +1,63 @@
+"""The parity gate: a broken export fails it, and a failed gate writes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from crm.artifacts import list_names
+from tests.training.conftest import TrainedRun
+from training.parity import ParityError, check_parity
+from training.publish import model_artifact, publish
+
+
+def _shift_calibration(model_bytes: bytes, delta: float) -> bytes:
+    """Move the Platt intercept inside the graph: what a wrong export would do."""
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    sigmoid = next(n for n in graph.node if n.op_type == "Sigmoid")
+    add = next(n for n in graph.node if sigmoid.input[0] in n.output)
+    init = next(i for i in graph.initializer if i.name in add.input)
+    value = numpy_helper.to_array(init) + np.float32(delta)
+    init.CopyFrom(numpy_helper.from_array(value.astype(np.float32), init.name))
+    return model.SerializeToString()
+
+
+def test_every_export_of_the_run_passed(trained: TrainedRun) -> None:
+    for item in trained.result.pending:
+        if item.parity is not None:
+            assert item.parity.passed, item.name
+            assert item.parity.rows > 100
+            assert item.manifest["parity"]["passed"] is True
+
+
+def test_broken_export_fails_the_gate_and_nothing_is_written(
+    trained: TrainedRun, tmp_path: Path
+) -> None:
+    churn = trained.result.models["churn"]
+    broken = dataclasses.replace(churn, onnx_model=_shift_calibration(churn.onnx_model, 0.01))
+    parity = broken.parity()
+    assert not parity.passed
+    assert parity.max_abs_diff > 1e-4
+    assert parity.mismatches > 0
+    pending = [p for p in trained.result.pending if p.name != "churn"]
+    pending.append(model_artifact(broken, {}))
+    with pytest.raises(ParityError, match="churn"):
+        publish(tmp_path, pending)
+    assert list_names(tmp_path) == []
+
+
+def test_within_tolerance_passes_and_shape_mismatch_fails(trained: TrainedRun) -> None:
+    churn = trained.result.models["churn"]
+    rows, native = churn.parity_rows, churn.native_output
+    nudged = native + 5e-6
+    assert check_parity(churn.onnx_model, rows, nudged, "probability", tolerance=1e-5).passed
+    assert not check_parity(
+        churn.onnx_model, rows, native + 5e-5, "probability", tolerance=1e-5
+    ).passed
+    assert not check_parity(churn.onnx_model, rows, native[:-1], "probability", tolerance=1).passed
