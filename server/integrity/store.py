@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crm.merkle import HASH_SIZE, StreamingRoot, leaf_hash
-from server.errors import FieldViolation, InvalidArgument, NotFound
+from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.tree import (
     NodeKey,
@@ -143,11 +143,13 @@ class LogStore:
         return conn
 
     def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise Unavailable("the integrity log store is shutting down")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             with self._readers_lock:
                 if self._closed:
-                    raise RuntimeError("log store is closed")
+                    raise Unavailable("the integrity log store is shutting down")
                 conn = self._connect()
                 conn.execute("PRAGMA query_only=ON")
                 self._readers.append(conn)
@@ -155,6 +157,8 @@ class LogStore:
         return conn
 
     def close(self) -> None:
+        """Close every connection; an append in progress finishes first, later calls are
+        UNAVAILABLE. Call it after the server has drained its in-flight calls."""
         with self._write_lock, self._readers_lock:
             self._closed = True
             for conn in self._readers:
@@ -171,7 +175,7 @@ class LogStore:
         hashes = [leaf_hash(data) for data in leaves]
         with self._write_lock:
             if self._closed:
-                raise RuntimeError("log store is closed")
+                raise Unavailable("the integrity log store is shutting down")
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:

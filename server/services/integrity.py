@@ -1,0 +1,202 @@
+"""IntegrityService: dataset hashing and persistent RFC 6962 logs with signed tree heads.
+
+The handlers only translate between protobuf and the log store; the store does the work and
+raises server.errors for bad input, so every refusal is INVALID_ARGUMENT with the field named
+(or NOT_FOUND for a log that was never appended to) and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from crm.canonical import COLUMNS, CanonicalError, encode_row
+from crm.lineage import CsvDigester, DatasetFormatError
+from crm.v1 import common_pb2, integrity_pb2, integrity_pb2_grpc
+from server.config import ServerConfig
+from server.errors import FieldViolation, InvalidArgument
+from server.integrity.signer import TreeHeadSigner
+from server.integrity.store import LogStore, TreeHead
+
+# Canonical column -> TransactionLine field, to name the field a bad value came from.
+_FIELD_OF_COLUMN = dict(
+    zip(
+        COLUMNS,
+        (
+            "invoice",
+            "stock_code",
+            "description",
+            "quantity",
+            "invoice_date",
+            "price",
+            "customer_id",
+            "country",
+        ),
+        strict=True,
+    )
+)
+_MAX_VIOLATIONS = 20
+
+
+class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
+    def __init__(self, config: ServerConfig) -> None:
+        directory = config.data_dir / "integrity"
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = LogStore(directory, TreeHeadSigner.load_or_create(directory))
+        self._max_append = config.max_batch_rows
+
+    def close(self) -> None:
+        self.store.close()
+
+    def HashDataset(
+        self,
+        request_iterator: Iterator[integrity_pb2.HashDatasetRequest],
+        context: grpc.ServicerContext,
+    ) -> integrity_pb2.HashDatasetResponse:
+        digester = CsvDigester()
+        first = True
+        try:
+            for request in request_iterator:
+                if first and request.format not in (
+                    integrity_pb2.DATASET_FORMAT_UNSPECIFIED,
+                    integrity_pb2.DATASET_FORMAT_CSV,
+                ):
+                    raise InvalidArgument.field("format", f"unsupported format {request.format}")
+                first = False
+                digester.update(request.chunk)
+            digest = digester.finish()
+        except DatasetFormatError as err:
+            raise InvalidArgument.field("chunk", str(err)) from None
+        return integrity_pb2.HashDatasetResponse(
+            sha256=digest.sha256,
+            merkle_root=digest.merkle_root,
+            rows=digest.rows,
+            bytes=digest.bytes,
+        )
+
+    def AppendLeaves(
+        self, request: integrity_pb2.AppendLeavesRequest, context: grpc.ServicerContext
+    ) -> integrity_pb2.AppendLeavesResponse:
+        self._check_count(len(request.leaves), "leaves")
+        appended = self.store.append(request.log, list(request.leaves))
+        return integrity_pb2.AppendLeavesResponse(
+            first_index=appended.first_index, tree_head=self._signed(appended.head)
+        )
+
+    def AppendTransactions(
+        self, request: integrity_pb2.AppendTransactionsRequest, context: grpc.ServicerContext
+    ) -> integrity_pb2.AppendTransactionsResponse:
+        self._check_count(len(request.transactions), "transactions")
+        appended = self.store.append(request.log, encode_lines(request.transactions))
+        return integrity_pb2.AppendTransactionsResponse(
+            first_index=appended.first_index,
+            tree_head=self._signed(appended.head),
+            leaf_hashes=appended.leaf_hashes,
+        )
+
+    def GetTreeHead(
+        self, request: integrity_pb2.GetTreeHeadRequest, context: grpc.ServicerContext
+    ) -> integrity_pb2.GetTreeHeadResponse:
+        return integrity_pb2.GetTreeHeadResponse(
+            tree_head=self._signed(self.store.tree_head(request.log))
+        )
+
+    def GetInclusionProof(
+        self, request: integrity_pb2.GetInclusionProofRequest, context: grpc.ServicerContext
+    ) -> integrity_pb2.GetInclusionProofResponse:
+        which = request.WhichOneof("leaf")
+        proof = self.store.inclusion_proof(
+            request.log,
+            leaf_index=request.leaf_index if which == "leaf_index" else None,
+            leaf_hash=request.leaf_hash if which == "leaf_hash" else None,
+            tree_size=request.tree_size,
+        )
+        return integrity_pb2.GetInclusionProofResponse(
+            leaf_index=proof.leaf_index,
+            tree_size=proof.tree_size,
+            leaf_hash=proof.leaf_hash,
+            audit_path=proof.audit_path,
+            root_hash=proof.root_hash,
+        )
+
+    def GetConsistencyProof(
+        self, request: integrity_pb2.GetConsistencyProofRequest, context: grpc.ServicerContext
+    ) -> integrity_pb2.GetConsistencyProofResponse:
+        proof = self.store.consistency_proof(
+            request.log, request.first_tree_size, request.second_tree_size
+        )
+        return integrity_pb2.GetConsistencyProofResponse(
+            first_tree_size=proof.first_tree_size,
+            second_tree_size=proof.second_tree_size,
+            proof=proof.proof,
+            first_root_hash=proof.first_root_hash,
+            second_root_hash=proof.second_root_hash,
+        )
+
+    def GetLeaves(
+        self, request: integrity_pb2.GetLeavesRequest, context: grpc.ServicerContext
+    ) -> integrity_pb2.GetLeavesResponse:
+        leaves = self.store.leaves(request.log, request.start, request.end)
+        return integrity_pb2.GetLeavesResponse(
+            leaves=[
+                integrity_pb2.Leaf(index=leaf.index, data=leaf.data, leaf_hash=leaf.leaf_hash)
+                for leaf in leaves
+            ]
+        )
+
+    def _check_count(self, count: int, field: str) -> None:
+        if count == 0:
+            raise InvalidArgument.field(field, "at least one is required")
+        if count > self._max_append:
+            raise InvalidArgument.field(
+                field, f"at most {self._max_append} per call (got {count}); split the append"
+            )
+
+    def _signed(self, head: TreeHead) -> integrity_pb2.SignedTreeHead:
+        seconds, millis = divmod(head.timestamp_ms, 1000)
+        return integrity_pb2.SignedTreeHead(
+            log=head.log,
+            tree_size=head.tree_size,
+            root_hash=head.root_hash,
+            timestamp=timestamp_pb2.Timestamp(seconds=seconds, nanos=millis * 1_000_000),
+            signature=head.signature,
+            public_key=self.store.signer.public_key,
+        )
+
+
+def encode_lines(lines: Iterable[common_pb2.TransactionLine]) -> list[bytes]:
+    """Canonical leaves of transaction lines; every bad field is reported, none is appended."""
+    leaves: list[bytes] = []
+    problems: list[FieldViolation] = []
+    for i, line in enumerate(lines):
+        if not line.HasField("invoice_date"):
+            problems.append(FieldViolation(f"transactions[{i}].invoice_date", "required"))
+            continue
+        try:
+            when = line.invoice_date.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            problems.append(FieldViolation(f"transactions[{i}].invoice_date", "out of range"))
+            continue
+        row = (
+            line.invoice,
+            line.stock_code,
+            line.description,
+            line.quantity,
+            when,
+            line.price,
+            line.customer_id,
+            line.country,
+        )
+        try:
+            leaves.append(encode_row(row))
+        except CanonicalError as err:
+            name = _FIELD_OF_COLUMN.get(err.field, err.field)
+            problems.append(FieldViolation(f"transactions[{i}].{name}", str(err)))
+        if len(problems) >= _MAX_VIOLATIONS:
+            break
+    if problems:
+        raise InvalidArgument(problems)
+    return leaves
