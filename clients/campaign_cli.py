@@ -9,9 +9,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-import grpc
-
-from clients.campaign import CampaignClient, Plan, read_inventory_csv
+from clients.campaign import Plan, read_inventory_csv
+from clients.client import CrmClient
 from clients.errors import CrmError
 
 CHANNELS = ("email", "sms", "whatsapp")
@@ -65,22 +64,17 @@ def format_plan(plan: Plan, explain: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _client(args: argparse.Namespace, target: str) -> tuple[grpc.Channel, CampaignClient]:
-    channel = grpc.insecure_channel(target)
-    return channel, CampaignClient(channel, timeout=getattr(args, "timeout", 10.0))
-
-
 def _fail(message: str) -> int:
     print(f"crm-client: {message}", file=sys.stderr)
     return 2
 
 
-def _plan(args: argparse.Namespace, target: str) -> int:
+def _plan(args: argparse.Namespace, crm: CrmClient) -> int:
     try:
         inventory = read_inventory_csv(args.inventory) if args.inventory else []
     except (OSError, ValueError) as err:
         return _fail(f"cannot read the inventory: {err}")
-    channel, client = _client(args, target)
+    client = crm.campaign
     try:
         plan = client.plan_campaigns(
             args.budget,
@@ -97,8 +91,6 @@ def _plan(args: argparse.Namespace, target: str) -> int:
             where = _inventory_row(v.field, args.inventory)
             print(f"  {where}: {v.description}", file=sys.stderr)
         return 2
-    finally:
-        channel.close()
     if args.json:
         print(json.dumps(asdict(plan), indent=2, default=_json_default))
     else:
@@ -117,14 +109,11 @@ def _inventory_row(field: str, path: str | None) -> str:
     return field
 
 
-def _list(args: argparse.Namespace, target: str) -> int:
-    channel, client = _client(args, target)
+def _list(args: argparse.Namespace, crm: CrmClient) -> int:
     try:
-        page = client.list_campaigns(args.page_size, args.page_token)
+        page = crm.campaign.list_campaigns(args.page_size, args.page_token)
     except CrmError as err:
         return _fail(str(err))
-    finally:
-        channel.close()
     print(f"{'created (UTC)':<20} {'id':<32}  {'actions':>7} {'margin':>11}  name")
     for c in page.campaigns:
         print(
@@ -150,7 +139,7 @@ def _fraction(text: str) -> float:
 
 
 def register(subparsers: Any) -> None:
-    """Adds `campaign plan` and `campaign list`; each `func(args, target) -> exit code`."""
+    """Adds `campaign plan` and `campaign list`; each `func(args, client: CrmClient) -> exit code`."""
     campaign = subparsers.add_parser("campaign", help="plan campaigns, list saved ones")
     sub = campaign.add_subparsers(dest="campaign_command", required=True)
 

@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-rows", type=int, default=1000, help="rows per stream message")
     score.add_argument("--quiet", action="store_true", help="no progress output")
     score.set_defaults(func=_score)
+
+    from clients import campaign_cli
+
+    campaign_cli.register(sub)
     return parser
 
 

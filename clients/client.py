@@ -16,6 +16,7 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from clients.campaign import CampaignClient
 from clients.errors import CrmError
 from clients.scoring import Customer, Scored, ScoringClient
 from crm.v1 import (
@@ -132,6 +133,7 @@ class CrmClient:
         self.integrity_stub = integrity_pb2_grpc.IntegrityServiceStub(self.channel)
         self.campaign_stub = campaign_pb2_grpc.CampaignServiceStub(self.channel)
         self.scoring = ScoringClient(self, self.call, timeout)
+        self.campaign = CampaignClient(self.channel, timeout)
 
     # -- plumbing --------------------------------------------------------------------------
     def call(self, method: Callable[..., T], request: Any, timeout: float | None = None) -> T:

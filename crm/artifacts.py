@@ -6,7 +6,7 @@ monotonic integers; a directory appears only complete (written to a temp dir, th
 manifest.json (schema_version 1):
   schema_version  1
   name, version   artifact name ("churn") and integer version
-  kind            "onnx_model" | "feature_snapshot" | "inventory_snapshot" | "catalog"
+  kind            "onnx_model" | "feature_snapshot" | "product_snapshot" | "inventory_snapshot"
   created_at      ISO 8601 UTC
   files           {file name: SHA-256 hex} for every file beside the manifest
   onnx_sha256     SHA-256 hex of model.onnx (onnx_model only; equals files["model.onnx"])
@@ -38,6 +38,7 @@ MODEL_FILE = "model.onnx"
 KIND_ONNX = "onnx_model"
 KIND_FEATURES = "feature_snapshot"
 KIND_INVENTORY = "inventory_snapshot"
+KIND_PRODUCTS = "product_snapshot"
 
 
 class ArtifactError(Exception):

@@ -32,6 +32,8 @@ from server.interceptor import ObservabilityInterceptor
 from server.metrics import MetricsEndpoint, ServerMetrics
 from server.reflection import enable_reflection
 from server.registry import ModelRegistry
+from server.services.campaign import LOADERS as CAMPAIGN_LOADERS
+from server.services.campaign import CampaignServicer
 from server.services.churn import ChurnServicer
 from server.services.models import ModelServicer
 from server.services.segmentation import SegmentationServicer
@@ -65,7 +67,7 @@ class CrmServer:
             ort_threads=config.ort_threads,
             keep_versions=config.keep_versions,
             pins=config.pinned_versions(),
-            loaders={KIND_FEATURES: load_feature_snapshot},
+            loaders={KIND_FEATURES: load_feature_snapshot, **CAMPAIGN_LOADERS},
         )
         self.executor = ModelExecutor(
             self.metrics,
@@ -90,7 +92,8 @@ class CrmServer:
             ],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
-        self._closables: list[Any] = []
+        self._endless: list[Any] = []  # closed before the drain: endless streams end at once
+        self._closables: list[Any] = []  # closed after it: stores in-flight calls still use
         self._add_services()
         self._metrics_endpoint: MetricsEndpoint | None = None
         self.ports: BoundPorts | None = None
@@ -106,16 +109,16 @@ class CrmServer:
             SegmentationServicer(*scoring), self.server
         )
         churn = ChurnServicer(*scoring, AlertHub(self.config.alert_queue_size))
-        self._closables.append(churn)
+        self._endless.append(churn)
         churn_pb2_grpc.add_ChurnServiceServicer_to_server(churn, self.server)
         spend_pb2_grpc.add_SpendServiceServicer_to_server(SpendServicer(*scoring), self.server)
         # Services whose issues have not landed answer UNIMPLEMENTED (the generated base class).
         integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(
             integrity_pb2_grpc.IntegrityServiceServicer(), self.server
         )
-        campaign_pb2_grpc.add_CampaignServiceServicer_to_server(
-            campaign_pb2_grpc.CampaignServiceServicer(), self.server
-        )
+        campaign = CampaignServicer(self.config, registry)
+        self._closables.append(campaign)
+        campaign_pb2_grpc.add_CampaignServiceServicer_to_server(campaign, self.server)
         from grpc_health.v1 import health_pb2_grpc
 
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
@@ -157,10 +160,12 @@ class CrmServer:
         """Health NOT_SERVING, refuse new calls, let in-flight ones finish within the grace."""
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         self.health.shutdown()
-        for closable in self._closables:  # ends endless streams (alerts) so the drain is quick
-            closable.close()
+        for endless in self._endless:
+            endless.close()
         self.server.stop(grace).wait()
         self.registry.close()
+        for closable in self._closables:
+            closable.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm.artifacts import KIND_FEATURES, KIND_INVENTORY
+from crm.artifacts import KIND_FEATURES, KIND_INVENTORY, KIND_PRODUCTS
 from crm.demand import HISTORY_DAYS
 from training.observations import FeatureStore
 from training.products import ProductPanel
 from training.synthetic import synthetic_inventory
 
-KIND_PRODUCTS = "product_snapshot"
 RECENT_RATE_DAYS = 28
 
 

@@ -21,7 +21,6 @@ from server.runtime import OnnxModel
 
 UNITS_OUTPUT = "units"
 PRODUCTS_FILE = "products.npz"
-KIND_PRODUCTS = "product_snapshot"
 
 
 @dataclass(frozen=True, eq=False)

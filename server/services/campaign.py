@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable, Mapping
-from typing import Any
 
 import grpc
 import numpy as np
 from google.rpc import code_pb2
 
-from crm.artifacts import KIND_INVENTORY
+from crm.artifacts import KIND_INVENTORY, KIND_PRODUCTS
 from crm.v1 import campaign_pb2, campaign_pb2_grpc, common_pb2, segmentation_pb2
 from server.campaign import wire
 from server.campaign.assumptions import ASSUMPTIONS_FILE, Assumptions, load_assumptions
 from server.campaign.audiences import build_profiles
 from server.campaign.drafts import MessageWriter, NotDraftable, TemplateWriter, draft_messages
 from server.campaign.forecast import (
-    KIND_PRODUCTS,
     ProductHistory,
     forecast_all,
     load_product_snapshot,
@@ -38,7 +36,7 @@ from server.config import ServerConfig
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from server.registry import LoadedArtifact, Loader, ModelRegistry
 from server.services.scoring import VersionCache, model_ref, serving_section
-from server.services.segmentation import SEGMENTS
+from server.services.segmentation import SEGMENTS, segment_table
 from server.snapshot import FeatureSnapshot
 
 DEMAND = "demand"
@@ -221,15 +219,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
 def _segment_names(segmentation: LoadedArtifact) -> dict[int, tuple[Segment, str]]:
     """Cluster id -> (segment, display name), from the segmentation manifest."""
-    raw: Mapping[str, Any] = serving_section(segmentation).get("segments") or {}
-    names = {}
-    for cluster, entry in raw.items():
-        name = str(entry["segment"])
-        names[int(cluster)] = (
-            Segment(SEGMENTS.get(name, segmentation_pb2.SEGMENT_UNSPECIFIED)),
-            name,
-        )
-    return names
+    return {
+        cluster: (Segment(SEGMENTS.get(name, segmentation_pb2.SEGMENT_UNSPECIFIED)), name)
+        for cluster, (name, _action) in segment_table(segmentation).items()
+    }
 
 
 def _currency(demand: LoadedArtifact, registry: ModelRegistry) -> str:

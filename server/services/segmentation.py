@@ -25,7 +25,8 @@ SEGMENTS = {
 RFM = ("recency_days", "frequency", "monetary")
 
 
-def _segment_table(artifact: LoadedArtifact) -> dict[int, tuple[str, str]]:
+def segment_table(artifact: LoadedArtifact) -> dict[int, tuple[str, str]]:
+    """Cluster id -> (segment display name, recommended action), from the manifest."""
     raw: dict[str, Any] = serving_section(artifact).get("segments") or {}
     return {int(k): (str(v["segment"]), str(v.get("action", ""))) for k, v in raw.items()}
 
@@ -48,7 +49,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer, Sc
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(request.model_version)
         resolved = self.resolve(artifact, request.customers, batch_of(request))
-        table = _segment_table(artifact)
+        table = segment_table(artifact)
         clusters = np.zeros(0, dtype=np.int64)
         scores = (clusters, clusters, clusters)
         if resolved.matrix.shape[0]:
@@ -87,7 +88,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer, Sc
         snapshot, out = scored
         clusters = np.asarray(out["cluster"], dtype=np.int64).reshape(-1)
         rfm = snapshot.matrix(list(RFM)).astype(np.float64)
-        table = _segment_table(artifact)
+        table = segment_table(artifact)
         total = len(clusters)
         response = segmentation_pb2.GetSegmentSummaryResponse(
             model=model_ref(artifact),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import grpc
@@ -15,7 +14,7 @@ from clients.campaign import (
     plan_to_proto,
     read_inventory_csv,
 )
-from clients.campaign_cli import register
+from clients.cli import main as cli_main
 from clients.errors import CrmError
 from crm.v1 import campaign_pb2
 from tests.campaign.conftest import CampaignServer
@@ -70,11 +69,8 @@ def test_errors_carry_field_violations(client: CampaignClient) -> None:
 
 
 def run_cli(argv: list[str], target: str) -> int:
-    parser = argparse.ArgumentParser(prog="crm-client")
-    parser.add_argument("--timeout", type=float, default=30.0)
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args, target))
+    """The real `crm-client` entry point, in-process so capsys sees its output."""
+    return cli_main(["--target", target, "--timeout", "30", *argv])
 
 
 def write_inventory(path: Path, rows: list[str]) -> Path:
