@@ -35,6 +35,7 @@ from server.registry import ModelRegistry
 from server.services.campaign import LOADERS as CAMPAIGN_LOADERS
 from server.services.campaign import CampaignServicer
 from server.services.churn import ChurnServicer
+from server.services.integrity import IntegrityServicer
 from server.services.models import ModelServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
@@ -112,10 +113,9 @@ class CrmServer:
         self._endless.append(churn)
         churn_pb2_grpc.add_ChurnServiceServicer_to_server(churn, self.server)
         spend_pb2_grpc.add_SpendServiceServicer_to_server(SpendServicer(*scoring), self.server)
-        # Services whose issues have not landed answer UNIMPLEMENTED (the generated base class).
-        integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(
-            integrity_pb2_grpc.IntegrityServiceServicer(), self.server
-        )
+        integrity = IntegrityServicer(self.config)
+        self._closables.append(integrity)
+        integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(integrity, self.server)
         campaign = CampaignServicer(self.config, registry)
         self._closables.append(campaign)
         campaign_pb2_grpc.add_CampaignServiceServicer_to_server(campaign, self.server)
