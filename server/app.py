@@ -70,14 +70,20 @@ class CrmServer:
             pins=config.pinned_versions(),
             loaders={KIND_FEATURES: load_feature_snapshot, **CAMPAIGN_LOADERS},
         )
-        self.executor = ModelExecutor(
-            self.metrics,
-            BatchingConfig(
-                max_batch_rows=config.batch_max_rows,
-                preferred_batch_rows=config.batch_preferred_rows,
-                max_queue_delay_us=config.batch_queue_delay_us,
-            ),
+        defaults = BatchingConfig(
+            max_batch_rows=config.batch_max_rows,
+            preferred_batch_rows=config.batch_preferred_rows,
+            max_queue_delay_us=config.batch_queue_delay_us,
         )
+        per_model = {
+            name: BatchingConfig(
+                max_batch_rows=o.get("max_rows", defaults.max_batch_rows),
+                preferred_batch_rows=o.get("preferred_rows", defaults.preferred_batch_rows),
+                max_queue_delay_us=o.get("delay_us", defaults.max_queue_delay_us),
+            )
+            for name, o in config.batching_overrides().items()
+        }
+        self.executor = ModelExecutor(self.metrics, defaults, per_model)
         self.resolver = InputResolver(config.max_batch_rows)
         self.health = ServiceHealth(self.registry)
         self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")

@@ -51,6 +51,9 @@ class ServerConfig:
     batch_queue_delay_us: int = _opt(
         0, "dynamic batching: most microseconds a lone request waits for company (0 = never)"
     )
+    batching: str = _opt(
+        "", "per-model batching overrides, e.g. 'churn=max_rows:512,preferred_rows:32,delay_us:200'"
+    )
     alert_queue_size: int = _opt(1000, "churn alerts buffered per subscriber before drop-oldest")
     reload_interval_seconds: float = _opt(
         5.0, "how often to rescan --artifacts; 0 disables watching"
@@ -80,6 +83,7 @@ class ServerConfig:
             problems.append("max_batch_rows must be >= 1")
         try:
             self.pinned_versions()
+            self.batching_overrides()
         except ValueError as err:
             problems.append(str(err))
         if problems:
@@ -97,6 +101,22 @@ class ServerConfig:
                 raise ValueError(f"pin {item!r} is not NAME=VERSION")
             pins[name.strip()] = int(version)
         return pins
+
+    def batching_overrides(self) -> dict[str, dict[str, int]]:
+        """'churn=max_rows:512,delay_us:200;spend=max_rows:64' -> {model: {key: value}}."""
+        keys = {"max_rows", "preferred_rows", "delay_us"}
+        out: dict[str, dict[str, int]] = {}
+        for part in filter(None, (p.strip() for p in self.batching.split(";"))):
+            name, sep, settings = part.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"batching {part!r} is not MODEL=key:value,...")
+            model = out.setdefault(name.strip(), {})
+            for item in filter(None, (s.strip() for s in settings.split(","))):
+                key, sep, value = item.partition(":")
+                if not sep or key not in keys or not value.isdigit():
+                    raise ValueError(f"batching {item!r}: use {sorted(keys)} with whole numbers")
+                model[key] = int(value)
+        return out
 
     @classmethod
     def from_args(

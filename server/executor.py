@@ -49,15 +49,22 @@ class _Job:
 
 
 class _Lane:
-    def __init__(self) -> None:
+    def __init__(self, config: BatchingConfig) -> None:
+        self.config = config
         self.lock = threading.Lock()
         self.pending: deque[_Job] = deque()
         self.busy = False
 
 
 class ModelExecutor:
-    def __init__(self, metrics: ServerMetrics, config: BatchingConfig | None = None) -> None:
+    def __init__(
+        self,
+        metrics: ServerMetrics,
+        config: BatchingConfig | None = None,
+        per_model: dict[str, BatchingConfig] | None = None,
+    ) -> None:
         self.config = config or BatchingConfig()
+        self._per_model = dict(per_model or {})
         self._lanes: dict[tuple[str, int], _Lane] = {}
         self._lanes_lock = threading.Lock()
         self._batch_rows: Histogram = metrics.batch_rows
@@ -68,17 +75,18 @@ class ModelExecutor:
         lane = self._lanes.get(key)
         if lane is None:
             with self._lanes_lock:
-                lane = self._lanes.setdefault(key, _Lane())
+                config = self._per_model.get(artifact.name, self.config)
+                lane = self._lanes.setdefault(key, _Lane(config))
         return lane
 
     def run(self, artifact: LoadedArtifact, x: np.ndarray, timeout: float | None = None) -> Outputs:
         """Score float32 rows [N, F] with `artifact`'s model; merges with concurrent callers."""
         labels = (artifact.name, str(artifact.version))
-        if x.shape[0] >= self.config.max_batch_rows:
+        lane = self._lane(artifact)
+        if x.shape[0] >= lane.config.max_batch_rows:
             self._batch_rows.labels(*labels).observe(x.shape[0])
             self._queue_wait.labels(*labels).observe(0.0)
             return artifact.model.run(x)
-        lane = self._lane(artifact)
         job = _Job(x, None if timeout is None else time.monotonic() + timeout)
         with lane.lock:
             queued = lane.busy
@@ -108,11 +116,11 @@ class ModelExecutor:
         job.done.wait()  # already taken into a batch: its result is moments away
 
     def _maybe_wait_for_more(self, lane: _Lane, batch: list[_Job]) -> None:
-        delay = self.config.max_queue_delay_us / 1e6
+        delay = lane.config.max_queue_delay_us / 1e6
         if delay <= 0:
             return
         until = time.monotonic() + delay
-        while sum(j.x.shape[0] for j in batch) < self.config.preferred_batch_rows:
+        while sum(j.x.shape[0] for j in batch) < lane.config.preferred_batch_rows:
             left = until - time.monotonic()
             if left <= 0:
                 break
@@ -123,7 +131,7 @@ class ModelExecutor:
     def _take(self, lane: _Lane, batch: list[_Job]) -> None:
         """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock)."""
         rows = sum(j.x.shape[0] for j in batch)
-        while lane.pending and rows + lane.pending[0].x.shape[0] <= self.config.max_batch_rows:
+        while lane.pending and rows + lane.pending[0].x.shape[0] <= lane.config.max_batch_rows:
             job = lane.pending.popleft()
             rows += job.x.shape[0]
             batch.append(job)

@@ -39,3 +39,16 @@ def test_bad_configuration_is_refused(argv: list[str], env: dict[str, str]) -> N
 def test_pins_parse() -> None:
     config = ServerConfig.from_args(["--pin", "churn=3, spend=2"], {})
     assert config.pinned_versions() == {"churn": 3, "spend": 2}
+
+
+def test_batching_overrides_parse_and_bad_ones_are_refused() -> None:
+    config = ServerConfig.from_args(
+        ["--batching", "churn=max_rows:512,delay_us:200; spend=preferred_rows:8"], {}
+    )
+    assert config.batching_overrides() == {
+        "churn": {"max_rows": 512, "delay_us": 200},
+        "spend": {"preferred_rows": 8},
+    }
+    for bad in ("churn", "churn=size:3", "churn=max_rows:-1", "=max_rows:3"):
+        with pytest.raises(SystemExit):
+            ServerConfig.from_args(["--batching", bad], {})

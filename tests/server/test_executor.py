@@ -98,3 +98,20 @@ def test_a_failing_batch_fails_its_callers_only(loaded) -> None:
     np.testing.assert_array_equal(
         executor.run(artifact, good)["probabilities"], artifact.model.run(good)["probabilities"]
     )
+
+
+def test_per_model_max_rows_bounds_every_merged_batch(loaded) -> None:
+    artifact, metrics = loaded
+    executor = ModelExecutor(
+        metrics, BatchingConfig(max_batch_rows=1024), {"churn": BatchingConfig(max_batch_rows=8)}
+    )
+    rows = [np.full((3, N_FEATURES), i, dtype=np.float32) for i in range(300)]
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda x: executor.run(artifact, x)["probabilities"], rows))
+    for x, have in zip(rows, got, strict=True):
+        np.testing.assert_array_equal(have, artifact.model.run(x)["probabilities"])
+    labels = {"model": "churn", "version": "1"}
+    calls = metrics.registry.get_sample_value("crm_batch_rows_count", labels)
+    at_most_8 = metrics.registry.get_sample_value("crm_batch_rows_bucket", {**labels, "le": "8.0"})
+    assert calls == at_most_8, "a merged batch exceeded the model's max_rows"
+    assert calls < len(rows), "nothing was merged"
