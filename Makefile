@@ -9,7 +9,8 @@ ARTIFACTS ?= artifacts
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install serve test protos train lint format system-deps default-artifacts clean
+.PHONY: install serve test protos train lint format system-deps default-artifacts clean \
+	bench bench-serving bench-integrity bench-train bench-ceiling loadtest
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,25 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks print figures next to references measured in the same run; they are not tests.
+bench: bench-serving bench-integrity bench-train
+
+bench-serving: $(STAMP) system-deps
+	$(PY) -m benchmarks.bench_serving $(ARGS)
+
+bench-integrity: $(STAMP)
+	$(PY) -m benchmarks.bench_integrity $(ARGS)
+
+bench-train: $(STAMP)
+	$(PY) -m benchmarks.bench_train $(ARGS)
+
+bench-ceiling: $(STAMP) system-deps
+	$(PY) -m benchmarks.grpc_ceiling $(ARGS)
+
+# Load a running server: ghz with a clients/ghz config when ghz is installed, else h2load.
+loadtest: $(STAMP) system-deps
+	$(PY) -m benchmarks.loadtest $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
