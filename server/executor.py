@@ -28,6 +28,9 @@ from server.metrics import ServerMetrics
 from server.registry import LoadedArtifact
 
 Outputs = dict[str, np.ndarray]
+# A call without a deadline reports an astronomically large time remaining; waits that long
+# overflow the platform's time_t, so anything beyond a day counts as no deadline at all.
+NO_DEADLINE_BEYOND_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class ModelExecutor:
             self._batch_rows.labels(*labels).observe(x.shape[0])
             self._queue_wait.labels(*labels).observe(0.0)
             return artifact.model.run(x)
+        if timeout is not None and timeout > NO_DEADLINE_BEYOND_S:
+            timeout = None
         job = _Job(x, None if timeout is None else time.monotonic() + timeout)
         with lane.lock:
             queued = lane.busy

@@ -115,3 +115,17 @@ def test_per_model_max_rows_bounds_every_merged_batch(loaded) -> None:
     at_most_8 = metrics.registry.get_sample_value("crm_batch_rows_bucket", {**labels, "le": "8.0"})
     assert calls == at_most_8, "a merged batch exceeded the model's max_rows"
     assert calls < len(rows), "nothing was merged"
+
+
+def test_queued_request_without_a_deadline_waits_its_turn(loaded) -> None:
+    """gRPC reports 'no deadline' as a huge time remaining; queueing with it must not fail."""
+    artifact, metrics = loaded
+    executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=10_000_000))
+    big = np.random.default_rng(1).normal(size=(2_000_000, N_FEATURES)).astype(np.float32)
+    blocker = threading.Thread(target=executor.run, args=(artifact, big))
+    blocker.start()
+    time.sleep(0.005)  # the big batch holds the lane, so the next request must queue
+    x = np.ones((2, N_FEATURES), dtype=np.float32)
+    got = executor.run(artifact, x, timeout=1.7e10)
+    blocker.join()
+    np.testing.assert_array_equal(got["probabilities"], artifact.model.run(x)["probabilities"])
