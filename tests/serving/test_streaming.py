@@ -64,13 +64,15 @@ def test_stream_of_50k_customers_is_complete_and_in_order(served, trained_artifa
     assert [p.HasField("error") for p in response.predictions] == [False, True]
 
 
-def _reader(stream, sink: list, first: threading.Event, pause: float) -> None:
+def _reader(stream, sink: list, first: threading.Event, resume: threading.Event | None) -> None:
+    """Collect alerts; after the first one, stop reading until `resume` (a slow consumer)."""
     try:
         for message in stream:
             sink.append(message)
             if not first.is_set():
                 first.set()
-                time.sleep(pause)
+                if resume is not None:
+                    resume.wait(60)
     except grpc.RpcError:
         pass  # cancelled at the end of the test
 
@@ -88,13 +90,14 @@ def test_alerts_reach_two_subscribers_and_a_slow_one_drops_oldest(
     everything = churn_pb2.WatchChurnAlertsRequest(min_risk_level=churn_pb2.RISK_LEVEL_LOW)
     fast, slow = [], []
     fast_first, slow_first = threading.Event(), threading.Event()
+    published = threading.Event()
     streams = [
         stub.WatchChurnAlerts(everything, timeout=90),
         churn_pb2_grpc.ChurnServiceStub(slow_channel).WatchChurnAlerts(everything, timeout=90),
     ]
     readers = [
-        threading.Thread(target=_reader, args=(streams[0], fast, fast_first, 0.0)),
-        threading.Thread(target=_reader, args=(streams[1], slow, slow_first, 6.0)),
+        threading.Thread(target=_reader, args=(streams[0], fast, fast_first, None)),
+        threading.Thread(target=_reader, args=(streams[1], slow, slow_first, published)),
     ]
     for r in readers:
         r.start()
@@ -107,21 +110,25 @@ def test_alerts_reach_two_subscribers_and_a_slow_one_drops_oldest(
         time.sleep(0.1)
     total = 1000
     keys = [f"main-{i}" for i in range(total)]
-    started = time.monotonic()
-    for chunk in range(0, total, 10):  # the slow subscriber is asleep throughout
+
+    def fast_main() -> int:
+        return sum(m.alert.request_key.startswith("main-") for m in fast)
+
+    for chunk in range(0, total, 10):  # the slow subscriber is asleep, then blocked, throughout
         customers = [
             common_pb2.CustomerInput(customer_id=ids[i % len(ids)], request_key=keys[i])
             for i in range(chunk, chunk + 10)
         ]
-        stub.PredictChurn(churn_pb2.PredictChurnRequest(customers=customers), timeout=5)
-        time.sleep(0.003)
-    assert time.monotonic() - started < 5.5, "scoring waited for the slow subscriber"
-    deadline = time.monotonic() + 30
-    while sum(m.alert.request_key.startswith("main-") for m in fast) < total:
-        assert time.monotonic() < deadline, "the fast subscriber did not get every alert"
-        time.sleep(0.05)
+        # A publish that waited for the slow subscriber would blow this 2 s deadline.
+        stub.PredictChurn(churn_pb2.PredictChurnRequest(customers=customers), timeout=2)
+        deadline = time.monotonic() + 10
+        while fast_main() < chunk + 10:  # pace on the fast subscriber, which never drops
+            assert time.monotonic() < deadline, "the fast subscriber stopped receiving"
+            time.sleep(0.001)
+    published.set()  # the slow subscriber reads again and drains what its queue kept
+    started = time.monotonic()
     while not (slow and slow[-1].alert.request_key == keys[-1]) and time.monotonic() < started + 20:
-        time.sleep(0.2)  # the slow subscriber wakes after 6 s and drains what is left
+        time.sleep(0.1)
     for s in streams:
         s.cancel()
     for r in readers:
