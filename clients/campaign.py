@@ -7,7 +7,6 @@ saved (or drafted from) as it is.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,18 +15,10 @@ from typing import Any
 
 import grpc
 
+from clients.common import ModelRef, RowFailure
 from clients.errors import CrmError
+from crm.inventory import InventoryItem, parse_inventory_csv
 from crm.v1 import campaign_pb2, campaign_pb2_grpc, common_pb2, segmentation_pb2
-
-INVENTORY_COLUMNS = (
-    "product_id",
-    "stock_on_hand",
-    "unit_cost",
-    "unit_price",
-    "units_on_order",
-    "lead_time_days",
-    "category",
-)
 
 
 def _short(enum: Any, value: int, prefix: str) -> str:
@@ -59,19 +50,6 @@ def _segment(value: int) -> str:
 
 
 @dataclass(frozen=True)
-class ModelRef:
-    name: str
-    version: int
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    code: int  # google.rpc.Code: 5 NOT_FOUND
-    message: str
-    field: str
-
-
-@dataclass(frozen=True)
 class ProductForecast:
     product_id: str
     daily_units: tuple[float, ...]
@@ -84,17 +62,6 @@ class Forecast:
     model: ModelRef
     start_date: date
     forecasts: tuple[ProductForecast, ...]
-
-
-@dataclass(frozen=True)
-class InventoryItem:
-    product_id: str
-    stock_on_hand: float
-    unit_cost: float
-    unit_price: float
-    units_on_order: float = 0.0
-    lead_time_days: float = 0.0
-    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,7 +205,7 @@ def plan_from_proto(p: campaign_pb2.PlanCampaignsResponse) -> Plan:
             )
             for i in p.inventory
         ),
-        models=tuple(ModelRef(m.name, m.version) for m in p.models),
+        models=tuple(ModelRef.from_proto(m) for m in p.models),
     )
 
 
@@ -294,29 +261,9 @@ def _saved_from_proto(c: campaign_pb2.SavedCampaign) -> SavedCampaign:
 
 
 def read_inventory_csv(path: Path | str) -> list[InventoryItem]:
-    """An inventory CSV with INVENTORY_COLUMNS (category optional); ValueError naming the line."""
+    """An inventory CSV (crm.inventory format); ValueError naming the file and line."""
     with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in INVENTORY_COLUMNS[:4] if c not in (reader.fieldnames or ())]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        items = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                items.append(
-                    InventoryItem(
-                        product_id=(row["product_id"] or "").strip(),
-                        stock_on_hand=float(row["stock_on_hand"]),
-                        unit_cost=float(row["unit_cost"]),
-                        unit_price=float(row["unit_price"]),
-                        units_on_order=float(row.get("units_on_order") or 0),
-                        lead_time_days=float(row.get("lead_time_days") or 0),
-                        category=(row.get("category") or "").strip(),
-                    )
-                )
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{path} line {line}: {err}") from None
-    return items
+        return parse_inventory_csv(fh.read(), str(path))
 
 
 class CampaignClient:
@@ -341,16 +288,14 @@ class CampaignClient:
             ),
         )
         return Forecast(
-            model=ModelRef(r.model.name, r.model.version),
+            model=ModelRef.from_proto(r.model),
             start_date=r.start_date.ToDatetime().date(),
             forecasts=tuple(
                 ProductForecast(
                     f.product_id,
                     tuple(f.daily_units),
                     f.total_units,
-                    RowFailure(f.error.code, f.error.message, f.error.field)
-                    if f.HasField("error")
-                    else None,
+                    RowFailure.from_proto(f.error) if f.HasField("error") else None,
                 )
                 for f in r.forecasts
             ),

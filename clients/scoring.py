@@ -15,6 +15,7 @@ from typing import Any, Union
 import grpc
 import numpy as np
 
+from clients.common import ModelRef, RowFailure
 from clients.errors import CrmError
 from crm.v1 import churn_pb2, common_pb2, segmentation_pb2, spend_pb2
 
@@ -41,19 +42,6 @@ class History:
 
 
 Customer = Union[str, Mapping[str, float], History]  # noqa: UP007 -- a runtime alias
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    name: str
-    version: int
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    code: str  # "NOT_FOUND", "INVALID_ARGUMENT"
-    message: str
-    field: str
 
 
 @dataclass(frozen=True)
@@ -129,21 +117,10 @@ def to_input(customer: Customer, request_key: str = "") -> common_pb2.CustomerIn
     raise TypeError(f"a customer is an id, a feature mapping or a History, not {type(customer)}")
 
 
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
-
-
-def _failure(error: common_pb2.RowError) -> RowFailure:
-    return RowFailure(_CODE_NAMES.get(error.code, str(error.code)), error.message, error.field)
-
-
-def _ref(model: common_pb2.ModelRef) -> ModelRef:
-    return ModelRef(model.name, model.version)
-
-
 def churn_result(p: churn_pb2.ChurnPrediction) -> ChurnResult:
     if p.HasField("error"):
         return ChurnResult(
-            p.index, p.customer_id, p.request_key, None, None, error=_failure(p.error)
+            p.index, p.customer_id, p.request_key, None, None, error=RowFailure.from_proto(p.error)
         )
     return ChurnResult(
         p.index, p.customer_id, p.request_key, p.probability,
@@ -155,7 +132,9 @@ def churn_result(p: churn_pb2.ChurnPrediction) -> ChurnResult:
 
 def spend_result(p: spend_pb2.SpendPrediction) -> SpendResult:
     if p.HasField("error"):
-        return SpendResult(p.index, p.customer_id, p.request_key, None, error=_failure(p.error))
+        return SpendResult(
+            p.index, p.customer_id, p.request_key, None, error=RowFailure.from_proto(p.error)
+        )
     cats = {c.category: c.amount for c in p.categories}
     return SpendResult(p.index, p.customer_id, p.request_key, p.total, cats)
 
@@ -164,7 +143,7 @@ def segment_result(a: segmentation_pb2.SegmentAssignment) -> SegmentResult:
     if a.HasField("error"):
         return SegmentResult(
             a.index, a.customer_id, a.request_key, None, None, None, None, None,
-            error=_failure(a.error),
+            error=RowFailure.from_proto(a.error),
         )  # fmt: skip
     return SegmentResult(
         a.index, a.customer_id, a.request_key, a.segment_name, a.cluster_id,
@@ -191,7 +170,7 @@ class ScoringClient:
             ),
         )
         return Scored(
-            _ref(response.model), [churn_result(p) for p in response.predictions],
+            ModelRef.from_proto(response.model), [churn_result(p) for p in response.predictions],
             horizon_days=response.horizon_days,
         )  # fmt: skip
 
@@ -201,7 +180,7 @@ class ScoringClient:
             spend_pb2.PredictSpendRequest(customers=self._inputs(customers)),
         )
         return Scored(
-            _ref(response.model), [spend_result(p) for p in response.predictions],
+            ModelRef.from_proto(response.model), [spend_result(p) for p in response.predictions],
             response.currency, response.horizon_days,
         )  # fmt: skip
 
@@ -210,7 +189,9 @@ class ScoringClient:
             self._s.segmentation_stub.AssignSegments,
             segmentation_pb2.AssignSegmentsRequest(customers=self._inputs(customers)),
         )
-        return Scored(_ref(response.model), [segment_result(a) for a in response.assignments])
+        return Scored(
+            ModelRef.from_proto(response.model), [segment_result(a) for a in response.assignments]
+        )
 
     def segment_summary(self) -> segmentation_pb2.GetSegmentSummaryResponse:
         return self._call(

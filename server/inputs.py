@@ -60,6 +60,32 @@ def _check_values(
         problems.append(FieldViolation(path_of(int(r), names[int(c)]), why))
 
 
+def lines_frame(
+    lines: Sequence[common_pb2.TransactionLine], customer_id: str | None = None
+) -> pd.DataFrame:
+    """Transaction-line messages as the crm.features line frame (one row per line).
+
+    `customer_id` overrides every line's own id (the resolver keys lines by request row).
+    """
+    return pd.DataFrame(
+        {
+            feat.INVOICE: [line.invoice for line in lines],
+            feat.STOCK_CODE: [line.stock_code for line in lines],
+            feat.DESCRIPTION: [line.description for line in lines],
+            feat.QUANTITY: [line.quantity for line in lines],
+            feat.INVOICE_DATE: pd.to_datetime(
+                [line.invoice_date.ToNanoseconds() for line in lines], unit="ns"
+            ),
+            feat.PRICE: [line.price for line in lines],
+            feat.CUSTOMER_ID: (
+                customer_id if customer_id is not None else [line.customer_id for line in lines]
+            ),
+            feat.COUNTRY: [line.country for line in lines],
+            feat.CATEGORY: [line.category for line in lines],
+        }
+    )
+
+
 class InputResolver:
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
@@ -279,21 +305,7 @@ class InputResolver:
                 )
             ids[i] = owners.pop() if len(owners) == 1 else ""
             key = f"#{i}"  # one synthetic id per request row, whatever the lines say
-            frames[i] = pd.DataFrame(
-                {
-                    feat.INVOICE: [line.invoice for line in lines],
-                    feat.STOCK_CODE: [line.stock_code for line in lines],
-                    feat.DESCRIPTION: [line.description for line in lines],
-                    feat.QUANTITY: [line.quantity for line in lines],
-                    feat.INVOICE_DATE: pd.to_datetime(
-                        [line.invoice_date.ToNanoseconds() for line in lines], unit="ns"
-                    ),
-                    feat.PRICE: [line.price for line in lines],
-                    feat.CUSTOMER_ID: key,
-                    feat.COUNTRY: [line.country for line in lines],
-                    feat.CATEGORY: [line.category for line in lines],
-                }
-            )
+            frames[i] = lines_frame(lines, customer_id=key)
             groups.setdefault(as_of_ns, []).append(i)
         if problems:
             return

@@ -25,6 +25,7 @@ import pandas as pd
 
 from crm.canonical import COLUMNS
 from crm.features import CATEGORY
+from crm.inventory import INVENTORY_COLUMNS
 
 CATEGORIES: tuple[str, ...] = ("electronics", "fashion", "grocery", "home", "sports")
 
@@ -422,15 +423,6 @@ def write_csv(data: SyntheticData, path: str) -> None:
     data.lines.to_csv(path, index=False, float_format="%.2f", lineterminator="\n")
 
 
-INVENTORY_COLUMNS: tuple[str, ...] = (
-    "product_id",
-    "stock_on_hand",
-    "unit_cost",
-    "unit_price",
-    "units_on_order",
-    "lead_time_days",
-    "category",
-)
 DEAD_DAILY_UNITS = 0.05
 
 

@@ -15,13 +15,12 @@ when d is 0.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from crm.inventory import parse_inventory_csv
 from server.campaign.assumptions import Assumptions
 from server.campaign.types import InventoryItem, Position, Status
 from server.errors import FieldViolation
@@ -30,15 +29,6 @@ INVENTORY_FILE = "inventory.csv"
 MAX_PRODUCT_ID = 64
 MAX_CATEGORY = 64
 COVER_DECIMALS = 4  # ~9 s; float32 forecasts: 1 unit at float32(1/14) a day lasts 14 days
-CSV_COLUMNS: tuple[str, ...] = (
-    "product_id",
-    "stock_on_hand",
-    "unit_cost",
-    "unit_price",
-    "units_on_order",
-    "lead_time_days",
-    "category",
-)
 
 
 def cover_days(units: float, daily: float) -> float:
@@ -113,27 +103,8 @@ def item_violations(
 
 
 def read_inventory_csv(text: str) -> list[InventoryItem]:
-    """Rows of an inventory CSV with CSV_COLUMNS (category may be empty); ValueError on bad rows."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CSV_COLUMNS[:-1] if c not in (reader.fieldnames or ())]
-    if missing:
-        raise ValueError(f"inventory CSV lacks column(s) {', '.join(missing)}")
-    items: list[InventoryItem] = []
-    for line, row in enumerate(reader, start=2):
-        try:
-            items.append(
-                InventoryItem(
-                    product_id=(row["product_id"] or "").strip(),
-                    stock_on_hand=float(row["stock_on_hand"]),
-                    unit_cost=float(row["unit_cost"]),
-                    unit_price=float(row["unit_price"]),
-                    units_on_order=float(row["units_on_order"] or 0),
-                    lead_time_days=float(row["lead_time_days"] or 0),
-                    category=(row.get("category") or "").strip(),
-                )
-            )
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"inventory CSV line {line}: {err}") from None
+    """Rows of an inventory CSV (crm.inventory format), range-checked; ValueError on bad rows."""
+    items = parse_inventory_csv(text)
     problems = item_violations(items, "rows")
     if problems:
         first = problems[0]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from crm.inventory import InventoryItem
+
 
 class Status(IntEnum):
     UNSPECIFIED = 0  # no forecast for the product: not diagnosed, not planned
@@ -52,19 +54,6 @@ class Segment(IntEnum):
     NEW = 4
     AT_RISK = 5
     LOST = 6
-
-
-@dataclass(frozen=True)
-class InventoryItem:
-    """One product's stock position; money in the data's currency."""
-
-    product_id: str
-    stock_on_hand: float
-    unit_cost: float
-    unit_price: float
-    units_on_order: float = 0.0
-    lead_time_days: float = 0.0
-    category: str = ""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -28,6 +29,24 @@ _EPS = 1e-6
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
+
+
+Reply = TypeVar("Reply", churn_pb2.PredictChurnResponse, churn_pb2.StreamPredictChurnResponse)
+
+
+def _reply(
+    response: Reply,
+    artifact: LoadedArtifact,
+    predictions: list[churn_pb2.ChurnPrediction],
+    columns: churn_pb2.ChurnColumns | None,
+) -> Reply:
+    """Fill the fields unary and streamed churn replies share."""
+    response.model.CopyFrom(model_ref(artifact))
+    response.horizon_days = int(serving_section(artifact).get("churn_days", 0))
+    response.predictions.extend(predictions)
+    if columns is not None:
+        response.columns.CopyFrom(columns)
+    return response
 
 
 class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
@@ -153,14 +172,7 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             request.customers, batch_of(request), request.include_drivers,
             request.model_version, context,
         )  # fmt: skip
-        response = churn_pb2.PredictChurnResponse(
-            model=model_ref(artifact),
-            horizon_days=int(serving_section(artifact).get("churn_days", 0)),
-            predictions=predictions,
-        )
-        if columns is not None:
-            response.columns.CopyFrom(columns)
-        return response
+        return _reply(churn_pb2.PredictChurnResponse(), artifact, predictions, columns)
 
     def StreamPredictChurn(
         self,
@@ -173,15 +185,8 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             artifact, predictions, columns = self._predict(
                 request.customers, batch_of(request), request.include_drivers, 0, context
             )
-            response = churn_pb2.StreamPredictChurnResponse(
-                sequence=request.sequence,
-                model=model_ref(artifact),
-                horizon_days=int(serving_section(artifact).get("churn_days", 0)),
-                predictions=predictions,
-            )
-            if columns is not None:
-                response.columns.CopyFrom(columns)
-            return response
+            response = churn_pb2.StreamPredictChurnResponse(sequence=request.sequence)
+            return _reply(response, artifact, predictions, columns)
 
         return self.stream(request_iterator, work)
 

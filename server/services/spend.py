@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import grpc
 import numpy as np
-import pandas as pd
 
 from crm import features as feat
 from crm.line_features import line_feature_matrix, line_feature_names
 from crm.v1 import common_pb2, spend_pb2, spend_pb2_grpc
 from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable
+from server.inputs import lines_frame
 from server.registry import LoadedArtifact
 from server.services.scoring import ScoringService, batch_of, model_ref, serving_section
 
@@ -33,6 +34,26 @@ def _line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[FieldVio
         if len(problems) >= 50:
             break
     return problems
+
+
+Reply = TypeVar("Reply", spend_pb2.PredictSpendResponse, spend_pb2.StreamPredictSpendResponse)
+
+
+def _reply(
+    response: Reply,
+    artifact: LoadedArtifact,
+    predictions: list[spend_pb2.SpendPrediction],
+    columns: spend_pb2.SpendColumns | None,
+) -> Reply:
+    """Fill the fields unary and streamed spend replies share."""
+    serving = serving_section(artifact)
+    response.model.CopyFrom(model_ref(artifact))
+    response.currency = str(serving.get("currency", ""))
+    response.horizon_days = int(serving.get("horizon_days", 0))
+    response.predictions.extend(predictions)
+    if columns is not None:
+        response.columns.CopyFrom(columns)
+    return response
 
 
 class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
@@ -77,19 +98,7 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
         categories = [str(c) for c in serving.get("categories", [])]
         if list(artifact.model.feature_names) != line_feature_names(categories):
             raise FailedPrecondition("revenue model features differ from crm.line_features")
-        frame = pd.DataFrame(
-            {
-                feat.INVOICE: [line.invoice for line in lines],
-                feat.STOCK_CODE: [line.stock_code for line in lines],
-                feat.QUANTITY: [line.quantity for line in lines],
-                feat.INVOICE_DATE: pd.to_datetime(
-                    [line.invoice_date.ToNanoseconds() for line in lines], unit="ns"
-                ),
-                feat.PRICE: [line.price for line in lines],
-                feat.CUSTOMER_ID: [line.customer_id for line in lines],
-                feat.CATEGORY: [line.category for line in lines],
-            }
-        )
+        frame = lines_frame(lines)
         matrix = line_feature_matrix(frame, categories, self._category_of())
         expected = np.asarray(self.run(artifact, matrix, context)["revenue"], dtype=np.float64)
         expected = expected.reshape(-1)
@@ -144,24 +153,13 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
             predictions.append(p)
         return artifact, predictions, None
 
-    def _header(self, artifact: LoadedArtifact) -> tuple[str, int]:
-        serving = serving_section(artifact)
-        return str(serving.get("currency", "")), int(serving.get("horizon_days", 0))
-
     def PredictSpend(
         self, request: spend_pb2.PredictSpendRequest, context: grpc.ServicerContext
     ) -> spend_pb2.PredictSpendResponse:
         artifact, predictions, columns = self._predict(
             request.customers, batch_of(request), request.model_version, context
         )
-        currency, horizon = self._header(artifact)
-        response = spend_pb2.PredictSpendResponse(
-            model=model_ref(artifact), currency=currency, horizon_days=horizon,
-            predictions=predictions,
-        )  # fmt: skip
-        if columns is not None:
-            response.columns.CopyFrom(columns)
-        return response
+        return _reply(spend_pb2.PredictSpendResponse(), artifact, predictions, columns)
 
     def StreamPredictSpend(
         self,
@@ -174,13 +172,7 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
             artifact, predictions, columns = self._predict(
                 request.customers, batch_of(request), 0, context
             )
-            currency, horizon = self._header(artifact)
-            response = spend_pb2.StreamPredictSpendResponse(
-                sequence=request.sequence, model=model_ref(artifact), currency=currency,
-                horizon_days=horizon, predictions=predictions,
-            )  # fmt: skip
-            if columns is not None:
-                response.columns.CopyFrom(columns)
-            return response
+            response = spend_pb2.StreamPredictSpendResponse(sequence=request.sequence)
+            return _reply(response, artifact, predictions, columns)
 
         return self.stream(request_iterator, work)

@@ -31,7 +31,7 @@ def test_forecast_and_plan_as_dataclasses(client: CampaignClient) -> None:
     best = max(forecast.forecasts, key=lambda f: (f.total_units, f.product_id))
     assert len(best.daily_units) == 2 and best.error is None
     (missing,) = client.forecast_demand(["NOPE"]).forecasts
-    assert missing.error is not None and missing.error.code == 5
+    assert missing.error is not None and missing.error.code == "NOT_FOUND"
 
     daily = best.total_units / 2
     inventory = [InventoryItem(best.product_id, round(daily * 500), 1.0, 10.0, 0, 7)]
