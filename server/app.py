@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from crm.artifacts import KIND_FEATURES
 from crm.v1 import (
@@ -86,9 +87,9 @@ class CrmServer:
         self.executor = ModelExecutor(self.metrics, defaults, per_model)
         self.resolver = InputResolver(config.max_batch_rows)
         self.health = ServiceHealth(self.registry)
-        self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
+        self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
         self.server = grpc.server(
-            self._executor,
+            self._handler_pool,
             interceptors=[ObservabilityInterceptor(self.metrics)],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
@@ -125,8 +126,6 @@ class CrmServer:
         campaign = CampaignServicer(self.config, registry)
         self._closables.append(campaign)
         campaign_pb2_grpc.add_CampaignServiceServicer_to_server(campaign, self.server)
-        from grpc_health.v1 import health_pb2_grpc
-
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
         enable_reflection(self.server, [*SERVICE_MODELS, "grpc.health.v1.Health"])
 
@@ -174,5 +173,5 @@ class CrmServer:
             closable.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._handler_pool.shutdown(wait=False, cancel_futures=True)
         self._stream_pool.shutdown(wait=False, cancel_futures=True)
