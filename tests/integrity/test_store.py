@@ -33,7 +33,7 @@ from crm.merkle import (
 )
 from server.errors import InvalidArgument, NotFound
 from server.integrity.signer import KEY_FILE, TreeHeadSigner
-from server.integrity.store import DB_FILE, LogStore, TreeHead
+from server.integrity.store import DB_FILE, EPOCH_BITS, LogStore, TreeHead
 from server.integrity.tree import consistency_ranges, inclusion_ranges, range_hashes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -288,6 +288,22 @@ def test_leaf_hash_lookup_finds_the_first_occurrence(store: LogStore) -> None:
     proof = store.inclusion_proof("t", leaf_hash=leaf_hash(b"dup"))
     assert (proof.leaf_index, proof.tree_size) == (1, 4)
     assert verify_inclusion(proof.leaf_hash, 1, 4, proof.audit_path, proof.root_hash)
+
+
+def test_leaf_hash_lookup_across_index_epochs(store: LogStore) -> None:
+    epoch = 1 << EPOCH_BITS
+    data = [b"%d" % i for i in range(2 * epoch + 10)]
+    data[epoch + 3] = b"dup"  # first occurrence, in epoch 1
+    data[2 * epoch + 1] = b"dup"  # again in epoch 2
+    data[2 * epoch + 5] = b"late"
+    store.append("e", data)
+    assert store.inclusion_proof("e", leaf_hash=leaf_hash(b"dup")).leaf_index == epoch + 3
+    assert store.inclusion_proof("e", leaf_hash=leaf_hash(b"late")).leaf_index == 2 * epoch + 5
+    assert store.inclusion_proof("e", leaf_hash=leaf_hash(b"7")).leaf_index == 7
+    with pytest.raises(NotFound):
+        store.inclusion_proof("e", leaf_hash=leaf_hash(b"late"), tree_size=2 * epoch + 5)
+    with pytest.raises(NotFound):
+        store.inclusion_proof("e", leaf_hash=leaf_hash(b"dup"), tree_size=epoch + 3)
 
 
 def test_concurrent_appends_and_proofs(store: LogStore) -> None:
