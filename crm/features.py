@@ -39,7 +39,7 @@ Feature meanings (units):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,22 +152,57 @@ def timestamp_seconds(moment: Any) -> float:
     return float(to_utc_naive(moment).to_datetime64().astype("datetime64[s]").astype(np.int64))
 
 
+def per_distinct(values: pd.Series | np.ndarray, fn: Callable[[Any], Any]) -> np.ndarray:
+    """fn applied once per distinct value (missing values pass None), spread back to every row.
+
+    Columns repeat the same few texts (stock codes, invoices) many times; this turns a million
+    Python calls into one per distinct value.
+    """
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    mapped = [fn(u) for u in uniques]
+    out = np.empty(len(mapped) + 1, dtype=object)
+    out[: len(mapped)] = mapped
+    out[-1] = fn(None)
+    return out[codes]
+
+
+def _distinct_text(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, stripped text of each distinct value); code -1 marks a missing value."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    text = np.char.strip(np.asarray(uniques, dtype=object).astype(str)) if len(uniques) else []
+    return codes, np.asarray(text, dtype=str)
+
+
+def text_values(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Stripped text of every value, '' for missing (numpy string ops over distinct values)."""
+    codes, text = _distinct_text(values)
+    return np.append(text.astype(object), "")[codes]
+
+
+def cancellation_mask(invoices: pd.Series | np.ndarray) -> np.ndarray:
+    """Invoices starting with "C" (any case, after stripping): their lines are returns."""
+    codes, text = _distinct_text(invoices)
+    starts = np.char.startswith(np.char.upper(text), "C") if len(text) else np.zeros(0, bool)
+    return np.append(starts, False)[codes]
+
+
 def prepare_lines(
     lines: pd.DataFrame, category_of: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
     """Coerce a lines frame to the shared dtypes; returns a new frame with derived columns.
 
     Derived: `_t` epoch seconds, `_ret` return flag, `_qty` signed units (a "C" invoice is
-    always negative), `_amount` signed Quantity x Price. A missing or empty Category is taken
+    always negative), `_amount` signed Quantity x Price, and integer codes `_c`, `_i`, `_p`, `_k`
+    of Customer ID, Invoice, StockCode and Category (so per-cutoff work never touches strings). A missing or empty Category is taken
     from `category_of` (StockCode -> category) when given, else `UNCATEGORISED`.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in lines.columns]
     if missing:
         raise FeatureInputError(missing[0], "column missing from the transaction lines")
     out = pd.DataFrame(index=pd.RangeIndex(len(lines)))
-    out[INVOICE] = lines[INVOICE].astype(str).str.strip().to_numpy()
-    out[STOCK_CODE] = lines[STOCK_CODE].astype(str).str.strip().to_numpy()
-    out[CUSTOMER_ID] = lines[CUSTOMER_ID].fillna("").astype(str).str.strip().to_numpy()
+    out[INVOICE] = text_values(lines[INVOICE])
+    out[STOCK_CODE] = text_values(lines[STOCK_CODE])
+    out[CUSTOMER_ID] = text_values(lines[CUSTOMER_ID])
     for col in (QUANTITY, PRICE):
         values = pd.to_numeric(lines[col], errors="coerce").to_numpy(dtype=np.float64)
         if len(values) and not np.isfinite(values).all():
@@ -179,7 +214,7 @@ def prepare_lines(
         raise FeatureInputError(INVOICE_DATE, f"not a date-time in every line ({err})") from None
     out[INVOICE_DATE] = pd.to_datetime(out["_t"].to_numpy().astype("datetime64[s]"))
     if CATEGORY in lines.columns:
-        category = lines[CATEGORY].fillna("").astype(str).str.strip().to_numpy()
+        category = text_values(lines[CATEGORY])
     else:
         category = np.full(len(lines), "", dtype=object)
     category = pd.Series(category, dtype=object)
@@ -188,13 +223,15 @@ def prepare_lines(
         mapped = out.loc[blank.to_numpy(), STOCK_CODE].map(dict(category_of or {}))
         category[blank] = mapped.fillna(UNCATEGORISED).to_numpy()
     out[CATEGORY] = category.to_numpy()
-    cancelled = out[INVOICE].str.upper().str.startswith("C").to_numpy(dtype=bool)
+    cancelled = cancellation_mask(out[INVOICE])
     out["_ret"] = (out[QUANTITY].to_numpy() < 0) | cancelled
     qty = np.abs(out[QUANTITY].to_numpy())
     out["_qty"] = np.where(out["_ret"].to_numpy(), -qty, qty)
     out["_amount"] = out["_qty"].to_numpy() * out[PRICE].to_numpy()
+    for code, col in (("_c", CUSTOMER_ID), ("_i", INVOICE), ("_p", STOCK_CODE), ("_k", CATEGORY)):
+        out[code] = pd.factorize(out[col])[0].astype(np.int64)
     for col in (DESCRIPTION, COUNTRY):
-        out[col] = lines[col].fillna("").astype(str).to_numpy() if col in lines.columns else ""
+        out[col] = text_values(lines[col]) if col in lines.columns else ""
     return out
 
 
@@ -215,78 +252,102 @@ def _gap_stats(cust: np.ndarray, t_days: np.ndarray, n: int) -> tuple[np.ndarray
     return np.sqrt(np.maximum(var, 0.0)), max_gap
 
 
+def _distinct_per_customer(cust: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """How many distinct non-negative integer `value`s each customer 0..n-1 has."""
+    if not len(cust):
+        return np.zeros(n, dtype=np.int64)
+    base = int(value.max()) + 1
+    keys = np.sort(cust * base + value)  # sorting beats numpy's hash-based unique here
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return np.bincount(keys[first] // base, minlength=n)
+
+
 def _trend(recent: np.ndarray, before: np.ndarray) -> np.ndarray:
     return (recent - before) / (recent + before + 1.0)
 
 
+class LineArrays:
+    """The numeric columns of prepared lines, taken out of the frame once.
+
+    Features at many cutoffs reuse them; each cutoff then filters plain arrays instead of
+    copying a frame with text columns.
+    """
+
+    def __init__(self, prepared: pd.DataFrame) -> None:
+        self.t = prepared["_t"].to_numpy(dtype=np.float64)
+        self.ret = prepared["_ret"].to_numpy(dtype=bool)
+        self.amount = prepared["_amount"].to_numpy(dtype=np.float64)
+        self.qty = prepared["_qty"].to_numpy(dtype=np.float64)
+        self.cust = prepared["_c"].to_numpy(dtype=np.int64)
+        self.invoice = prepared["_i"].to_numpy(dtype=np.int64)
+        self.product = prepared["_p"].to_numpy(dtype=np.int64)
+        self.category = prepared["_k"].to_numpy(dtype=np.int64)
+        self.customer_ids = prepared[CUSTOMER_ID].to_numpy()
+        codes, first = np.unique(self.category, return_index=True)
+        names = prepared[CATEGORY].to_numpy()[first]
+        self.category_code = {str(name): int(code) for code, name in zip(codes, names, strict=True)}
+
+
 def compute_customer_features(
-    prepared: pd.DataFrame, as_of: Any, categories: Sequence[str]
+    prepared: pd.DataFrame | LineArrays, as_of: Any, categories: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(customer ids, float32 [n, F]) for every customer with a line strictly before as_of.
 
-    `prepared` comes from `prepare_lines`. Customers appear in order of first appearance in
-    the frame. Columns follow `feature_names(categories)`.
+    `prepared` comes from `prepare_lines` (or is its LineArrays). Customers appear in order of
+    first appearance in the frame. Columns follow `feature_names(categories)`.
     """
+    lines = prepared if isinstance(prepared, LineArrays) else LineArrays(prepared)
     as_of_s = timestamp_seconds(as_of)
-    frame = prepared.loc[prepared["_t"].to_numpy() < as_of_s]
+    keep = np.flatnonzero(lines.t < as_of_s)
     names = feature_names(categories)
-    if frame.empty:
+    if not len(keep):
         return np.array([], dtype=object), np.zeros((0, len(names)), dtype=np.float32)
-    cust_codes, cust_ids = pd.factorize(frame[CUSTOMER_ID], sort=False)
+    _, first_row, inverse = np.unique(lines.cust[keep], return_index=True, return_inverse=True)
+    appearance = np.argsort(first_row, kind="stable")
+    rank = np.empty_like(appearance)
+    rank[appearance] = np.arange(len(appearance))
+    cust_codes = rank[inverse]  # 0.. in order of first appearance in the frame
+    cust_ids = lines.customer_ids[keep[first_row[appearance]]]
     n = len(cust_ids)
-    age = (as_of_s - frame["_t"].to_numpy()) / SECONDS_PER_DAY
-    ret = frame["_ret"].to_numpy()
-    amount = frame["_amount"].to_numpy()
+    t = lines.t[keep]
+    age = (as_of_s - t) / SECONDS_PER_DAY
+    ret = lines.ret[keep]
+    amount = lines.amount[keep]
+    invoice = lines.invoice[keep]
     sale = ~ret
 
     first_line_age = np.zeros(n)
     np.maximum.at(first_line_age, cust_codes, age)
     returned = np.bincount(cust_codes[ret], weights=-amount[ret], minlength=n)
-    return_invoices = (
-        frame.loc[ret, [CUSTOMER_ID, INVOICE]]
-        .drop_duplicates()[CUSTOMER_ID]
-        .map(pd.Series(np.arange(n), index=cust_ids))
-    )
-    return_invoices = np.bincount(return_invoices.to_numpy(dtype=np.int64), minlength=n)
+    return_invoices = _distinct_per_customer(cust_codes[ret], invoice[ret], n)
 
-    sales = frame.loc[sale]
     s_cust = cust_codes[sale]
     s_age = age[sale]
     s_amount = amount[sale]
-    s_units = sales["_qty"].to_numpy()
-    unique_products = np.bincount(
-        pd.DataFrame({"c": s_cust, "p": sales[STOCK_CODE].to_numpy()}).drop_duplicates()["c"],
-        minlength=n,
-    )
-    inv = (
-        pd.DataFrame(
-            {
-                "c": s_cust,
-                "i": sales[INVOICE].to_numpy(),
-                "age": s_age,
-                "amount": s_amount,
-                "units": s_units,
-                "t": sales["_t"].to_numpy(),
-            }
-        )
-        .groupby(["c", "i"], sort=False)
-        .agg(
-            age=("age", "max"),
-            amount=("amount", "sum"),
-            units=("units", "sum"),
-            lines=("age", "size"),
-            t=("t", "min"),
-        )
-        .reset_index()
-        .sort_values(["c", "age"], ascending=[True, False], kind="mergesort")
-    )
-    ic = inv["c"].to_numpy(dtype=np.int64)
-    i_age = inv["age"].to_numpy()
-    i_amount = inv["amount"].to_numpy()
+    s_units = lines.qty[keep][sale]
+    unique_products = _distinct_per_customer(s_cust, lines.product[keep][sale], n)
+
+    # one row per sale invoice, ordered by customer then time
+    inv_key = s_cust * (int(invoice.max(initial=0)) + 1) + invoice[sale]
+    keys, which = np.unique(inv_key, return_inverse=True)
+    n_inv = len(keys)
+    i_age = np.zeros(n_inv)
+    np.maximum.at(i_age, which, s_age)
+    i_amount = np.bincount(which, weights=s_amount, minlength=n_inv)
+    i_units = np.bincount(which, weights=s_units, minlength=n_inv)
+    i_lines = np.bincount(which, minlength=n_inv).astype(np.float64)
+    i_t = np.full(n_inv, np.inf)
+    np.minimum.at(i_t, which, t[sale])
+    i_cust = keys // (int(invoice.max(initial=0)) + 1)
+    chrono = np.lexsort((-i_age, i_cust))
+    ic, i_age, i_amount = i_cust[chrono], i_age[chrono], i_amount[chrono]
+    i_units, i_lines, i_t = i_units[chrono], i_lines[chrono], i_t[chrono]
+
     frequency = np.bincount(ic, minlength=n).astype(np.float64)
     gross = np.bincount(ic, weights=i_amount, minlength=n)
-    units = np.bincount(ic, weights=inv["units"].to_numpy(), minlength=n)
-    sale_lines = np.bincount(ic, weights=inv["lines"].to_numpy(), minlength=n)
+    units = np.bincount(ic, weights=i_units, minlength=n)
+    sale_lines = np.bincount(ic, weights=i_lines, minlength=n)
     has_sale = frequency > 0
     last_age = np.full(n, np.inf)
     np.minimum.at(last_age, ic, i_age)
@@ -336,21 +397,18 @@ def compute_customer_features(
     cols["txn_trend_90d"] = _trend(cols["txn_90d"], txn_prev_90)
     recent = i_age < 365
     month = np.minimum(i_age[recent] // (365.0 / 12), 11).astype(np.int64)
-    buckets = pd.DataFrame({"c": ic[recent], "b": month})
-    cols["active_months_365d"] = np.bincount(
-        buckets.drop_duplicates()["c"].to_numpy(dtype=np.int64), minlength=n
-    ).astype(np.float64)
-    weekday = inv["t"].to_numpy().astype("datetime64[s]").astype("datetime64[D]")
-    weekend = ((weekday.astype(np.int64) + 3) % 7) >= 5  # 1970-01-01 was a Thursday
+    cols["active_months_365d"] = _distinct_per_customer(ic[recent], month, n).astype(np.float64)
+    day = (i_t // SECONDS_PER_DAY).astype(np.int64)
+    weekend = ((day + 3) % 7) >= 5  # 1970-01-01 was a Thursday
     cols["weekend_share"] = np.bincount(ic, weights=weekend.astype(np.float64), minlength=n) / (
         safe_f
     )
     season = 2 * np.pi * (pd.Timestamp(int(as_of_s), unit="s").day_of_year - 1) / 365.25
     cols["as_of_season_sin"] = np.full(n, np.sin(season))
     cols["as_of_season_cos"] = np.full(n, np.cos(season))
-    s_category = sales[CATEGORY].to_numpy()
+    s_category = lines.category[keep][sale]
     for category in categories:
-        in_cat = s_category == category
+        in_cat = s_category == lines.category_code.get(category, -1)
         spend_c = np.bincount(s_cust[in_cat], weights=s_amount[in_cat], minlength=n)
         cols[CATEGORY_PREFIX + category] = np.where(
             gross > 0, spend_c / np.maximum(gross, 1e-12), 0

@@ -47,7 +47,11 @@ def line_feature_matrix(
     Quantities are taken as absolute units (the model values sales); `gross_revenue` is
     quantity x unit price.
     """
-    prepared = prepare_lines(lines, category_of)
+    return line_features_from_prepared(prepare_lines(lines, category_of), categories)
+
+
+def line_features_from_prepared(prepared: pd.DataFrame, categories: Sequence[str]) -> np.ndarray:
+    """The same matrix from lines already passed through `crm.features.prepare_lines`."""
     qty = np.abs(prepared["_qty"].to_numpy())
     price = prepared[PRICE].to_numpy()
     gross = qty * price
@@ -55,13 +59,13 @@ def line_feature_matrix(
     days = seconds // 86_400
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
     month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
-    invoice = prepared[INVOICE].to_numpy(dtype=object)
-    alone = invoice == ""
-    keys = np.where(alone, np.char.add("#", np.arange(len(invoice)).astype(str)), invoice)
-    codes = pd.factorize(pd.Series(keys, dtype=object))[0] if len(keys) else np.zeros(0, int)
-    inv_lines = np.bincount(codes, minlength=codes.max() + 1 if len(codes) else 0)[codes]
-    inv_gross = np.bincount(codes, weights=gross, minlength=codes.max() + 1 if len(codes) else 0)
-    inv_gross = inv_gross[codes]
+    alone = prepared[INVOICE].to_numpy(dtype=object) == ""
+    base = prepared["_i"].to_numpy(dtype=np.int64)
+    keys = np.where(alone, -1 - np.arange(len(base)), base)  # a line without invoice is alone
+    codes = pd.factorize(keys)[0] if len(keys) else np.zeros(0, dtype=np.int64)
+    size = int(codes.max()) + 1 if len(codes) else 0
+    inv_lines = np.bincount(codes, minlength=size)[codes]
+    inv_gross = np.bincount(codes, weights=gross, minlength=size)[codes]
     cols: dict[str, np.ndarray] = {
         "quantity": qty,
         "unit_price": price,

@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm.features import CUSTOMER_ID, INVOICE, PRICE, QUANTITY, STOCK_CODE
+from crm.features import (
+    CUSTOMER_ID,
+    INVOICE,
+    PRICE,
+    QUANTITY,
+    STOCK_CODE,
+    cancellation_mask,
+    per_distinct,
+)
 
 NON_PRODUCT_CODES = frozenset(
     {
@@ -71,9 +79,9 @@ class CleaningReport:
         }
 
 
-def _is_non_product(codes: pd.Series) -> np.ndarray:
-    upper = codes.str.upper()
-    return (upper.isin(NON_PRODUCT_CODES) | upper.str.startswith("TEST")).to_numpy(dtype=bool)
+def is_non_product(code: object) -> bool:
+    upper = str(code or "").strip().upper()
+    return upper in NON_PRODUCT_CODES or upper.startswith("TEST")
 
 
 def clean(lines: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
@@ -87,13 +95,13 @@ def clean(lines: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
         frame = frame.loc[~mask]
 
     drop("missing_customer_id", (frame[CUSTOMER_ID] == "").to_numpy(dtype=bool))
-    drop("non_product_code", _is_non_product(frame[STOCK_CODE]))
+    drop("non_product_code", per_distinct(frame[STOCK_CODE], is_non_product).astype(bool))
     drop("non_positive_price", (frame[PRICE] <= 0).to_numpy(dtype=bool))
     drop("zero_quantity", (frame[QUANTITY] == 0).to_numpy(dtype=bool))
     drop("duplicate_line", frame.duplicated(keep="first").to_numpy(dtype=bool))
 
     frame = frame.copy()
-    cancelled = frame[INVOICE].str.upper().str.startswith("C").to_numpy(dtype=bool)
+    cancelled = cancellation_mask(frame[INVOICE])
     wrong_sign = cancelled & (frame[QUANTITY].to_numpy() > 0)
     frame.loc[wrong_sign, QUANTITY] = -frame.loc[wrong_sign, QUANTITY]
     report.flagged = {

@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_positive, default=min(2, os.cpu_count() or 1), help="XGBoost threads"
     )
     parser.add_argument(
-        "--max-fit-rows", type=_positive, default=300_000, help="cap on fit rows per model"
+        "--max-fit-rows",
+        type=_positive,
+        default=150_000,
+        help="cap on fit rows per model (a deterministic sample above it)",
     )
     return parser
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm.features import CATEGORY, CUSTOMER_ID, INVOICE, SECONDS_PER_DAY, timestamp_seconds
+from crm.features import SECONDS_PER_DAY, LineArrays, timestamp_seconds
 
 
 @dataclass(frozen=True)
@@ -82,36 +82,27 @@ class WindowLabels:
 
 
 def window_labels(
-    prepared: pd.DataFrame,
+    lines: pd.DataFrame | LineArrays,
     cutoff: pd.Timestamp,
     horizon_days: int,
     customer_ids: np.ndarray,
     categories: Sequence[str],
 ) -> WindowLabels:
     """Sale invoices and gross sales of the given customers in [cutoff, cutoff + horizon)."""
+    arrays = lines if isinstance(lines, LineArrays) else LineArrays(lines)
     start = timestamp_seconds(cutoff)
     stop = start + horizon_days * SECONDS_PER_DAY
-    t = prepared["_t"].to_numpy()
-    inside = (t >= start) & (t < stop) & ~prepared["_ret"].to_numpy()
-    window = prepared.loc[inside]
-    index = pd.Index(customer_ids)
-    who = index.get_indexer(window[CUSTOMER_ID])
+    inside = np.flatnonzero((arrays.t >= start) & (arrays.t < stop) & ~arrays.ret)
+    who = pd.Index(customer_ids).get_indexer(arrays.customer_ids[inside])
     known = who >= 0
-    who = who[known]
-    amount = window["_amount"].to_numpy()[known]
+    who, rows = who[known], inside[known]
+    amount = arrays.amount[rows]
     n = len(customer_ids)
-    invoices = pd.DataFrame({"c": who, "i": window[INVOICE].to_numpy()[known]}).drop_duplicates()
-    purchased = np.bincount(invoices["c"].to_numpy(dtype=np.int64), minlength=n) > 0
+    purchased = np.bincount(who, minlength=n) > 0
     spend = np.bincount(who, weights=amount, minlength=n)
-    category = window[CATEGORY].to_numpy()[known]
-    by_category = (
-        np.column_stack(
-            [
-                np.bincount(who[category == c], weights=amount[category == c], minlength=n)
-                for c in categories
-            ]
-        )
-        if categories
-        else np.zeros((n, 0))
-    )
+    category = arrays.category[rows]
+    by_category = np.zeros((n, len(categories)))
+    for j, name in enumerate(categories):
+        in_category = category == arrays.category_code.get(name, -1)
+        by_category[:, j] = np.bincount(who[in_category], weights=amount[in_category], minlength=n)
     return WindowLabels(np.asarray(customer_ids), purchased, spend, by_category)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crm.canonical import COLUMNS
+from crm.canonical import COLUMNS, canonical_customer_id
 from crm.features import (
     CATEGORY,
     COUNTRY,
@@ -26,6 +26,8 @@ from crm.features import (
     QUANTITY,
     STOCK_CODE,
     UNCATEGORISED,
+    per_distinct,
+    text_values,
 )
 
 EXAMPLES = 5
@@ -76,16 +78,17 @@ def _examples(mask: np.ndarray, values: pd.Series) -> str:
 
 
 def _text(raw: pd.DataFrame, col: str) -> pd.Series:
-    return raw[col].astype(object).where(raw[col].notna(), "").astype(str).str.strip()
+    return pd.Series(text_values(raw[col]), index=raw.index, dtype=object)
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
     """ISO 8601 first, then the spreadsheet's M/D/YYYY H:MM; unparseable values become NaT."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        return pd.to_datetime(values)
-    as_obj = values.astype(object)
-    is_dt = as_obj.map(lambda v: hasattr(v, "year")).to_numpy(dtype=bool)
-    text = as_obj.where(~is_dt, "").astype(str).str.strip()
+        return pd.to_datetime(values).astype("datetime64[s]")
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype=object)
+    is_dt = distinct.map(lambda v: hasattr(v, "year")).to_numpy(dtype=bool)
+    text = distinct.where(~is_dt, "").astype(str).str.strip()
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
     for fmt in _US_FORMATS:
         todo = parsed.isna().to_numpy() & (text != "").to_numpy()
@@ -93,19 +96,22 @@ def parse_dates(values: pd.Series) -> pd.Series:
             break
         parsed[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
     if is_dt.any():
-        parsed[is_dt] = pd.to_datetime(as_obj[is_dt].tolist())
+        stamps = [pd.Timestamp(v) for v in distinct[is_dt]]
+        stamps = [s.tz_convert("UTC").tz_localize(None) if s.tzinfo else s for s in stamps]
+        parsed[is_dt] = stamps
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[s]")
+    per_value = pd.concat([parsed, pd.Series([pd.NaT], dtype=parsed.dtype)], ignore_index=True)
+    return pd.Series(per_value.to_numpy()[codes], index=values.index, dtype=parsed.dtype).astype(
+        "datetime64[s]"
+    )
 
 
 def canonical_customer_ids(values: pd.Series) -> pd.Series:
     """'13085.0' -> '13085' as in crm.canonical; other text kept; missing -> ''."""
-    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    integral = np.isfinite(numeric) & (numeric == np.round(numeric))
-    out = values.to_numpy(dtype=object).copy()
-    out[integral] = [str(int(v)) for v in numeric[integral]]
-    return pd.Series(out, index=values.index, dtype=object).astype(str)
+    return pd.Series(
+        per_distinct(values, canonical_customer_id), index=values.index, dtype=object
+    ).astype(str)
 
 
 def load_category_map(path: Path | str) -> dict[str, str]:

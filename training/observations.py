@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm.features import compute_customer_features, feature_names
+from crm.features import LineArrays, compute_customer_features, feature_names
 from training.labels import window_labels
 
 
@@ -42,6 +42,7 @@ class FeatureStore:
 
     def __init__(self, prepared: pd.DataFrame, categories: Sequence[str]) -> None:
         self.prepared = prepared
+        self.lines = LineArrays(prepared)
         self.categories = list(categories)
         self.names = feature_names(self.categories)
         self._cache: dict[pd.Timestamp, tuple[np.ndarray, np.ndarray]] = {}
@@ -50,7 +51,7 @@ class FeatureStore:
     def at(self, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
         key = pd.Timestamp(cutoff)
         if key not in self._cache:
-            self._cache[key] = compute_customer_features(self.prepared, key, self.categories)
+            self._cache[key] = compute_customer_features(self.lines, key, self.categories)
         return self._cache[key]
 
     def observations(self, cutoffs: Sequence[pd.Timestamp], horizon_days: int) -> Observations:
@@ -59,7 +60,7 @@ class FeatureStore:
             ids, x = self.at(cutoff)
             buyers = x[:, self._frequency] >= 1
             ids, x = ids[buyers], x[buyers]
-            labels = window_labels(self.prepared, cutoff, horizon_days, ids, self.categories)
+            labels = window_labels(self.lines, cutoff, horizon_days, ids, self.categories)
             stamp = np.full(len(ids), np.datetime64(pd.Timestamp(cutoff).to_datetime64(), "s"))
             parts.append(
                 Observations(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import platform
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -19,9 +17,9 @@ from threadpoolctl import threadpool_limits
 from crm.artifacts import sha256_file
 from crm.canonical import COLUMNS
 from crm.features import as_of_default, prepare_lines, timestamp_seconds, to_utc_naive
-from crm.lineage import DatasetDigest, digest_file
 from training.cleaning import CleaningReport, clean
 from training.labels import plan_cutoffs
+from training.lineage_worker import LineageWorker
 from training.loader import load_transactions
 from training.models.base import TrainedModel
 from training.observations import FeatureStore
@@ -49,7 +47,7 @@ class RunConfig:
     models: tuple[str, ...] = MODELS
     currency: str = "GBP"
     threads: int = 2
-    max_fit_rows: int = 300_000
+    max_fit_rows: int = 150_000
     inventory_seed: int = 11
     command: str = ""
 
@@ -62,6 +60,9 @@ class RunResult:
     cleaning: CleaningReport
     dataset: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    cpu_timings: dict[str, float] = field(default_factory=dict)
+    lineage_max_rss_kib: int = 0
+    lineage_cpu_seconds: float = 0.0
 
 
 class Progress:
@@ -71,13 +72,16 @@ class Progress:
         self._write = write
         self._start = time.perf_counter()
         self._last = self._start
+        self._last_cpu = time.process_time()
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}
 
     def done(self, stage: str, message: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.timings[stage] = round(now - self._last, 3)
+        self.cpu_timings[stage] = round(cpu - self._last_cpu, 3)
         self._write(f"[{now - self._start:7.1f}s] {stage:<12} {message}")
-        self._last = now
+        self._last, self._last_cpu = now, cpu
 
 
 def library_versions() -> dict[str, str]:
@@ -112,12 +116,21 @@ def _lineage_source(loaded_path: Path, file_format: str, lines: pd.DataFrame, tm
 
 
 def run(config: RunConfig, write: Callable[[str], None] = print) -> RunResult:
-    """Train the requested models and publish them; raises before writing on any failure."""
-    with threadpool_limits(limits=1, user_api="blas"), tempfile.TemporaryDirectory() as tmp:
-        return _run(config, Path(tmp), write)
+    """Train the requested models and publish them; raises before writing on any failure.
+
+    The dataset digest runs in a worker process while the models train.
+    """
+    worker = LineageWorker()
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), tempfile.TemporaryDirectory() as tmp:
+            return _run(config, Path(tmp), worker, write)
+    finally:
+        worker.close()
 
 
-def _run(config: RunConfig, tmp: Path, write: Callable[[str], None]) -> RunResult:
+def _run(
+    config: RunConfig, tmp: Path, worker: LineageWorker, write: Callable[[str], None]
+) -> RunResult:
     progress = Progress(write)
     if config.synthetic is not None:
         data = generate(config.synthetic)
@@ -136,11 +149,9 @@ def _run(config: RunConfig, tmp: Path, write: Callable[[str], None]) -> RunResul
     loaded = load_transactions(path, config.category_map)
     progress.done("load", f"{len(loaded.lines):,} lines from {path.name} ({loaded.file_format})")
     lineage_path = _lineage_source(path, loaded.file_format, loaded.lines, tmp)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        lineage: Future[DatasetDigest] = pool.submit(digest_file, lineage_path)
-        result = _train(config, loaded.lines, progress)
-        digest = lineage.result()
+    worker.submit(lineage_path)
+    result = _train(config, loaded.lines, progress)
+    digest = worker.result()
     dataset: dict[str, Any] = {
         **digest.as_manifest(),
         "source": {
@@ -165,7 +176,17 @@ def _run(config: RunConfig, tmp: Path, write: Callable[[str], None]) -> RunResul
     written = publish(config.out, pending)
     version = next(iter(written.values())).name if written else "-"
     progress.done("publish", f"version {version}: {', '.join(sorted(written))} -> {config.out}")
-    return RunResult(written, models, pending, cleaning, dataset, progress.timings)
+    return RunResult(
+        written,
+        models,
+        pending,
+        cleaning,
+        dataset,
+        progress.timings,
+        progress.cpu_timings,
+        worker.max_rss_kib,
+        worker.cpu_seconds,
+    )
 
 
 def _train(
@@ -225,7 +246,9 @@ def _train(
     for name in config.models:
         if name == "segmentation":
             trained[name] = train_segmentation(
-                store, churn_plan, SegmentationParams(config.churn_days, rows)
+                store,
+                churn_plan,
+                SegmentationParams(config.churn_days, min(rows, SegmentationParams.max_fit_rows)),
             )
         elif name == "churn":
             trained[name] = train_churn(
@@ -243,10 +266,12 @@ def _train(
                 store, spend_plan, SpendParams(config.horizon_days, rows, threads)
             )
         elif name == "demand" and panel is not None:
-            trained[name] = train_demand(panel, categories, DemandParams(threads=threads))
+            trained[name] = train_demand(
+                panel, categories, DemandParams(max_fit_rows=rows, threads=threads)
+            )
         elif name == "revenue":
             trained[name] = train_revenue(
-                prepared, categories, as_of, RevenueParams(threads=threads)
+                prepared, categories, as_of, RevenueParams(max_fit_rows=rows, threads=threads)
             )
         else:
             raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")

@@ -420,7 +420,10 @@ def _to_columns(
 
 def write_csv(data: SyntheticData, path: str) -> None:
     """The exact bytes that are digested for lineage and then loaded like any real file."""
-    data.lines.to_csv(path, index=False, float_format="%.2f", lineterminator="\n")
+    frame = data.lines.copy()
+    frame["Price"] = np.char.mod("%.2f", frame["Price"].to_numpy(dtype=np.float64))
+    frame["Quantity"] = frame["Quantity"].to_numpy().astype(str)
+    frame.to_csv(path, index=False, lineterminator="\n")
 
 
 DEAD_DAILY_UNITS = 0.05

@@ -42,7 +42,7 @@ INNER = "inner_features"
 @dataclass(frozen=True)
 class ChurnParams:
     churn_days: int = 90
-    max_fit_rows: int = 300_000
+    max_fit_rows: int = 150_000
     threads: int = 2
     n_estimators: int = 300
     max_depth: int = 5

@@ -37,7 +37,7 @@ MIN_HISTORY_DAYS = 28
 class DemandParams:
     fit_weeks: int = 30
     validation_weeks: int = 2
-    max_fit_rows: int = 400_000
+    max_fit_rows: int = 150_000
     threads: int = 2
     n_estimators: int = 300
     max_depth: int = 6

@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 from xgboost import XGBRegressor
 
 from crm.features import CUSTOMER_ID, SECONDS_PER_DAY, STOCK_CODE, timestamp_seconds
-from crm.line_features import GROSS, line_feature_matrix, line_feature_names
+from crm.line_features import GROSS, line_feature_names, line_features_from_prepared
 from training.metrics import regression
 from training.models.base import (
     SEED,
@@ -40,7 +40,7 @@ RETURN_WINDOW_DAYS = 30
 @dataclass(frozen=True)
 class RevenueParams:
     validation_days: int = 60
-    max_fit_rows: int = 400_000
+    max_fit_rows: int = 150_000
     threads: int = 2
     n_estimators: int = 200
     max_depth: int = 3
@@ -133,11 +133,11 @@ def train_revenue(
     fit_idx = fraction.index[t < val_start - window]
     if not len(fit_idx) or not len(val_idx):
         raise ValueError("revenue: too few days of data for fit and validation lines")
-    x_fit = line_feature_matrix(prepared.loc[fit_idx], categories)
+    x_fit = line_features_from_prepared(prepared.loc[fit_idx], categories)
     y_fit = fraction.loc[fit_idx].to_numpy()
     keep = subsample(len(x_fit), params.max_fit_rows)
     x_fit, y_fit = x_fit[keep], y_fit[keep]
-    x_val = line_feature_matrix(prepared.loc[val_idx], categories)
+    x_val = line_features_from_prepared(prepared.loc[val_idx], categories)
     y_val = fraction.loc[val_idx].to_numpy()
     model = XGBRegressor(
         objective="reg:squarederror",

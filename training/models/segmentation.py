@@ -62,7 +62,7 @@ SEGMENT_NAMES: tuple[str, ...] = ("VIP", "Loyal", "Regular", "New", "At-Risk", "
 @dataclass(frozen=True)
 class SegmentationParams:
     horizon_days: int = 90
-    max_fit_rows: int = 200_000
+    max_fit_rows: int = 50_000
 
 
 def name_clusters(centroids: np.ndarray) -> dict[int, str]:

@@ -40,7 +40,7 @@ INNER = "inner_features"
 @dataclass(frozen=True)
 class SpendParams:
     horizon_days: int = 30
-    max_fit_rows: int = 300_000
+    max_fit_rows: int = 150_000
     threads: int = 2
     n_estimators: int = 400
     max_depth: int = 5
