@@ -192,9 +192,10 @@ def prepare_lines(
     """Coerce a lines frame to the shared dtypes; returns a new frame with derived columns.
 
     Derived: `_t` epoch seconds, `_ret` return flag, `_qty` signed units (a "C" invoice is
-    always negative), `_amount` signed Quantity x Price, and integer codes `_c`, `_i`, `_p`, `_k`
-    of Customer ID, Invoice, StockCode and Category (so per-cutoff work never touches strings). A missing or empty Category is taken
-    from `category_of` (StockCode -> category) when given, else `UNCATEGORISED`.
+    always negative), `_amount` signed Quantity x Price, and integer codes `_c`, `_i`, `_p`,
+    `_k` of Customer ID, Invoice, StockCode and Category (so per-cutoff work never touches
+    strings). A missing or empty Category is taken from `category_of` (StockCode -> category)
+    when given, else `UNCATEGORISED`.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in lines.columns]
     if missing:

@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 
 from crm.demand import daily_units
-from crm.features import CATEGORY, DESCRIPTION, PRICE, SECONDS_PER_DAY, STOCK_CODE
+from crm.features import (
+    CATEGORY,
+    DESCRIPTION,
+    PRICE,
+    SECONDS_PER_DAY,
+    STOCK_CODE,
+    timestamp_seconds,
+)
 
 RECENT_PRICE_DAYS = 90
 
@@ -38,7 +45,7 @@ def build_panel(prepared: pd.DataFrame, as_of: pd.Timestamp) -> ProductPanel:
     unit_price is the median sale price over the last 90 days the product sold (all its sales
     when it sold nothing then); description and category are the most recent ones seen.
     """
-    end_s = pd.Timestamp(as_of).value / 1e9
+    end_s = timestamp_seconds(as_of)
     sales = prepared.loc[~prepared["_ret"].to_numpy() & (prepared["_t"].to_numpy() < end_s)]
     t = sales["_t"].to_numpy()
     start_day = np.datetime64(int(t.min() // SECONDS_PER_DAY), "D")

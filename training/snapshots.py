@@ -58,7 +58,7 @@ def feature_snapshot(
 def product_snapshot(
     panel: ProductPanel, categories: list[str]
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Catalogue plus the last HISTORY_DAYS of daily units, so the server can forecast any product."""
+    """Catalogue plus the last HISTORY_DAYS of daily units: the server forecasts any product."""
     recent = panel.units[:, -HISTORY_DAYS:].astype(np.float32)
     catalogue = panel.catalogue
     files = {

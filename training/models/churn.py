@@ -211,7 +211,10 @@ def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> T
         training={
             "cutoffs": plan.as_manifest(),
             "rows": {"fit": len(fit), "calibration": len(cal), "validation": len(val)},
-            "label": f"1 when the customer has no sale invoice in [cutoff, cutoff + {params.churn_days} days)",
+            "label": (
+                "1 when the customer has no sale invoice in "
+                f"[cutoff, cutoff + {params.churn_days} days)"
+            ),
             "population": "customers with at least one sale invoice before the cutoff",
             "parameters": {
                 "churn_days": params.churn_days,

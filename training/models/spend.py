@@ -171,7 +171,9 @@ def train_spend(store: FeatureStore, plan: CutoffPlan, params: SpendParams) -> T
         training={
             "cutoffs": plan.as_manifest(),
             "rows": {"fit": len(fit), "validation": len(val)},
-            "label": f"gross sales (returns excluded) in [cutoff, cutoff + {params.horizon_days} days)",
+            "label": (
+                f"gross sales (returns excluded) in [cutoff, cutoff + {params.horizon_days} days)"
+            ),
             "population": "customers with at least one sale invoice before the cutoff",
             "parameters": {
                 "objective": "reg:tweedie",
