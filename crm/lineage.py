@@ -21,6 +21,9 @@ CHUNK_BYTES = 1 << 20
 # CSV records end only at \r\n, \n or \r; str.splitlines would also break at \x0b, \x0c,
 # \x1c-\x1e, \x85, \u2028 and \u2029, which are ordinary characters inside a field.
 _LINES = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+# A transaction row is well under a kilobyte. Longer lines or quoted records mean a broken
+# file (say, one stray quote): refuse them rather than hold the rest of the stream in memory.
+MAX_RECORD_CHARS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ class CsvDigester:
         self._root = StreamingRoot()
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self._pending = ""
-        self._carry = ""
+        self._carry: list[str] = []  # lines of a record whose quoted field spans lines
+        self._carry_quotes = 0
+        self._carry_chars = 0
         self._index: list[int] | None = None
         self._bytes = 0
 
@@ -72,16 +77,29 @@ class CsvDigester:
             raise DatasetFormatError(f"not UTF-8 text near byte {self._bytes}: {err}") from None
         lines = _LINES.findall(text)
         self._pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        if len(self._pending) > MAX_RECORD_CHARS:
+            raise DatasetFormatError(f"a line longer than {MAX_RECORD_CHARS} characters")
         self._consume(lines)
 
     def _consume(self, lines: Iterable[str]) -> None:
         for line in lines:
-            self._carry += line
-            if self._carry.count('"') % 2:
+            quotes = self._carry_quotes + line.count('"')
+            if quotes % 2:  # inside a quoted field: the record goes on
+                self._carry.append(line)
+                self._carry_quotes = quotes
+                self._carry_chars += len(line)
+                if self._carry_chars > MAX_RECORD_CHARS:
+                    raise DatasetFormatError(
+                        f"data row {self._root.size + 1}: a quoted field runs past "
+                        f"{MAX_RECORD_CHARS} characters (an unbalanced quote?)"
+                    )
                 continue
-            record = next(csv.reader([self._carry]), [])
-            self._carry = ""
-            self._add(record)
+            text = line
+            if self._carry:
+                text = "".join(self._carry) + line
+                self._carry.clear()
+                self._carry_quotes = self._carry_chars = 0
+            self._add(next(csv.reader([text]), []))
 
     def _add(self, record: list[str]) -> None:
         if self._index is None:

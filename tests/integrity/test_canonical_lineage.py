@@ -8,7 +8,7 @@ import io
 import pytest
 
 from crm.canonical import CanonicalError, canonical_customer_id, canonical_number, encode_row
-from crm.lineage import CsvDigester, digest_chunks
+from crm.lineage import CsvDigester, DatasetFormatError, digest_chunks
 from crm.merkle import root_of
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\r\n"
@@ -79,3 +79,21 @@ def test_on_leaf_sees_exactly_the_leaves_of_the_root() -> None:
     assert digest.rows == len(leaves) == 2
     assert digest.merkle_root == root_of(leaves)
     assert leaves[0] == encode_row(["1", "A", "X", "1", "2010-12-01 08:26", "1.5", "13085", "UK"])
+
+
+@pytest.mark.timeout(20, method="thread")
+def test_a_stray_quote_is_refused_without_holding_the_stream() -> None:
+    # Before: the digester kept every following line in memory and recounted its quotes on
+    # each line (quadratic), so one stray quote in a large upload pinned the server.
+    row = "1,A,PLAIN,1,2010-12-01 08:26,1.5,13085,UK\n"
+    chunks = [(HEADER + '2,B,"OPEN QUOTE,1,2010-12-01 08:26,1.5,13085,UK\n').encode()]
+    chunks += [(row * 2000).encode()] * 200  # 16 MB of rows after the stray quote
+    with pytest.raises(DatasetFormatError, match="unbalanced quote"):
+        digest_chunks(chunks)
+
+
+@pytest.mark.timeout(20, method="thread")
+def test_a_line_without_end_is_refused() -> None:
+    chunks = [HEADER.encode()] + [b"x" * (1 << 20)] * 3
+    with pytest.raises(DatasetFormatError, match="line longer"):
+        digest_chunks(chunks)
