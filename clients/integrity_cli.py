@@ -95,7 +95,14 @@ def _guarded(command: Command) -> Command:
 
 
 def _client(args: argparse.Namespace, target: str) -> tuple[grpc.Channel, IntegrityClient]:
-    channel = grpc.insecure_channel(target)
+    limit = 64 << 20  # the server's default message limit, instead of gRPC's 4 MiB receive
+    channel = grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ],
+    )
     return channel, IntegrityClient(channel, timeout=getattr(args, "timeout", 10.0) or 10.0)
 
 

@@ -311,8 +311,11 @@ class LogStore:
         hashes = self._range_hashes(conn, log_id, [(0, first_tree_size), *ranges, (0, second)])
         return ConsistencyProof(first_tree_size, second, tuple(hashes[1:-1]), hashes[0], hashes[-1])
 
-    def leaves(self, log: str, start: int, end: int) -> list[StoredLeaf]:
-        """Leaves [start, end), at most MAX_LEAVES_PER_READ of them."""
+    def leaves(
+        self, log: str, start: int, end: int, max_bytes: int | None = None
+    ) -> list[StoredLeaf]:
+        """Leaves [start, end), at most MAX_LEAVES_PER_READ of them and `max_bytes` of data
+        (a response must fit in one gRPC message)."""
         conn = self._reader()
         log_id, head = self._head(conn, log)
         if not 0 <= start < head.tree_size:
@@ -325,6 +328,17 @@ class LogStore:
             )
         if end - start > MAX_LEAVES_PER_READ:
             raise InvalidArgument.field("end", f"at most {MAX_LEAVES_PER_READ} leaves per call")
+        if max_bytes is not None:
+            (size,) = conn.execute(
+                "SELECT sum(length(data)) FROM leaves WHERE log_id = ? AND idx >= ? AND idx < ?",
+                (log_id, start, end),
+            ).fetchone()
+            if size > max_bytes:
+                raise InvalidArgument.field(
+                    "end",
+                    f"leaves [{start}, {end}) hold {size} bytes, more than one response carries"
+                    f" ({max_bytes}); ask for a shorter range",
+                )
         rows = conn.execute(
             "SELECT idx, data FROM leaves WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
             (log_id, start, end),

@@ -19,7 +19,7 @@ from crm.v1 import common_pb2, integrity_pb2, integrity_pb2_grpc
 from server.config import ServerConfig
 from server.errors import FieldViolation, InvalidArgument
 from server.integrity.signer import TreeHeadSigner
-from server.integrity.store import LogStore, TreeHead
+from server.integrity.store import MAX_LEAVES_PER_READ, LogStore, TreeHead
 
 # Canonical column -> TransactionLine field, to name the field a bad value came from.
 _FIELD_OF_COLUMN = dict(
@@ -47,6 +47,8 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = LogStore(directory, TreeHeadSigner.load_or_create(directory))
         self._max_append = config.max_batch_rows
+        # Leaf data a GetLeaves response may carry: the message limit less per-leaf framing.
+        self._max_leaf_bytes = config.max_message_bytes - 4096 - 64 * MAX_LEAVES_PER_READ
 
     def close(self) -> None:
         self.store.close()
@@ -139,7 +141,7 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
     def GetLeaves(
         self, request: integrity_pb2.GetLeavesRequest, context: grpc.ServicerContext
     ) -> integrity_pb2.GetLeavesResponse:
-        leaves = self.store.leaves(request.log, request.start, request.end)
+        leaves = self.store.leaves(request.log, request.start, request.end, self._max_leaf_bytes)
         return integrity_pb2.GetLeavesResponse(
             leaves=[
                 integrity_pb2.Leaf(index=leaf.index, data=leaf.data, leaf_hash=leaf.leaf_hash)

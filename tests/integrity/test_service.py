@@ -202,13 +202,20 @@ def test_bad_input_is_invalid_argument_with_the_field(
     assert rpc_error(lambda: client.tree_head("no spaces")).code == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_appends_above_max_batch_rows_are_refused(start_server: StartServer) -> None:
-    running = start_server(extra_args=["--max-batch-rows", "10"])
+def test_limits_on_appends_and_reads(start_server: StartServer) -> None:
+    running = start_server(extra_args=["--max-batch-rows", "10", "--max-message-mb", "1"])
     client = IntegrityClient(running.channel)
     err = rpc_error(lambda: client.append_leaves([b"%d" % i for i in range(11)]))
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in err.violations] == ["leaves"]
     assert client.append_leaves([b"%d" % i for i in range(10)]).tree_head.tree_size == 10
+    # GetLeaves refuses a range whose data would not fit in one 1 MiB response.
+    for k in range(3):
+        client.append_leaves([bytes([k]) * 400_000])
+    err = rpc_error(lambda: client.leaves(10, 13))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in err.violations] == ["end"]
+    assert [len(leaf.data) for leaf in client.leaves(10, 12)] == [400_000, 400_000]
 
 
 def test_log_and_key_survive_a_restart(start_server: StartServer, tmp_path: Path) -> None:
