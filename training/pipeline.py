@@ -198,6 +198,7 @@ def _train(
     from training.models.segmentation import SegmentationParams, train_segmentation
     from training.models.spend import SpendParams, train_spend
 
+    progress.done("imports", "scikit-learn, xgboost, onnx converters")
     cleaned, report = clean(lines)
     dropped = ", ".join(f"{k} {v:,}" for k, v in report.dropped.items())
     progress.done("clean", f"kept {report.rows_out:,} of {report.rows_in:,} (dropped: {dropped})")

@@ -216,7 +216,7 @@ def test_publishing_again_makes_the_next_version(trained: TrainedRun, tmp_path: 
 
 def test_progress_and_summary(trained: TrainedRun) -> None:
     stages = [line.split("]", 1)[1].split()[0] for line in trained.log]
-    assert stages[:4] == ["synthetic", "load", "clean", "prepare"]
+    assert stages[:5] == ["synthetic", "load", "imports", "clean", "prepare"]
     assert {*MODELS, "parity", "snapshots", "lineage", "publish"} <= set(stages)
 
 
