@@ -7,10 +7,13 @@ feature snapshot it was trained with share a version.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from crm.artifacts import KIND_ONNX, MODEL_FILE, list_versions, write_artifact
 from training.models.base import TrainedModel
@@ -58,6 +61,20 @@ def data_artifact(
     return PendingArtifact(name, files, {**{k: common[k] for k in keep if k in common}, **manifest})
 
 
+def json_safe(value: Any) -> Any:
+    """NaN and infinities (an undefined metric, e.g. AUC without positives) become null, so
+    manifest.json stays valid JSON; numpy scalars become plain numbers."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def run_version(root: Path, names: Sequence[str]) -> int:
     return 1 + max((v for n in names for v in list_versions(root, n)), default=0)
 
@@ -83,5 +100,6 @@ def publish(root: Path, pending: Sequence[PendingArtifact]) -> dict[str, Path]:
     written: dict[str, Path] = {}
     for item in pending:
         manifest = {**item.manifest, "run": {**item.manifest.get("run", {}), "version": version}}
+        manifest = json_safe(manifest)
         written[item.name] = write_artifact(root, item.name, item.files, manifest, version)
     return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from onnx import numpy_helper
 from crm.artifacts import list_names
 from tests.training.conftest import TrainedRun
 from training.parity import ParityError, check_parity
-from training.publish import model_artifact, publish
+from training.publish import PendingArtifact, model_artifact, publish
 
 
 def _shift_calibration(model_bytes: bytes, delta: float) -> bytes:
@@ -61,3 +62,14 @@ def test_within_tolerance_passes_and_shape_mismatch_fails(trained: TrainedRun) -
         churn.onnx_model, rows, native + 5e-5, "probability", tolerance=1e-5
     ).passed
     assert not check_parity(churn.onnx_model, rows, native[:-1], "probability", tolerance=1).passed
+
+
+def test_manifests_never_carry_nan(tmp_path: Path) -> None:
+    item = PendingArtifact(
+        "churn",
+        {"x.bin": b"x"},
+        {"kind": "other", "metrics": {"auc": float("nan"), "n": np.int64(3), "r": [np.inf]}},
+    )
+    publish(tmp_path, [item])
+    text = (tmp_path / "churn" / "1" / "manifest.json").read_text()
+    assert json.loads(text)["metrics"] == {"auc": None, "n": 3, "r": [None]}
