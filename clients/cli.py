@@ -127,9 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress output")
     score.set_defaults(func=_score)
 
-    from clients import campaign_cli
+    from clients import campaign_cli, integrity_cli
 
     campaign_cli.register(sub)
+    integrity_cli.register(sub)
     return parser
 
 

@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.campaign import CampaignClient
 from clients.errors import CrmError
+from clients.integrity import IntegrityClient
 from clients.scoring import Customer, Scored, ScoringClient
 from crm.v1 import (
     campaign_pb2_grpc,
@@ -134,6 +135,7 @@ class CrmClient:
         self.campaign_stub = campaign_pb2_grpc.CampaignServiceStub(self.channel)
         self.scoring = ScoringClient(self, self.call, timeout)
         self.campaign = CampaignClient(self.channel, timeout)
+        self.integrity = IntegrityClient(self.channel, timeout)
 
     # -- plumbing --------------------------------------------------------------------------
     def call(self, method: Callable[..., T], request: Any, timeout: float | None = None) -> T:

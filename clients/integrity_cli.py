@@ -15,11 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
-
+from clients.client import CrmClient
 from clients.errors import CrmError
 from clients.integrity import (
-    IntegrityClient,
     TreeHead,
     VerificationError,
     verify_tree_head,
@@ -27,7 +25,7 @@ from clients.integrity import (
 from crm.lineage import CHUNK_BYTES, CsvDigester, DatasetFormatError, digest_file
 
 DEFAULT_BATCH = 5000
-Command = Callable[[argparse.Namespace, str], int]
+Command = Callable[[argparse.Namespace, CrmClient], int]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,9 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _guarded(command: Command) -> Command:
     """Map the expected failures to exit codes and a message on stderr."""
 
-    def run(args: argparse.Namespace, target: str) -> int:
+    def run(args: argparse.Namespace, crm: CrmClient) -> int:
         try:
-            return command(args, target)
+            return command(args, crm)
         except VerificationError as err:
             _emit({"verified": False, "error": str(err)})
             print(f"crm-client integrity: VERIFICATION FAILED: {err}", file=sys.stderr)
@@ -94,18 +92,6 @@ def _guarded(command: Command) -> Command:
     return run
 
 
-def _client(args: argparse.Namespace, target: str) -> tuple[grpc.Channel, IntegrityClient]:
-    limit = 64 << 20  # the server's default message limit, instead of gRPC's 4 MiB receive
-    channel = grpc.insecure_channel(
-        target,
-        options=[
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-        ],
-    )
-    return channel, IntegrityClient(channel, timeout=getattr(args, "timeout", 10.0) or 10.0)
-
-
 def _emit(payload: dict[str, Any]) -> None:
     print(json.dumps(payload, indent=2, sort_keys=True))
 
@@ -119,10 +105,9 @@ def _key(hex_key: str | None) -> bytes | None:
     return key
 
 
-def _hash(args: argparse.Namespace, target: str) -> int:
-    channel, client = _client(args, target)
-    with channel:
-        remote = client.hash_file(args.file)
+def _hash(args: argparse.Namespace, crm: CrmClient) -> int:
+    client = crm.integrity
+    remote = client.hash_file(args.file)
     payload: dict[str, Any] = remote.as_manifest()
     if not args.local:
         _emit(payload)
@@ -135,33 +120,32 @@ def _hash(args: argparse.Namespace, target: str) -> int:
     return 0
 
 
-def _append(args: argparse.Namespace, target: str) -> int:
+def _append(args: argparse.Namespace, crm: CrmClient) -> int:
     if args.batch < 1:
         raise ValueError("--batch must be >= 1")
     # Pass 1 checks every row locally, so a bad row refuses the file before anything is logged.
     digest = digest_file(args.file)
-    channel, client = _client(args, target)
-    with channel:
-        pending: list[bytes] = []
-        first_index: int | None = None
-        head: TreeHead | None = None
+    client = crm.integrity
+    pending: list[bytes] = []
+    first_index: int | None = None
+    head: TreeHead | None = None
 
-        def flush() -> None:
-            nonlocal first_index, head
-            for start in range(0, len(pending), args.batch):
-                appended = client.append_leaves(pending[start : start + args.batch], args.log)
-                first_index = appended.first_index if first_index is None else first_index
-                head = appended.tree_head
-            pending.clear()
+    def flush() -> None:
+        nonlocal first_index, head
+        for start in range(0, len(pending), args.batch):
+            appended = client.append_leaves(pending[start : start + args.batch], args.log)
+            first_index = appended.first_index if first_index is None else first_index
+            head = appended.tree_head
+        pending.clear()
 
-        digester = CsvDigester(on_leaf=pending.append)
-        with open(args.file, "rb") as fh:
-            for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
-                digester.update(chunk)
-                if len(pending) >= args.batch:
-                    flush()
-        digester.finish()
-        flush()
+    digester = CsvDigester(on_leaf=pending.append)
+    with open(args.file, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
+            digester.update(chunk)
+            if len(pending) >= args.batch:
+                flush()
+    digester.finish()
+    flush()
     if head is None or first_index is None:
         raise ValueError(f"{args.file} has no data rows")
     verify_tree_head(head)
@@ -178,14 +162,13 @@ def _append(args: argparse.Namespace, target: str) -> int:
     return 0
 
 
-def _prove(args: argparse.Namespace, target: str) -> int:
-    channel, client = _client(args, target)
-    with channel:
-        index = args.index
-        if args.leaf_hash is not None:
-            index = client.inclusion_proof(leaf_hash=bytes.fromhex(args.leaf_hash), log=args.log)
-            index = index.leaf_index
-        head, proof, leaf = client.prove_leaf(index, args.log, _key(args.public_key))
+def _prove(args: argparse.Namespace, crm: CrmClient) -> int:
+    client = crm.integrity
+    index = args.index
+    if args.leaf_hash is not None:
+        index = client.inclusion_proof(leaf_hash=bytes.fromhex(args.leaf_hash), log=args.log)
+        index = index.leaf_index
+    head, proof, leaf = client.prove_leaf(index, args.log, _key(args.public_key))
     try:
         data: str = leaf.data.decode()
     except UnicodeDecodeError:
@@ -203,19 +186,18 @@ def _prove(args: argparse.Namespace, target: str) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace, target: str) -> int:
+def _verify(args: argparse.Namespace, crm: CrmClient) -> int:
     log = args.log or "default"
     state: Path = args.state or Path(f"crm-integrity-{log}.json")
     saved = TreeHead.from_json(json.loads(state.read_text())) if state.exists() else None
     if saved is not None and saved.log != log:
         raise ValueError(f"{state} holds a head of log {saved.log!r}, not {log!r}")
     pinned = _key(args.public_key) or (saved.public_key if saved else None)
-    channel, client = _client(args, target)
-    with channel:
-        if saved is None:
-            head = client.verified_head(log, pinned)
-        else:
-            head = client.prove_extends(saved, pinned)
+    client = crm.integrity
+    if saved is None:
+        head = client.verified_head(log, pinned)
+    else:
+        head = client.prove_extends(saved, pinned)
     _save(state, head)
     _emit(
         {
@@ -244,17 +226,3 @@ def _save(path: Path, head: TreeHead) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m clients.integrity_cli --target HOST:PORT integrity ...`)."""
-    parser = argparse.ArgumentParser(prog="crm-client")
-    parser.add_argument("--target", default="localhost:50051", help="server address host:port")
-    parser.add_argument("--timeout", type=float, default=10.0, help="deadline per call, seconds")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args, args.target))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from clients.integrity_cli import register
+from clients.cli import main as cli_main
 from crm.canonical import encode_row
 from crm.lineage import digest_file
 from crm.merkle import leaf_hash
@@ -29,12 +28,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def run(
     capsys: pytest.CaptureFixture[str], server: RunningServer, *argv: str
 ) -> tuple[int, dict[str, Any], str]:
-    """Parse like crm-client does (the lead wires `register` into it) and run the command."""
-    parser = argparse.ArgumentParser(prog="crm-client")
-    parser.add_argument("--timeout", type=float, default=10.0)
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["integrity", *argv])
-    code = args.func(args, server.target)
+    """The real `crm-client` entry point, in-process so capsys sees its output."""
+    code = cli_main(["--target", server.target, "integrity", *argv])
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else {}, err
 
