@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients.campaign import CampaignClient
 from clients.errors import CrmError
 from clients.integrity import IntegrityClient
-from clients.scoring import Customer, Scored, ScoringClient
+from clients.scoring import Customer, Line, RevenueForecast, Scored, ScoringClient
 from crm.v1 import (
     campaign_pb2_grpc,
     churn_pb2_grpc,
@@ -193,6 +193,9 @@ class CrmClient:
 
     def assign_segments(self, customers: Iterable[Customer]) -> Scored:
         return self.scoring.assign_segments(customers)
+
+    def predict_invoice_revenue(self, lines: Iterable[Line]) -> RevenueForecast:
+        return self.scoring.predict_invoice_revenue(lines)
 
     def score_frame(self, kind: str, frame: Any, batch_rows: int = 1000) -> Any:
         """Bulk-score a pandas DataFrame ("churn" | "spend" | "segments"), in row order."""

@@ -88,6 +88,68 @@ class SegmentResult:
 
 
 @dataclass(frozen=True)
+class SegmentSummary:
+    segment: str
+    cluster_id: int
+    customers: int
+    share: float
+    mean_recency_days: float
+    mean_frequency: float
+    mean_monetary: float
+    recommended_action: str
+
+
+@dataclass(frozen=True)
+class SegmentOverview:
+    model: ModelRef
+    total_customers: int
+    currency: str
+    segments: tuple[SegmentSummary, ...]
+
+
+@dataclass(frozen=True)
+class ChurnStats:
+    scored: int
+    mean_probability: float
+    by_risk_level: Mapping[str, int]  # "LOW" -> count, ...
+    distribution: tuple[tuple[float, int], ...]  # (bucket upper bound, count)
+
+
+@dataclass(frozen=True)
+class ChurnStatsReport:
+    model: ModelRef
+    live: ChurnStats
+    snapshot: ChurnStats
+    risk_thresholds: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ChurnAlert:
+    customer_id: str
+    request_key: str
+    probability: float
+    risk_level: str
+    model: ModelRef
+    scored_at: datetime
+    dropped_total: int  # alerts this subscriber lost so far (its queue was full)
+
+
+@dataclass(frozen=True)
+class LineRevenue:
+    index: int
+    gross_revenue: float
+    expected_net_revenue: float
+
+
+@dataclass(frozen=True)
+class RevenueForecast:
+    model: ModelRef
+    currency: str
+    lines: tuple[LineRevenue, ...]
+    total_expected_net_revenue: float
+
+
+@dataclass(frozen=True)
 class Scored:
     model: ModelRef
     results: list[Any]
@@ -95,19 +157,35 @@ class Scored:
     horizon_days: int = 0
 
 
+def _line_message(line: Line) -> common_pb2.TransactionLine:
+    msg = common_pb2.TransactionLine(
+        invoice=line.invoice, stock_code=line.stock_code, quantity=line.quantity,
+        price=line.price, customer_id=line.customer_id, description=line.description,
+        country=line.country, category=line.category,
+    )  # fmt: skip
+    msg.invoice_date.FromDatetime(line.invoice_date)
+    return msg
+
+
+def _level(value: int) -> str:
+    return churn_pb2.RiskLevel.Name(value).removeprefix("RISK_LEVEL_")
+
+
+def _stats(s: churn_pb2.ChurnStats) -> ChurnStats:
+    return ChurnStats(
+        s.scored,
+        s.mean_probability,
+        {_level(c.risk_level): c.count for c in s.by_risk_level},
+        tuple((b.upper_bound, b.count) for b in s.distribution),
+    )
+
+
 def to_input(customer: Customer, request_key: str = "") -> common_pb2.CustomerInput:
     if isinstance(customer, str):
         return common_pb2.CustomerInput(customer_id=customer, request_key=request_key)
     if isinstance(customer, History):
-        history = common_pb2.TransactionHistory()
+        history = common_pb2.TransactionHistory(lines=[_line_message(x) for x in customer.lines])
         history.as_of.FromDatetime(customer.as_of)
-        for line in customer.lines:
-            msg = history.lines.add(
-                invoice=line.invoice, stock_code=line.stock_code, quantity=line.quantity,
-                price=line.price, customer_id=line.customer_id, description=line.description,
-                country=line.country, category=line.category,
-            )  # fmt: skip
-            msg.invoice_date.FromDatetime(line.invoice_date)
         return common_pb2.CustomerInput(transactions=history, request_key=request_key)
     if isinstance(customer, Mapping):
         return common_pb2.CustomerInput(
@@ -193,29 +271,60 @@ class ScoringClient:
             ModelRef.from_proto(response.model), [segment_result(a) for a in response.assignments]
         )
 
-    def segment_summary(self) -> segmentation_pb2.GetSegmentSummaryResponse:
-        return self._call(
+    def segment_summary(self) -> SegmentOverview:
+        r = self._call(
             self._s.segmentation_stub.GetSegmentSummary, segmentation_pb2.GetSegmentSummaryRequest()
         )
+        return SegmentOverview(
+            ModelRef.from_proto(r.model), r.total_customers, r.currency,
+            tuple(
+                SegmentSummary(
+                    s.segment_name, s.cluster_id, s.customers, s.share, s.mean_recency_days,
+                    s.mean_frequency, s.mean_monetary, s.recommended_action,
+                )
+                for s in r.segments
+            ),
+        )  # fmt: skip
 
-    def churn_stats(self) -> churn_pb2.GetChurnStatsResponse:
-        return self._call(self._s.churn_stub.GetChurnStats, churn_pb2.GetChurnStatsRequest())
+    def churn_stats(self) -> ChurnStatsReport:
+        r = self._call(self._s.churn_stub.GetChurnStats, churn_pb2.GetChurnStatsRequest())
+        return ChurnStatsReport(
+            ModelRef.from_proto(r.model), _stats(r.live), _stats(r.snapshot),
+            tuple(r.risk_thresholds),
+        )  # fmt: skip
+
+    def predict_invoice_revenue(self, lines: Iterable[Line]) -> RevenueForecast:
+        r = self._call(
+            self._s.spend_stub.PredictInvoiceRevenue,
+            spend_pb2.PredictInvoiceRevenueRequest(lines=[_line_message(x) for x in lines]),
+        )
+        return RevenueForecast(
+            ModelRef.from_proto(r.model), r.currency,
+            tuple(LineRevenue(x.index, x.gross_revenue, x.expected_net_revenue) for x in r.lines),
+            r.total_expected_net_revenue,
+        )  # fmt: skip
 
     def watch_churn_alerts(
         self,
         min_probability: float = 0.0,
         min_risk_level: str = "HIGH",
         timeout: float | None = None,
-    ) -> Iterator[churn_pb2.WatchChurnAlertsResponse]:
+    ) -> Iterator[ChurnAlert]:
+        """Alerts as they happen, until the timeout (None: forever) or the caller stops."""
         request = churn_pb2.WatchChurnAlertsRequest(
             min_probability=min_probability,
             min_risk_level=churn_pb2.RiskLevel.Value(f"RISK_LEVEL_{min_risk_level}"),
         )
         stream = self._s.churn_stub.WatchChurnAlerts(request, timeout=timeout)
         try:
-            yield from stream
+            for m in stream:
+                a = m.alert
+                yield ChurnAlert(
+                    a.customer_id, a.request_key, a.probability, _level(a.risk_level),
+                    ModelRef.from_proto(a.model), a.scored_at.ToDatetime(), m.dropped_total,
+                )  # fmt: skip
         except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.CANCELLED:
+            if err.code() not in (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise CrmError.from_rpc_error(err) from None
         finally:
             stream.cancel()

@@ -16,7 +16,6 @@ from crm.v1 import (
     churn_pb2,
     churn_pb2_grpc,
     common_pb2,
-    segmentation_pb2,
     spend_pb2,
     spend_pb2_grpc,
 )
@@ -227,29 +226,55 @@ def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> 
 
 def test_summaries_over_the_snapshot(served, trained_artifacts: Path) -> None:
     ids, _, _, _ = _snapshot(trained_artifacts)
+    names = {"VIP", "Loyal", "Regular", "New", "At-Risk", "Lost"}
     with CrmClient(served.target) as client:
         summary = client.scoring.segment_summary()
         assert summary.model.name == "segmentation"
         assert summary.total_customers == len(ids)
         assert sum(s.customers for s in summary.segments) == len(ids)
         assert sum(s.share for s in summary.segments) == pytest.approx(1.0)
-        assert {s.segment_name for s in summary.segments} <= {
-            "VIP",
-            "Loyal",
-            "Regular",
-            "New",
-            "At-Risk",
-            "Lost",
-        }
-        assert all(s.segment != segmentation_pb2.SEGMENT_UNSPECIFIED for s in summary.segments)
+        assert {s.segment for s in summary.segments} <= names
+        assert all(s.recommended_action for s in summary.segments)
         before = client.scoring.churn_stats().live.scored
         client.predict_churn(list(ids[:7]))
         stats = client.scoring.churn_stats()
+        assert stats.model.name == "churn"
         assert stats.live.scored == before + 7
         assert stats.snapshot.scored == len(ids)
-        assert sum(c.count for c in stats.snapshot.by_risk_level) == len(ids)
-        assert sum(b.count for b in stats.snapshot.distribution) == len(ids)
+        assert sum(stats.snapshot.by_risk_level.values()) == len(ids)
+        assert set(stats.snapshot.by_risk_level) == {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+        assert sum(count for _, count in stats.snapshot.distribution) == len(ids)
         assert list(stats.risk_thresholds) == sorted(stats.risk_thresholds)
+
+
+def test_client_alerts_and_revenue_are_plain_objects(served, trained_artifacts: Path) -> None:
+    import threading
+    from datetime import UTC, datetime
+
+    ids, _, _, _ = _snapshot(trained_artifacts)
+    with CrmClient(served.target) as client:
+        alerts = client.scoring.watch_churn_alerts(min_risk_level="LOW", timeout=20)
+        got: list = []
+        reader = threading.Thread(target=lambda: got.append(next(alerts)))
+        reader.start()
+        while reader.is_alive():  # keep scoring until the subscription has seen one
+            client.predict_churn([ids[0]])
+            reader.join(0.1)
+        (alert,) = got
+        assert alert.customer_id == ids[0]
+        assert alert.risk_level in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+        assert alert.model.name == "churn"
+        assert alert.dropped_total == 0
+        alerts.close()
+        when = datetime(2024, 6, 1, 10, tzinfo=UTC)
+        revenue = client.predict_invoice_revenue(
+            [Line("1", "A", 2, 5.0, when, category="home"), Line("1", "B", 1, 3.0, when)]
+        )
+        assert revenue.model.name == "revenue"
+        assert [x.gross_revenue for x in revenue.lines] == [10.0, 3.0]
+        assert revenue.total_expected_net_revenue == pytest.approx(
+            sum(x.expected_net_revenue for x in revenue.lines)
+        )
 
 
 def test_invoice_revenue_and_its_bad_inputs(served) -> None:
