@@ -52,8 +52,12 @@ class _Job:
 
 
 class _Lane:
-    def __init__(self, config: BatchingConfig) -> None:
+    def __init__(
+        self, config: BatchingConfig, batch_rows: Histogram, queue_wait: Histogram
+    ) -> None:
         self.config = config
+        self.batch_rows = batch_rows  # label children, resolved once per model version
+        self.queue_wait = queue_wait
         self.lock = threading.Lock()
         self.pending: deque[_Job] = deque()
         self.busy = False
@@ -78,36 +82,51 @@ class ModelExecutor:
         lane = self._lanes.get(key)
         if lane is None:
             with self._lanes_lock:
-                config = self._per_model.get(artifact.name, self.config)
-                lane = self._lanes.setdefault(key, _Lane(config))
+                if key not in self._lanes:
+                    labels = (artifact.name, str(artifact.version))
+                    self._lanes[key] = _Lane(
+                        self._per_model.get(artifact.name, self.config),
+                        self._batch_rows.labels(*labels),
+                        self._queue_wait.labels(*labels),
+                    )
+                lane = self._lanes[key]
         return lane
 
     def run(self, artifact: LoadedArtifact, x: np.ndarray, timeout: float | None = None) -> Outputs:
         """Score float32 rows [N, F] with `artifact`'s model; merges with concurrent callers."""
-        labels = (artifact.name, str(artifact.version))
         lane = self._lane(artifact)
-        if x.shape[0] >= lane.config.max_batch_rows:
-            self._batch_rows.labels(*labels).observe(x.shape[0])
-            self._queue_wait.labels(*labels).observe(0.0)
+        rows = x.shape[0]
+        if rows >= lane.config.max_batch_rows:  # big enough alone: nothing to merge
+            lane.batch_rows.observe(rows)
+            lane.queue_wait.observe(0.0)
             return artifact.model.run(x)
         if timeout is not None and timeout > NO_DEADLINE_BEYOND_S:
             timeout = None
-        job = _Job(x, None if timeout is None else time.monotonic() + timeout)
         with lane.lock:
             queued = lane.busy
             if queued:
+                job = _Job(x, None if timeout is None else time.monotonic() + timeout)
                 lane.pending.append(job)
             else:
                 lane.busy = True
+        if not queued and lane.config.max_queue_delay_us <= 0:
+            # The idle-lane fast path: run alone at once, then hand the lane on.
+            try:
+                lane.queue_wait.observe(0.0)
+                lane.batch_rows.observe(rows)
+                return artifact.model.run(x)
+            finally:
+                self._pass_baton(lane)
         if queued:
             self._await(lane, job)
             if job.batch is None:  # someone else's batch carried this job
                 return self._outcome(job)
             batch = job.batch
         else:
+            job = _Job(x, None if timeout is None else time.monotonic() + timeout)
             batch = [job]
             self._maybe_wait_for_more(lane, batch)
-        self._execute(artifact, lane, batch, labels)
+        self._execute(artifact, lane, batch)
         return self._outcome(job)
 
     def _await(self, lane: _Lane, job: _Job) -> None:
@@ -141,9 +160,7 @@ class ModelExecutor:
             rows += job.x.shape[0]
             batch.append(job)
 
-    def _execute(
-        self, artifact: LoadedArtifact, lane: _Lane, batch: list[_Job], labels: tuple[str, str]
-    ) -> None:
+    def _execute(self, artifact: LoadedArtifact, lane: _Lane, batch: list[_Job]) -> None:
         now = time.monotonic()
         live: list[_Job] = []
         for job in batch:
@@ -151,11 +168,11 @@ class ModelExecutor:
                 job.error = DeadlineExceeded("deadline expired while queued for the model")
             else:
                 live.append(job)
-                self._queue_wait.labels(*labels).observe(now - job.enqueued)
+                lane.queue_wait.observe(now - job.enqueued)
         try:
             if live:
                 x = live[0].x if len(live) == 1 else np.concatenate([j.x for j in live])
-                self._batch_rows.labels(*labels).observe(x.shape[0])
+                lane.batch_rows.observe(x.shape[0])
                 outputs = artifact.model.run(x)
                 start = 0
                 for job in live:

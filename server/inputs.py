@@ -15,6 +15,7 @@ Rules (documented in the README):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ class Resolved:
     errors: dict[int, common_pb2.RowError] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=64)
+def _signed_mask(names: tuple[str, ...]) -> np.ndarray:
+    return np.array([n in feat.SIGNED_FEATURES for n in names], dtype=bool)
+
+
 def _check_values(
     values: np.ndarray,
     names: Sequence[str],
@@ -50,8 +56,10 @@ def _check_values(
     problems: list[FieldViolation],
 ) -> None:
     """NaN, infinities and negative counts, reported per row and feature."""
+    signed = _signed_mask(tuple(names))
+    if np.isfinite(values).all() and (values >= 0)[:, ~signed].all():
+        return  # the common case: one pass, no per-cell work
     bad_finite = ~np.isfinite(values)
-    signed = np.array([n in feat.SIGNED_FEATURES for n in names], dtype=bool)
     bad_sign = (values < 0) & ~signed[None, :] & ~bad_finite
     for r, c in zip(*np.nonzero(bad_finite | bad_sign), strict=True):
         if len(problems) >= MAX_VIOLATIONS:
@@ -202,18 +210,25 @@ class InputResolver:
                 else:
                     by_id.append((i, row))
             elif form == "features":
-                values = customer.features.values
-                for name in names:
-                    if name not in values:
-                        problems.append(FieldViolation(f"{path}.features.{name}", "missing"))
-                for name in values:
-                    if name not in name_set:
-                        problems.append(
-                            FieldViolation(f"{path}.features.{name}", "not a feature of this model")
-                        )
-                if all(name in values for name in names):
-                    matrix[i] = [values[name] for name in names]
+                given = customer.features.values
+                # Fast path: as many values as names and every name present means exactly the
+                # model's names. (`given[name]` would insert a default for a missing key: .get.)
+                row = [given.get(name) for name in names] if len(given) == len(names) else [None]
+                if None not in row:
+                    matrix[i] = row
                     ok[i] = True
+                else:
+                    values = dict(given)
+                    problems.extend(
+                        FieldViolation(f"{path}.features.{name}", "missing")
+                        for name in names
+                        if name not in values
+                    )
+                    problems.extend(
+                        FieldViolation(f"{path}.features.{name}", "not a feature of this model")
+                        for name in values
+                        if name not in name_set
+                    )
             elif form == "transactions":
                 histories.append(i)
             else:

@@ -14,7 +14,8 @@ Recommendations (codes are stable; "high value" = net spend in the top RFM quint
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ RECOMMENDATIONS = {
 }
 
 
-def thresholds_from(serving: dict) -> tuple[float, float, float]:
+def thresholds_from(serving: Mapping[str, Any]) -> tuple[float, float, float]:
     raw = serving.get("risk_thresholds") or DEFAULT_THRESHOLDS
     values = tuple(float(v) for v in raw)
     if len(values) != 3 or not 0 < values[0] < values[1] < values[2] < 1:

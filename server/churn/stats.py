@@ -25,13 +25,13 @@ class ScoreStats:
             return
         bucket = np.minimum(np.searchsorted(EDGES, probabilities, side="left"), 9)
         counts = np.bincount(bucket, minlength=10)
-        level_values, level_counts = np.unique(levels, return_counts=True)
+        per_level = np.bincount(levels, minlength=max(LEVELS) + 1)
         with self._lock:
             self.scored += int(probabilities.size)
             self.total += float(probabilities.sum())
             self.buckets += counts
-            for level, count in zip(level_values, level_counts, strict=True):
-                self.by_level[int(level)] += int(count)
+            for level in LEVELS:
+                self.by_level[level] += int(per_level[level])
 
     def to_message(self) -> churn_pb2.ChurnStats:
         with self._lock:

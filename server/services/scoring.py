@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -49,8 +49,9 @@ def model_ref(artifact: LoadedArtifact) -> common_pb2.ModelRef:
     return common_pb2.ModelRef(name=artifact.name, version=artifact.version)
 
 
-def serving_section(artifact: LoadedArtifact) -> dict[str, Any]:
-    return dict(artifact.manifest.get("serving") or {})
+def serving_section(artifact: LoadedArtifact) -> Mapping[str, Any]:
+    """The manifest's `serving` section, read-only (not copied: it is read on every call)."""
+    return artifact.manifest.get("serving") or {}
 
 
 class VersionCache:
