@@ -131,13 +131,33 @@ class ModelExecutor:
 
     def _await(self, lane: _Lane, job: _Job) -> None:
         remaining = None if job.deadline is None else max(job.deadline - time.monotonic(), 0.0)
-        if job.done.wait(remaining):
-            return
+        try:
+            if job.done.wait(remaining):
+                return
+        except BaseException:
+            self._abandon(lane, job)
+            raise
         with lane.lock:
             if job in lane.pending:
                 lane.pending.remove(job)
                 raise DeadlineExceeded("deadline expired while queued for the model")
         job.done.wait()  # already taken into a batch: its result is moments away
+
+    def _abandon(self, lane: _Lane, job: _Job) -> None:
+        """A waiter failed (interrupted): never leave its job where it would wedge the lane.
+
+        Still queued: drop it. Handed the baton meanwhile: give its batch-mates back to the
+        queue and pass the baton on, so someone else runs them.
+        """
+        with lane.lock:
+            if job in lane.pending:
+                lane.pending.remove(job)
+                return
+            if job.batch is None:
+                return  # carried by another leader's batch; its result is simply unused
+            lane.pending.extendleft(reversed([j for j in job.batch if j is not job]))
+            job.batch = None
+        self._pass_baton(lane)
 
     def _maybe_wait_for_more(self, lane: _Lane, batch: list[_Job]) -> None:
         delay = lane.config.max_queue_delay_us / 1e6

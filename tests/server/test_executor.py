@@ -129,3 +129,37 @@ def test_queued_request_without_a_deadline_waits_its_turn(loaded) -> None:
     got = executor.run(artifact, x, timeout=1.7e10)
     blocker.join()
     np.testing.assert_array_equal(got["probabilities"], artifact.model.run(x)["probabilities"])
+
+
+def test_an_interrupted_waiter_does_not_wedge_the_lane(loaded) -> None:
+    """A queued caller whose wait is interrupted must leave the lane usable for everyone."""
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    artifact, metrics = loaded
+    executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=10_000_000))
+    big = np.random.default_rng(2).normal(size=(3_000_000, N_FEATURES)).astype(np.float32)
+    blocker = threading.Thread(target=executor.run, args=(artifact, big))
+    blocker.start()
+    time.sleep(0.005)  # the big batch holds the lane, so this (main) thread's call queues
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.02)  # fires while the call waits in the queue
+        with pytest.raises(Interrupted):
+            executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    blocker.join()
+    x = np.ones((3, N_FEATURES), dtype=np.float32)
+    done = []
+    worker = threading.Thread(target=lambda: done.append(executor.run(artifact, x)))
+    worker.start()
+    worker.join(timeout=10)
+    assert done, "the lane is wedged"
+    np.testing.assert_array_equal(done[0]["probabilities"], artifact.model.run(x)["probabilities"])
