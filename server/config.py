@@ -40,6 +40,9 @@ class ServerConfig:
     grace_seconds: float = _opt(10.0, "on SIGTERM/SIGINT, how long in-flight calls may finish")
     workers: int = _opt(1, "server processes sharing the port (SO_REUSEPORT); 1 = no supervisor")
     worker_id: int = _opt(0, "internal: set by the supervisor for each worker process")
+    pin_cpus: bool = _opt(
+        True, "with --workers, pin worker K to one core (K-1 modulo the usable cores)"
+    )
     threads: int = _opt(32, "gRPC handler threads (streaming calls hold one each)")
     max_concurrent_rpcs: int = _opt(1000, "calls above this get RESOURCE_EXHAUSTED at once")
     max_batch_rows: int = _opt(
@@ -131,7 +134,7 @@ class ServerConfig:
         for f in dataclasses.fields(cls):
             parser.add_argument(
                 "--" + f.name.replace("_", "-"),
-                type=hints[f.name] if hints[f.name] is not bool else _parse_bool,
+                type=_converter(hints[f.name]),
                 default=None,
                 choices=f.metadata.get("choices"),
                 help=f"{f.metadata['help']} (env {ENV_PREFIX}{f.name.upper()}, default {f.default})",
@@ -145,7 +148,7 @@ class ServerConfig:
                 values[f.name] = cli
             elif raw_env is not None:
                 try:
-                    values[f.name] = hints[f.name](raw_env)
+                    values[f.name] = _converter(hints[f.name])(raw_env)
                 except ValueError:
                     parser.error(f"{ENV_PREFIX}{f.name.upper()}={raw_env!r} is not a valid value")
         try:
@@ -153,6 +156,11 @@ class ServerConfig:
         except ValueError as err:
             parser.error(str(err))
             raise  # unreachable: parser.error exits
+
+
+def _converter(hint: Any) -> Any:
+    """Text -> value for a field type; one rule for flags and environment variables."""
+    return _parse_bool if hint is bool else hint
 
 
 def _parse_bool(text: str) -> bool:

@@ -52,3 +52,12 @@ def test_batching_overrides_parse_and_bad_ones_are_refused() -> None:
     for bad in ("churn", "churn=size:3", "churn=max_rows:-1", "=max_rows:3"):
         with pytest.raises(SystemExit):
             ServerConfig.from_args(["--batching", bad], {})
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [([], {}, True), (["--pin-cpus", "false"], {}, False), ([], {"CRM_PIN_CPUS": "0"}, False),
+     ([], {"CRM_PIN_CPUS": "yes"}, True)],
+)  # fmt: skip
+def test_booleans_parse_the_same_from_flags_and_environment(argv, env, expected) -> None:
+    assert ServerConfig.from_args(argv, env).pin_cpus is expected
