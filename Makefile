@@ -53,7 +53,12 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks print figures next to references measured in the same run; they are not tests.
-bench: bench-serving bench-integrity bench-train
+# `make bench` runs all three with their defaults; ARGS goes to the single targets only
+# (e.g. `make bench-serving ARGS=--quick`).
+bench: $(STAMP) system-deps
+	$(PY) -m benchmarks.bench_serving
+	$(PY) -m benchmarks.bench_integrity
+	$(PY) -m benchmarks.bench_train
 
 bench-serving: $(STAMP) system-deps
 	$(PY) -m benchmarks.bench_serving $(ARGS)
