@@ -20,6 +20,7 @@ from server.executor import ModelExecutor
 from server.inputs import InputResolver
 from server.registry import LoadedArtifact, ModelRegistry
 from server.services.scoring import ScoringService, batch_of, model_ref, serving_section
+from server.snapshot import FeatureSnapshot
 
 TOP_DRIVERS = 3
 HIGH_VALUE_QUANTILE = 80.0  # net spend at or above this percentile of the snapshot
@@ -80,7 +81,8 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(version)
         serving = serving_section(artifact)
-        resolved = self.resolve(artifact, customers, batch)
+        snapshot = self.snapshot()  # once per call: resolution, high value and drivers agree
+        resolved = self.resolve(artifact, customers, batch, snapshot)
         probs = np.zeros(0, dtype=np.float64)
         if resolved.matrix.shape[0]:
             out = self.run(artifact, resolved.matrix, context)
@@ -98,8 +100,10 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
                 probabilities=probs.astype(np.float32).tolist(), risk_levels=levels.tolist()
             )
             return artifact, [], columns
-        high_value = self._high_value(artifact, resolved.matrix)
-        drivers = self._drivers(artifact, resolved.matrix, probs) if include_drivers else None
+        high_value = self._high_value(artifact, resolved.matrix, snapshot)
+        drivers = (
+            self._drivers(artifact, resolved.matrix, probs, snapshot) if include_drivers else None
+        )
         predictions: list[churn_pb2.ChurnPrediction] = []
         position = {int(i): k for k, i in enumerate(resolved.scored)}
         for i in range(resolved.n):
@@ -118,9 +122,10 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             predictions.append(p)
         return artifact, predictions, None
 
-    def _high_value(self, artifact: LoadedArtifact, matrix: np.ndarray) -> np.ndarray:
+    def _high_value(
+        self, artifact: LoadedArtifact, matrix: np.ndarray, snapshot: FeatureSnapshot | None
+    ) -> np.ndarray:
         names = artifact.model.feature_names
-        snapshot = self.snapshot()
         if "monetary" not in names or snapshot is None or "monetary" not in snapshot.feature_names:
             return np.zeros(matrix.shape[0], dtype=bool)
         cut = self.cache.get(
@@ -130,13 +135,16 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         return matrix[:, names.index("monetary")] >= cut
 
     def _drivers(
-        self, artifact: LoadedArtifact, matrix: np.ndarray, probs: np.ndarray
+        self,
+        artifact: LoadedArtifact,
+        matrix: np.ndarray,
+        probs: np.ndarray,
+        snapshot: FeatureSnapshot | None,
     ) -> list[list[churn_pb2.ChurnDriver]]:
         """Mean-occlusion attributions: the change in log-odds when one feature is replaced by
         its population mean (from the feature snapshot). Works for any model; positive raises
         risk. Costs F extra rows per customer, so only on request."""
         names = artifact.model.feature_names
-        snapshot = self.snapshot()
         if snapshot is None:
             return [[] for _ in range(matrix.shape[0])]
         means = self.cache.get(

@@ -115,10 +115,11 @@ class ScoringService:
         artifact: LoadedArtifact,
         customers: Sequence[common_pb2.CustomerInput],
         batch: common_pb2.FeatureMatrix | None,
+        snapshot: FeatureSnapshot | None,
     ) -> Resolved:
-        return self.resolver.resolve(
-            customers, batch, artifact.model.feature_names, self.snapshot()
-        )
+        """Feature rows for `artifact`. The caller fetches the snapshot once per call and
+        passes it to everything that needs it, so one call never mixes two snapshot versions."""
+        return self.resolver.resolve(customers, batch, artifact.model.feature_names, snapshot)
 
     def run(
         self, artifact: LoadedArtifact, matrix: np.ndarray, context: grpc.ServicerContext | None

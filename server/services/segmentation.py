@@ -48,7 +48,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer, Sc
         if request.model_version < 0:
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(request.model_version)
-        resolved = self.resolve(artifact, request.customers, batch_of(request))
+        resolved = self.resolve(artifact, request.customers, batch_of(request), self.snapshot())
         table = segment_table(artifact)
         clusters = np.zeros(0, dtype=np.int64)
         scores = (clusters, clusters, clusters)

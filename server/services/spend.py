@@ -125,7 +125,7 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(version)
         categories = [str(c) for c in serving_section(artifact).get("categories", [])]
-        resolved = self.resolve(artifact, customers, batch)
+        resolved = self.resolve(artifact, customers, batch, self.snapshot())
         spend = np.zeros((0, 1 + len(categories)), dtype=np.float64)
         if resolved.matrix.shape[0]:
             out = self.run(artifact, resolved.matrix, context)
