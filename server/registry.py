@@ -19,7 +19,6 @@ from typing import Any
 
 from crm.artifacts import (
     KIND_ONNX,
-    MANIFEST_FILE,
     ArtifactError,
     list_names,
     list_versions,
@@ -251,6 +250,3 @@ def _stamp(version_dir: Path) -> float:
         )
     except (OSError, ValueError):
         return 0.0
-
-
-__all__ = ["MANIFEST_FILE", "LoadedArtifact", "ModelRegistry", "Outcome", "ReloadResult"]
