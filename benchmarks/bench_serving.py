@@ -218,13 +218,19 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def run_server(
-    artifacts: Path, data_dir: Path, workers: int, ort_threads: int, log_path: Path
+    artifacts: Path,
+    data_dir: Path,
+    workers: int,
+    ort_threads: int,
+    log_path: Path,
+    *,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[ServerProcess]:
     """`python -m server --workers P` on loopback ports; its JSON log goes to `log_path`."""
     command = [
         sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0",
         "--metrics-port", "0", "--artifacts", str(artifacts), "--data-dir", str(data_dir),
-        "--workers", str(workers), "--ort-threads", str(ort_threads),
+        "--workers", str(workers), "--ort-threads", str(ort_threads), *extra_args,
     ]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
