@@ -9,13 +9,13 @@ synchronous=FULL so a saved campaign survives a power cut, not only a restart.
 from __future__ import annotations
 
 import base64
-import sqlite3
 import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from crm.v1 import campaign_pb2
+from server import sqlite_open
 
 STORE_FILE = "campaigns.sqlite3"
 SCHEMA_VERSION = 1
@@ -55,13 +55,9 @@ class CampaignStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(f"{path}: SQLite refused WAL mode ({mode})")
-        self._db.execute("PRAGMA synchronous = FULL")
-        with self._lock:
+        with sqlite_open.opening(path):
+            self._db = sqlite_open.connect(path)
+            sqlite_open.enable_wal(self._db, path)
             self._db.execute(_SCHEMA)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:

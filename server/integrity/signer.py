@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
@@ -62,8 +61,10 @@ def _create_key_file(path: Path) -> None:
             fh.write(pem)
             fh.flush()
             os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(tmp, path)
+        except FileExistsError:
+            return  # another process (a sibling worker) won the race; its key is the one used
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crm.merkle import HASH_SIZE, StreamingRoot, leaf_hash
+from server import sqlite_open
 from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.tree import (
@@ -143,18 +144,13 @@ class LogStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
-        self._writer = self._connect()
-        self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-        self._writer.execute("PRAGMA journal_mode=WAL")
-        self._writer.executescript(_SCHEMA)
+        with sqlite_open.opening(self.path):
+            self._writer = sqlite_open.connect(self.path)
+            self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            sqlite_open.enable_wal(self._writer, self.path)
+            self._writer.executescript(_SCHEMA)
 
     # -- connections --------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA synchronous=FULL")
-        return conn
-
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
             raise Unavailable("the integrity log store is shutting down")
@@ -163,7 +159,7 @@ class LogStore:
             with self._readers_lock:
                 if self._closed:
                     raise Unavailable("the integrity log store is shutting down")
-                conn = self._connect()
+                conn = sqlite_open.connect(self.path)
                 conn.execute("PRAGMA query_only=ON")
                 self._readers.append(conn)
             self._local.conn = conn
