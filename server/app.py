@@ -113,13 +113,15 @@ class CrmServer:
             max(4, self.config.threads // 4), thread_name_prefix="stream"
         )
         scoring = (registry, self.executor, self.resolver, self._stream_pool)
-        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
-            SegmentationServicer(*scoring), self.server
-        )
+        segmentation = SegmentationServicer(*scoring)
+        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(segmentation, self.server)
         churn = ChurnServicer(*scoring, AlertHub(self.config.alert_queue_size))
         self._endless.append(churn)
         churn_pb2_grpc.add_ChurnServiceServicer_to_server(churn, self.server)
-        spend_pb2_grpc.add_SpendServiceServicer_to_server(SpendServicer(*scoring), self.server)
+        spend = SpendServicer(*scoring)
+        spend_pb2_grpc.add_SpendServiceServicer_to_server(spend, self.server)
+        for servicer in (segmentation, churn, spend):
+            registry.add_listener(servicer.precompute)
         integrity = IntegrityServicer(self.config)
         self._closables.append(integrity)
         integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(integrity, self.server)

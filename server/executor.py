@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from server.errors import DeadlineExceeded
 from server.metrics import ServerMetrics
@@ -53,11 +53,16 @@ class _Job:
 
 class _Lane:
     def __init__(
-        self, config: BatchingConfig, batch_rows: Histogram, queue_wait: Histogram
+        self,
+        config: BatchingConfig,
+        batch_rows: Histogram,
+        queue_wait: Histogram,
+        precomputed_rows: Counter,
     ) -> None:
         self.config = config
         self.batch_rows = batch_rows  # label children, resolved once per model version
         self.queue_wait = queue_wait
+        self.precomputed_rows = precomputed_rows
         self.lock = threading.Lock()
         self.pending: deque[_Job] = deque()
         self.busy = False
@@ -76,6 +81,7 @@ class ModelExecutor:
         self._lanes_lock = threading.Lock()
         self._batch_rows: Histogram = metrics.batch_rows
         self._queue_wait: Histogram = metrics.queue_wait
+        self._precomputed_rows: Counter = metrics.precomputed_rows
 
     def _lane(self, artifact: LoadedArtifact) -> _Lane:
         key = (artifact.name, artifact.version)
@@ -88,9 +94,14 @@ class ModelExecutor:
                         self._per_model.get(artifact.name, self.config),
                         self._batch_rows.labels(*labels),
                         self._queue_wait.labels(*labels),
+                        self._precomputed_rows.labels(*labels),
                     )
                 lane = self._lanes[key]
         return lane
+
+    def count_precomputed(self, artifact: LoadedArtifact, rows: int) -> None:
+        """Count rows answered without a model run (outputs precomputed over the snapshot)."""
+        self._lane(artifact).precomputed_rows.inc(rows)
 
     def run(self, artifact: LoadedArtifact, x: np.ndarray, timeout: float | None = None) -> Outputs:
         """Score float32 rows [N, F] with `artifact`'s model; merges with concurrent callers."""

@@ -42,6 +42,10 @@ class Resolved:
     customer_ids: list[str]
     request_keys: list[str]
     errors: dict[int, common_pb2.RowError] = field(default_factory=dict)
+    # When every scored row came from `snapshot` (by customer_id): their snapshot rows, in
+    # `scored` order, so scores precomputed over the whole snapshot can answer the call.
+    snapshot_rows: np.ndarray | None = None
+    snapshot: FeatureSnapshot | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -258,6 +262,7 @@ class InputResolver:
             )
         if problems:
             raise InvalidArgument(problems)
+        snapshot_rows = None
         if by_id:
             assert snapshot is not None
             try:
@@ -265,12 +270,16 @@ class InputResolver:
             except KeyError as err:
                 raise FailedPrecondition(f"model and snapshot disagree: {err}") from None
             req = np.array([i for i, _ in by_id])
-            matrix[req] = snapshot.values[np.array([r for _, r in by_id])][:, cols]
+            rows = np.array([r for _, r in by_id])
+            matrix[req] = snapshot.values[rows][:, cols]
             ok[req] = True
+            if len(by_id) == int(ok.sum()):  # by_id is in request order, like `scored`
+                snapshot_rows = rows
         if n == 1 and errors:
             raise NotFound(errors[0].message, "customer", ids[0])
         scored = np.flatnonzero(ok)
-        return Resolved(n, np.ascontiguousarray(matrix[scored]), scored, ids, keys, errors)
+        matrix = np.ascontiguousarray(matrix[scored])
+        return Resolved(n, matrix, scored, ids, keys, errors, snapshot_rows, snapshot)
 
     def _from_histories(
         self,

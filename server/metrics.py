@@ -77,6 +77,12 @@ class ServerMetrics:
         self.rows_scored = Counter(
             "crm_model_rows_scored", "Rows scored by onnxruntime.", ("model", "version"), registry=r
         )
+        self.precomputed_rows = Counter(
+            "crm_model_rows_precomputed",
+            "Rows answered from outputs precomputed over the feature snapshot (by customer_id).",
+            ("model", "version"),
+            registry=r,
+        )
         self.batch_rows = Histogram(
             "crm_batch_rows",
             "Rows per onnxruntime call after dynamic batching.",

@@ -85,7 +85,7 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         resolved = self.resolve(artifact, customers, batch, snapshot)
         probs = np.zeros(0, dtype=np.float64)
         if resolved.matrix.shape[0]:
-            out = self.run(artifact, resolved.matrix, context)
+            out = self.score(artifact, resolved, context)
             probs = np.asarray(out["probability"], dtype=np.float64).reshape(-1)
         levels = risk_levels(probs, thresholds_from(serving))
         ids = [resolved.customer_ids[i] for i in resolved.scored]

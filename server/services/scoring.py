@@ -127,9 +127,38 @@ class ScoringService:
         timeout = context.time_remaining() if context is not None else None
         return self.executor.run(artifact, matrix, timeout)
 
-    def snapshot_outputs(self, artifact: LoadedArtifact) -> tuple[FeatureSnapshot, Outputs] | None:
-        """The model's outputs over the whole snapshot, cached per version pair."""
-        snapshot = self.snapshot()
+    def score(
+        self, artifact: LoadedArtifact, resolved: Resolved, context: grpc.ServicerContext | None
+    ) -> Outputs:
+        """The model's outputs for the resolved rows.
+
+        Customers given by id are answered from the outputs precomputed over the whole
+        snapshot (same model version, same feature rows: the same numbers), which spares the
+        call a model run: under load one onnxruntime call costs far more than its 10-20 us.
+        """
+        rows, snapshot = resolved.snapshot_rows, resolved.snapshot
+        if rows is not None and snapshot is not None:
+            scored = self.snapshot_outputs(artifact, snapshot)
+            if scored is not None:
+                self.executor.count_precomputed(artifact, rows.size)
+                return {name: values[rows] for name, values in scored[1].items()}
+        return self.run(artifact, resolved.matrix, context)
+
+    def precompute(self) -> None:
+        """Score the snapshot with the serving model now (a registry listener), so the first
+        call by customer_id after a start or reload does not pay for it."""
+        try:
+            artifact = self.model()
+        except Unavailable:
+            return
+        self.snapshot_outputs(artifact)
+
+    def snapshot_outputs(
+        self, artifact: LoadedArtifact, snapshot: FeatureSnapshot | None = None
+    ) -> tuple[FeatureSnapshot, Outputs] | None:
+        """The model's outputs over the whole snapshot (the serving one unless given), cached
+        per version pair."""
+        snapshot = snapshot if snapshot is not None else self.snapshot()
         if snapshot is None or len(snapshot) == 0:
             return None
 

@@ -54,7 +54,7 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer, Sc
         scores = (clusters, clusters, clusters)
         if resolved.matrix.shape[0]:
             clusters = np.asarray(
-                self.run(artifact, resolved.matrix, context)["cluster"], dtype=np.int64
+                self.score(artifact, resolved, context)["cluster"], dtype=np.int64
             ).reshape(-1)
             r, f, m = (resolved.matrix[:, c] for c in _rfm_columns(artifact))
             scores = feat.rfm_scores(r, f, m, serving_section(artifact)["rfm_edges"])

@@ -128,7 +128,7 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
         resolved = self.resolve(artifact, customers, batch, self.snapshot())
         spend = np.zeros((0, 1 + len(categories)), dtype=np.float64)
         if resolved.matrix.shape[0]:
-            out = self.run(artifact, resolved.matrix, context)
+            out = self.score(artifact, resolved, context)
             spend = np.asarray(out["spend"], dtype=np.float64).reshape(resolved.matrix.shape[0], -1)
         if batch is not None:
             columns = spend_pb2.SpendColumns(

@@ -20,6 +20,7 @@ from crm.v1 import (
     spend_pb2_grpc,
 )
 from server.snapshot import SNAPSHOT_FILE
+from tests.server.test_core import sample, scrape
 
 
 def _snapshot(artifacts: Path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
@@ -311,3 +312,35 @@ def test_invoice_revenue_and_its_bad_inputs(served) -> None:
     assert fields == ["lines[0].quantity", "lines[1].price", "lines[2].invoice_date"]
     code, fields = _violations(stub.PredictInvoiceRevenue, spend_pb2.PredictInvoiceRevenueRequest())
     assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["lines"])
+
+
+def test_calls_by_id_use_the_scores_precomputed_over_the_snapshot(
+    served, trained_artifacts: Path
+) -> None:
+    """By id: no model run, and the same numbers a model run gives for those feature rows."""
+    ids, _, _, _ = _snapshot(trained_artifacts)
+
+    def counts() -> tuple[float, float]:
+        samples = scrape(served.metrics_url)
+        return (
+            sample(samples, "crm_model_rows_precomputed_total", model="churn"),
+            sample(samples, "crm_model_rows_scored_total", model="churn"),
+        )
+
+    features = [_features_of(trained_artifacts, "churn", row) for row in (3, 4, 5)]
+    with CrmClient(served.target) as client:
+        before = counts()
+        by_id = client.predict_churn([ids[3], ids[4], ids[5]]).results
+        after_ids = counts()
+        by_features = client.predict_churn(features).results
+        mixed = client.predict_churn([ids[3], features[1]]).results
+        after_mixed = counts()
+    assert after_ids[0] - before[0] == 3  # answered from the precomputed outputs...
+    assert after_ids[1] == before[1]  # ...without a model run
+    assert after_mixed[0] == after_ids[0]  # features, or ids mixed with features: model runs
+    assert after_mixed[1] - after_ids[1] == 3 + 2
+    for a, b in zip(by_id, by_features, strict=True):
+        assert a.probability == pytest.approx(b.probability, abs=1e-6)
+    assert [m.probability for m in mixed] == pytest.approx(
+        [by_id[0].probability, by_id[1].probability], abs=1e-6
+    )
