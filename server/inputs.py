@@ -193,12 +193,13 @@ class InputResolver:
         name_set = set(names)
         for i, customer in enumerate(customers):
             form = customer.WhichOneof("input")
-            path = f"customers[{i}]"
             if form == "customer_id":
                 cid = customer.customer_id.strip()
                 ids[i] = cid
                 if not cid:
-                    problems.append(FieldViolation(f"{path}.customer_id", "must not be empty"))
+                    problems.append(
+                        FieldViolation(f"customers[{i}].customer_id", "must not be empty")
+                    )
                     continue
                 if snapshot is None:
                     raise FailedPrecondition(
@@ -209,7 +210,7 @@ class InputResolver:
                     errors[i] = common_pb2.RowError(
                         code=code_pb2.NOT_FOUND,
                         message=f"customer {cid!r} is not in the feature snapshot",
-                        field=f"{path}.customer_id",
+                        field=f"customers[{i}].customer_id",
                     )
                 else:
                     by_id.append((i, row))
@@ -224,12 +225,14 @@ class InputResolver:
                 else:
                     values = dict(given)
                     problems.extend(
-                        FieldViolation(f"{path}.features.{name}", "missing")
+                        FieldViolation(f"customers[{i}].features.{name}", "missing")
                         for name in names
                         if name not in values
                     )
                     problems.extend(
-                        FieldViolation(f"{path}.features.{name}", "not a feature of this model")
+                        FieldViolation(
+                            f"customers[{i}].features.{name}", "not a feature of this model"
+                        )
                         for name in values
                         if name not in name_set
                     )
@@ -237,7 +240,9 @@ class InputResolver:
                 histories.append(i)
             else:
                 problems.append(
-                    FieldViolation(path, "set one of customer_id, features or transactions")
+                    FieldViolation(
+                        f"customers[{i}]", "set one of customer_id, features or transactions"
+                    )
                 )
             if len(problems) >= MAX_VIOLATIONS:
                 break

@@ -28,6 +28,7 @@ LEVELS = (
     churn_pb2.RISK_LEVEL_HIGH,
     churn_pb2.RISK_LEVEL_CRITICAL,
 )
+_LEVEL_ARRAY = np.asarray(LEVELS, dtype=np.int64)
 
 _TEXT = {
     "LOYALTY_POINTS": "Keep rewarding purchases with loyalty points.",
@@ -57,8 +58,8 @@ def thresholds_from(serving: Mapping[str, Any]) -> tuple[float, float, float]:
 
 def risk_levels(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """RiskLevel enum values, vectorised."""
-    index = np.searchsorted(np.asarray(thresholds, dtype=np.float64), probabilities, side="right")
-    return np.asarray(LEVELS, dtype=np.int64)[index]
+    index = np.searchsorted(thresholds, probabilities, side="right")
+    return _LEVEL_ARRAY[index]
 
 
 def recommendations(level: int, high_value: bool) -> list[churn_pb2.Recommendation]:

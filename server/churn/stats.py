@@ -13,8 +13,14 @@ EDGES = np.linspace(0.1, 1.0, 10)
 
 
 class ScoreStats:
+    """Counts over every score added. `add` only queues the arrays (it is on every scoring
+    call); they are folded into the counts in bulk, when read or when many are queued."""
+
+    FOLD_AFTER = 256  # queued calls before add() folds them itself (bounds the memory held)
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._queued: list[tuple[np.ndarray, np.ndarray]] = []
         self.scored = 0
         self.total = 0.0
         self.by_level = dict.fromkeys(LEVELS, 0)
@@ -23,18 +29,29 @@ class ScoreStats:
     def add(self, probabilities: np.ndarray, levels: np.ndarray) -> None:
         if probabilities.size == 0:
             return
-        bucket = np.minimum(np.searchsorted(EDGES, probabilities, side="left"), 9)
-        counts = np.bincount(bucket, minlength=10)
-        per_level = np.bincount(levels, minlength=max(LEVELS) + 1)
         with self._lock:
-            self.scored += int(probabilities.size)
-            self.total += float(probabilities.sum())
-            self.buckets += counts
-            for level in LEVELS:
-                self.by_level[level] += int(per_level[level])
+            self._queued.append((probabilities, levels))
+            if len(self._queued) >= self.FOLD_AFTER:
+                self._fold()
+
+    def _fold(self) -> None:
+        """Fold the queued scores into the counts (caller holds the lock)."""
+        if not self._queued:
+            return
+        probabilities = np.concatenate([p for p, _ in self._queued])
+        levels = np.concatenate([lv for _, lv in self._queued])
+        self._queued.clear()
+        bucket = np.minimum(np.searchsorted(EDGES, probabilities, side="left"), 9)
+        self.buckets += np.bincount(bucket, minlength=10)
+        per_level = np.bincount(levels, minlength=max(LEVELS) + 1)
+        self.scored += int(probabilities.size)
+        self.total += float(probabilities.sum())
+        for level in LEVELS:
+            self.by_level[level] += int(per_level[level])
 
     def to_message(self) -> churn_pb2.ChurnStats:
         with self._lock:
+            self._fold()
             return churn_pb2.ChurnStats(
                 scored=self.scored,
                 mean_probability=self.total / self.scored if self.scored else 0.0,

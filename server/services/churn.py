@@ -87,7 +87,10 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         if resolved.matrix.shape[0]:
             out = self.score(artifact, resolved, context)
             probs = np.asarray(out["probability"], dtype=np.float64).reshape(-1)
-        levels = risk_levels(probs, thresholds_from(serving))
+        thresholds = self.cache.get(
+            ("thresholds", artifact.name, artifact.version), lambda: thresholds_from(serving)
+        )
+        levels = risk_levels(probs, thresholds)
         ids = [resolved.customer_ids[i] for i in resolved.scored]
         keys = [resolved.request_keys[i] for i in resolved.scored]
         self.live.add(probs, levels)
