@@ -40,6 +40,8 @@ from typing import Any
 
 import grpc
 
+from crm.affinity import pin_to_one_core
+
 SERVICE = "bench.Echo"
 ECHO_PATH = f"/{SERVICE}/Echo"
 FAIL_PATH = f"/{SERVICE}/Fail"
@@ -162,8 +164,17 @@ async def _serve_aio(address: str, counters: HandledCounters, worker: int, ready
 
 
 def _worker_main(
-    flavour: str, address: str, *, threads: int, counters: HandledCounters, worker: int, ready: Any
+    flavour: str,
+    address: str,
+    *,
+    threads: int,
+    counters: HandledCounters,
+    worker: int,
+    ready: Any,
+    pin_cpus: bool,
 ) -> None:
+    if pin_cpus:  # as the CRM server pins itself by default: worker K on core K-1
+        pin_to_one_core(worker)
     if flavour == "aio":
         asyncio.run(_serve_aio(address, counters, worker, ready))
     else:
@@ -198,7 +209,14 @@ def _metrics_server(host: str, port: int, counters: HandledCounters) -> Threadin
 
 
 def serve(
-    flavour: str, procs: int, *, threads: int, host: str, port: int, metrics_port: int
+    flavour: str,
+    procs: int,
+    *,
+    threads: int,
+    host: str,
+    port: int,
+    metrics_port: int,
+    pin_cpus: bool = True,
 ) -> int:
     """Fork the workers, serve /metrics, print one JSON 'ready' line; run until SIGTERM/SIGINT."""
     if flavour not in FLAVOURS:
@@ -213,7 +231,13 @@ def serve(
         context.Process(
             target=_worker_main,
             args=(flavour, address),
-            kwargs={"threads": threads, "counters": counters, "worker": i, "ready": ready},
+            kwargs={
+                "threads": threads,
+                "counters": counters,
+                "worker": i,
+                "ready": ready,
+                "pin_cpus": pin_cpus,
+            },
             name=f"echo-{flavour}-{i}",
             daemon=True,
         )
@@ -234,6 +258,7 @@ def serve(
             "flavour": flavour,
             "procs": procs,
             "threads": threads if flavour == "threaded" else None,
+            "pin_cpus": pin_cpus,
             "target": address,
             "metrics_url": f"http://{address.rsplit(':', 1)[0]}:{metrics.server_address[1]}/metrics",
             "worker_pids": [w.pid for w in workers],
@@ -296,11 +321,12 @@ class EchoServer:
 
 @contextlib.contextmanager
 def launch(
-    flavour: str, procs: int, threads: int = 8, host: str = "127.0.0.1"
+    flavour: str, procs: int, threads: int = 8, host: str = "127.0.0.1", pin_cpus: bool = True
 ) -> Iterator[EchoServer]:
     """Run an echo server in a fresh interpreter (fork+exec: safe after this process used grpc)."""
     command = [sys.executable, "-m", "benchmarks.echo_servers", "--flavour", flavour]
     command += ["--procs", str(procs), "--threads", str(threads), "--host", host]
+    command += [] if pin_cpus else ["--no-pin-cpus"]
     proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -340,6 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="gRPC port; 0 picks a free one")
     parser.add_argument("--metrics-port", type=int, default=0, help="/metrics port; 0: free one")
+    parser.add_argument(
+        "--no-pin-cpus",
+        dest="pin_cpus",
+        action="store_false",
+        help="let the kernel move workers between cores (default: worker K on core K-1)",
+    )
     args = parser.parse_args(argv)
     if args.procs < 1 or args.threads < 1:
         parser.error("--procs and --threads must be >= 1")
@@ -350,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
+        pin_cpus=args.pin_cpus,
     )
 
 

@@ -41,7 +41,9 @@ class ServerConfig:
     workers: int = _opt(1, "server processes sharing the port (SO_REUSEPORT); 1 = no supervisor")
     worker_id: int = _opt(0, "internal: set by the supervisor for each worker process")
     pin_cpus: bool = _opt(
-        True, "with --workers, pin worker K to one core (K-1 modulo the usable cores)"
+        True,
+        "pin the server to one core (worker K to core K-1 modulo the usable cores); "
+        "false lets --ort-threads > 1 use more cores",
     )
     threads: int = _opt(32, "gRPC handler threads (streaming calls hold one each)")
     max_concurrent_rpcs: int = _opt(1000, "calls above this get RESOURCE_EXHAUSTED at once")

@@ -56,3 +56,12 @@ def test_workers_refuse_a_busy_port(start_server, tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="exited with 2"):
         launch(tmp_path, tmp_path, ["--workers", "2"], port=first.port)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable cores")
+def test_a_lone_server_is_pinned_to_one_core_unless_told_not_to(start_server) -> None:
+    usable = os.sched_getaffinity(0)
+    pinned = start_server()
+    assert os.sched_getaffinity(pinned.proc.pid) == {min(usable)}
+    free = start_server(extra_args=["--pin-cpus", "false"])
+    assert os.sched_getaffinity(free.proc.pid) == usable
