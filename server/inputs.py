@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +55,20 @@ def _signed_mask(names: tuple[str, ...]) -> np.ndarray:
     return np.array([n in feat.SIGNED_FEATURES for n in names], dtype=bool)
 
 
+@functools.lru_cache(maxsize=64)
+def _lower_bounds(names: tuple[str, ...]) -> np.ndarray:
+    """Per-feature lower bound: -inf for signed features, 0 for counts and amounts."""
+    return np.where(_signed_mask(names), -np.inf, 0.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, float]], Any]:
+    """One C call that reads a customer's named values in model order (a tuple, or the value
+    itself for a one-feature model). Only for maps known to hold every name: indexing a
+    protobuf map inserts a missing key."""
+    return operator.itemgetter(*names)
+
+
 def _check_values(
     values: np.ndarray,
     names: Sequence[str],
@@ -60,9 +76,13 @@ def _check_values(
     problems: list[FieldViolation],
 ) -> None:
     """NaN, infinities and negative counts, reported per row and feature."""
-    signed = _signed_mask(tuple(names))
-    if np.isfinite(values).all() and (values >= 0)[:, ~signed].all():
-        return  # the common case: one pass, no per-cell work
+    key = tuple(names)
+    # The common case, in three numpy calls: a finite total rules out NaN and infinities (an
+    # overflowing total only sends a valid matrix down the exact path below), and NaN also
+    # fails the bound. Comparisons do not warn, whatever the values.
+    if math.isfinite(values.sum()) and (values >= _lower_bounds(key)).all():
+        return
+    signed = _signed_mask(key)
     bad_finite = ~np.isfinite(values)
     bad_sign = (values < 0) & ~signed[None, :] & ~bad_finite
     for r, c in zip(*np.nonzero(bad_finite | bad_sign), strict=True):
@@ -190,7 +210,8 @@ class InputResolver:
         problems: list[FieldViolation] = []
         by_id: list[tuple[int, int]] = []
         histories: list[int] = []
-        name_set = set(names)
+        pick = _picker(tuple(names))
+        by_features = 0
         for i, customer in enumerate(customers):
             form = customer.WhichOneof("input")
             if form == "customer_id":
@@ -216,24 +237,23 @@ class InputResolver:
                     by_id.append((i, row))
             elif form == "features":
                 given = customer.features.values
-                # Fast path: as many values as names and every name present means exactly the
-                # model's names. (`given[name]` would insert a default for a missing key: .get.)
-                row = [given.get(name) for name in names] if len(given) == len(names) else [None]
-                if None not in row:
-                    matrix[i] = row
+                # As many values as names and every name present: exactly the model's names.
+                if len(given) == width and all(map(given.__contains__, names)):
+                    matrix[i] = pick(given)
                     ok[i] = True
+                    by_features += 1
                 else:
-                    values = dict(given)
                     problems.extend(
                         FieldViolation(f"customers[{i}].features.{name}", "missing")
                         for name in names
-                        if name not in values
+                        if name not in given
                     )
+                    name_set = set(names)
                     problems.extend(
                         FieldViolation(
                             f"customers[{i}].features.{name}", "not a feature of this model"
                         )
-                        for name in values
+                        for name in given
                         if name not in name_set
                     )
             elif form == "transactions":
@@ -246,6 +266,13 @@ class InputResolver:
                 )
             if len(problems) >= MAX_VIOLATIONS:
                 break
+        if by_features == n:  # the common case: every row given by features, all well-formed
+            _check_values(
+                matrix, names, lambda r, name: f"customers[{r}].features.{name}", problems
+            )
+            if problems:
+                raise InvalidArgument(problems)
+            return Resolved(n, matrix, np.arange(n), ids, keys)
         feature_rows = np.flatnonzero(ok)
         if feature_rows.size:
             _check_values(

@@ -14,6 +14,7 @@ Recommendations (codes are stable; "high value" = net spend in the top RFM quint
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,8 +63,10 @@ def risk_levels(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.nd
     return _LEVEL_ARRAY[index]
 
 
-def recommendations(level: int, high_value: bool) -> list[churn_pb2.Recommendation]:
+@functools.cache
+def recommendations(level: int, high_value: bool) -> tuple[churn_pb2.Recommendation, ...]:
+    """The rule table's answer; shared, read-only messages (callers copy them into replies)."""
     codes = list(_BY_LEVEL[level])
     if high_value and level in (churn_pb2.RISK_LEVEL_HIGH, churn_pb2.RISK_LEVEL_CRITICAL):
         codes.append("PERSONAL_ACCOUNT_MANAGER")
-    return [RECOMMENDATIONS[c] for c in codes]
+    return tuple(RECOMMENDATIONS[c] for c in codes)

@@ -32,6 +32,17 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _high_value_rule(
+    names: Sequence[str], snapshot: FeatureSnapshot | None
+) -> tuple[int, float] | None:
+    """(monetary's column, the snapshot's top-quintile net spend), or None when either is
+    missing: then nobody counts as high value."""
+    if "monetary" not in names or snapshot is None or "monetary" not in snapshot.feature_names:
+        return None
+    cut = float(np.percentile(snapshot.matrix(["monetary"]), HIGH_VALUE_QUANTILE))
+    return list(names).index("monetary"), cut
+
+
 Reply = TypeVar("Reply", churn_pb2.PredictChurnResponse, churn_pb2.StreamPredictChurnResponse)
 
 
@@ -80,7 +91,6 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         if version < 0:
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(version)
-        serving = serving_section(artifact)
         snapshot = self.snapshot()  # once per call: resolution, high value and drivers agree
         resolved = self.resolve(artifact, customers, batch, snapshot)
         probs = np.zeros(0, dtype=np.float64)
@@ -88,11 +98,21 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             out = self.score(artifact, resolved, context)
             probs = np.asarray(out["probability"], dtype=np.float64).reshape(-1)
         thresholds = self.cache.get(
-            ("thresholds", artifact.name, artifact.version), lambda: thresholds_from(serving)
+            ("thresholds", artifact.name, artifact.version),
+            lambda: np.asarray(thresholds_from(serving_section(artifact))),
         )
         levels = risk_levels(probs, thresholds)
-        ids = [resolved.customer_ids[i] for i in resolved.scored]
-        keys = [resolved.request_keys[i] for i in resolved.scored]
+        every_row = len(resolved.scored) == resolved.n  # no per-row errors: k == i
+        ids = (
+            resolved.customer_ids
+            if every_row
+            else [resolved.customer_ids[i] for i in resolved.scored]
+        )
+        keys = (
+            resolved.request_keys
+            if every_row
+            else [resolved.request_keys[i] for i in resolved.scored]
+        )
         self.live.add(probs, levels)
         self.hub.publish(
             probs, levels, customer_ids=ids, request_keys=keys,
@@ -103,39 +123,47 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
                 probabilities=probs.astype(np.float32).tolist(), risk_levels=levels.tolist()
             )
             return artifact, [], columns
-        high_value = self._high_value(artifact, resolved.matrix, snapshot)
+        high_value = self._high_value(artifact, resolved.matrix, snapshot).tolist()
         drivers = (
             self._drivers(artifact, resolved.matrix, probs, snapshot) if include_drivers else None
         )
+        probabilities, level_list = probs.tolist(), levels.tolist()
+        position = None if every_row else {int(i): k for k, i in enumerate(resolved.scored)}
         predictions: list[churn_pb2.ChurnPrediction] = []
-        position = {int(i): k for k, i in enumerate(resolved.scored)}
         for i in range(resolved.n):
-            p = churn_pb2.ChurnPrediction(
-                index=i, customer_id=resolved.customer_ids[i], request_key=resolved.request_keys[i]
-            )
-            k = position.get(i)
+            k = i if position is None else position.get(i)
             if k is None:
-                p.error.CopyFrom(resolved.errors[i])
+                p = churn_pb2.ChurnPrediction(
+                    index=i,
+                    customer_id=resolved.customer_ids[i],
+                    request_key=resolved.request_keys[i],
+                    error=resolved.errors[i],
+                )
             else:
-                p.probability = float(probs[k])
-                p.risk_level = int(levels[k])  # type: ignore[assignment]
-                p.recommendations.extend(recommendations(int(levels[k]), bool(high_value[k])))
-                if drivers is not None:
-                    p.drivers.extend(drivers[k])
+                level = level_list[k]
+                p = churn_pb2.ChurnPrediction(
+                    index=i,
+                    customer_id=resolved.customer_ids[i],
+                    request_key=resolved.request_keys[i],
+                    probability=probabilities[k],
+                    risk_level=level,
+                    recommendations=recommendations(level, high_value[k]),
+                    drivers=None if drivers is None else drivers[k],
+                )
             predictions.append(p)
         return artifact, predictions, None
 
     def _high_value(
         self, artifact: LoadedArtifact, matrix: np.ndarray, snapshot: FeatureSnapshot | None
     ) -> np.ndarray:
-        names = artifact.model.feature_names
-        if "monetary" not in names or snapshot is None or "monetary" not in snapshot.feature_names:
-            return np.zeros(matrix.shape[0], dtype=bool)
-        cut = self.cache.get(
-            ("high_value", snapshot.version),
-            lambda: float(np.percentile(snapshot.matrix(["monetary"]), HIGH_VALUE_QUANTILE)),
+        rule = self.cache.get(
+            ("high_value", artifact.name, artifact.version, snapshot and snapshot.version),
+            lambda: _high_value_rule(artifact.model.feature_names, snapshot),
         )
-        return matrix[:, names.index("monetary")] >= cut
+        if rule is None:
+            return np.zeros(matrix.shape[0], dtype=bool)
+        column, cut = rule
+        return matrix[:, column] >= cut
 
     def _drivers(
         self,

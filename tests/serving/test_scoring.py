@@ -130,6 +130,9 @@ def test_bad_inputs_name_their_fields(served, trained_artifacts: Path) -> None:
     cases = [
         ([{"features": {"values": missing}}], f"customers[0].features.{first}"),
         ([{"features": {"values": {**good, "bogus": 1.0}}}], "customers[0].features.bogus"),
+        # as many values as the model has features, one name wrong: both problems named
+        ([{"features": {"values": {**missing, "bogus": 1.0}}}], f"customers[0].features.{first}"),
+        ([{"features": {"values": {**missing, "bogus": 1.0}}}], "customers[0].features.bogus"),
         ([{"customer_id": "x"}, {"features": {"values": {**good, count_feature: float("nan")}}}],
          f"customers[1].features.{count_feature}"),
         ([{"features": {"values": {**good, count_feature: float("inf")}}}],
