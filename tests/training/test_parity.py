@@ -18,9 +18,14 @@ from training.publish import PendingArtifact, model_artifact, publish
 
 
 def _shift_calibration(model_bytes: bytes, delta: float) -> bytes:
-    """Move the Platt intercept inside the graph: what a wrong export would do."""
+    """Move the Platt intercept inside the graph: what a wrong export would do. XGBoost has
+    it folded into the trees' base value, logistic regression in an Add before the Sigmoid."""
     model = onnx.load_from_string(model_bytes)
     graph = model.graph
+    trees = [n for n in graph.node if n.op_type == "TreeEnsembleRegressor"]
+    if trees:
+        next(a for a in trees[0].attribute if a.name == "base_values").floats[0] += delta
+        return model.SerializeToString()
     sigmoid = next(n for n in graph.node if n.op_type == "Sigmoid")
     add = next(n for n in graph.node if sigmoid.input[0] in n.output)
     init = next(i for i in graph.initializer if i.name in add.input)

@@ -32,7 +32,15 @@ from training.models.base import (
     subsample,
 )
 from training.observations import FeatureStore
-from training.onnx_graph import INPUT_NAME, ML_OPSET, OPSET, GraphBuilder, signed_log, wrap_model
+from training.onnx_graph import (
+    INPUT_NAME,
+    ML_OPSET,
+    OPSET,
+    GraphBuilder,
+    fold_platt_into_trees,
+    signed_log,
+    wrap_model,
+)
 
 EPS = 1e-6
 RISK_THRESHOLDS = (0.3, 0.6, 0.8)
@@ -120,14 +128,18 @@ def _export(kind: str, model: Any, n_features: int, platt: Platt) -> bytes:
             target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
         )
         pre_out = pre.signed_log(INPUT_NAME)
+        probabilities = next(o.name for o in inner.graph.output if "prob" in o.name)
+        positive = post.column(probabilities, 1)
+        post.op(
+            "Identity", [post.platt(positive, platt.slope, platt.intercept, EPS)], "probability"
+        )
     else:
-        inner = convert_xgboost(
+        converted = convert_xgboost(
             model, initial_types=[(INNER, XgbFloat([None, n_features]))], target_opset=OPSET
         )
+        inner = fold_platt_into_trees(converted, platt.slope, platt.intercept, "calibrated")
         pre_out = pre.op("Identity", [INPUT_NAME])
-    probabilities = next(o.name for o in inner.graph.output if "prob" in o.name)
-    positive = post.column(probabilities, 1)
-    post.op("Identity", [post.platt(positive, platt.slope, platt.intercept, EPS)], "probability")
+        post.flatten("calibrated", "probability")
     return wrap_model(
         inner,
         inner_input=INNER,
