@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -505,21 +506,42 @@ def stream_messages(w: Workload, rows: int, batch_rows: int) -> list[tuple[int, 
 
 
 def _one_stream(
-    target: str, messages: Sequence[tuple[int, int, bytes]], timeout_s: float
+    target: str,
+    source: Iterator[tuple[int, int, bytes]],
+    lock: threading.Lock,
+    timeout_s: float,
 ) -> tuple[int, list[str]]:
-    """Send pre-encoded messages on one bidi stream (own connection); verify every response."""
+    """Send pre-encoded messages on one bidi stream (own connection); verify every response.
+
+    Every stream of a run pulls its next message from one shared `source`, as a bulk client
+    would: SO_REUSEPORT places connections by hash, so a worker can get more streams than
+    its share, and a fixed split would leave the others idle once their part is done.
+    """
     options = [
         ("grpc.use_local_subchannel_pool", 1),  # a connection of its own: SO_REUSEPORT spreads them
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
+    sent: deque[tuple[int, int]] = deque()  # (sequence, rows) sent and not yet answered
+
+    def requests() -> Iterator[bytes]:
+        while True:
+            with lock:
+                item = next(source, None)
+            if item is None:
+                return
+            seq, n, body = item
+            sent.append((seq, n))
+            yield body
+
     rows = 0
     with grpc.insecure_channel(target, options=options) as channel:
         call = channel.stream_stream(STREAM_PATH)  # bytes in, bytes out: no client encoding
-        expected = iter(messages)
         try:
-            for raw in call((m for _, _, m in messages), timeout=timeout_s):
-                seq, n, _ = next(expected)
+            for raw in call(requests(), timeout=timeout_s):
+                if not sent:
+                    return rows, ["a response arrived for no request"]
+                seq, n = sent.popleft()
                 response = churn_pb2.StreamPredictChurnResponse.FromString(raw)
                 got = len(response.columns.probabilities)
                 if response.sequence != seq or got != n:
@@ -529,8 +551,8 @@ def _one_stream(
                 rows += n
         except grpc.RpcError as err:
             return rows, [f"stream failed: {err.code().name}: {err.details()}"]
-    if rows != sum(n for _, n, _ in messages):
-        return rows, [f"stream ended after {rows} rows"]
+    if sent:
+        return rows, [f"stream ended with {len(sent)} message(s) unanswered"]
     return rows, []
 
 
@@ -540,12 +562,13 @@ def stream_run(
     connections: int,
     server_pids: Sequence[int],
 ) -> dict[str, Any]:
-    """Rows/s end to end over `connections` concurrent streams; client and server CPU."""
-    groups = [messages[k::connections] for k in range(connections)]
+    """Rows/s end to end over `connections` concurrent streams sharing one queue of
+    messages; client and server CPU."""
+    source, lock = iter(messages), threading.Lock()
     outcomes: list[tuple[int, list[str]]] = [(0, [])] * connections
 
     def worker(k: int) -> None:
-        outcomes[k] = _one_stream(target, groups[k], timeout_s=600)
+        outcomes[k] = _one_stream(target, source, lock, timeout_s=600)
 
     cpu_before = {p: process_cpu_s(p) for p in server_pids}
     client_before, (busy_before, _) = _self_cpu_s(), machine_cpu_ticks()
@@ -561,8 +584,12 @@ def stream_run(
     busy = (machine_cpu_ticks()[0] - busy_before) / os.sysconf("SC_CLK_TCK") / wall
     rows = sum(r for r, _ in outcomes)
     failures = [f for _, fs in outcomes for f in fs]
+    expected = sum(n for _, n, _ in messages)
+    if not failures and rows != expected:
+        failures.append(f"{rows} rows answered of {expected} sent")
     return {
         "kind": "stream", "rows": rows, "messages": len(messages), "connections": connections,
+        "rows_per_stream": [r for r, _ in outcomes],
         "seconds": wall, "rows_per_s": rows / wall if not failures else 0.0,
         "client_cpu_cores": client, "server_cpu_cores": server,
         "other_cpu_cores": max(busy - client - sum(server.values()), 0.0),
@@ -986,7 +1013,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stream-rows", type=int, help="rows streamed (1M; quick 200k; 0 skips)")
     parser.add_argument("--stream-batch-rows", type=int, default=1000, help="rows per message")
     parser.add_argument(
-        "--stream-connections", type=int, default=4, help="streams (connections) per worker"
+        "--stream-connections", type=int, default=8, help="streams (connections) per worker"
     )
     parser.add_argument(
         "--soak-seconds", type=float, help="soak run (default 60; quick 10; 0 skips)"
