@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from training.parity import ParityResult, check_parity
 
 SEED = 20240601
+
+
+class BoosterParams(Protocol):
+    """The size of a model's XGBoost ensemble and the threads that fit it."""
+
+    threads: int
+    n_estimators: int
+    max_depth: int
+    learning_rate: float
+
+
+def booster_options(params: BoosterParams, **overrides: Any) -> dict[str, Any]:
+    """XGBoost settings every model shares (row and column subsampling, hist trees, seeded)
+    plus its own size from `params`; `overrides` (objective, regularisation) win."""
+    options: dict[str, Any] = {
+        "n_estimators": params.n_estimators,
+        "max_depth": params.max_depth,
+        "learning_rate": params.learning_rate,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "min_child_weight": 5.0,
+        "tree_method": "hist",
+        "n_jobs": params.threads,
+        "random_state": SEED,
+    }
+    return {**options, **overrides}
 
 
 @dataclass(frozen=True)

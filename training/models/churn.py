@@ -24,9 +24,9 @@ from xgboost import XGBClassifier
 from training.labels import CutoffPlan
 from training.metrics import classification
 from training.models.base import (
-    SEED,
     SummaryRow,
     TrainedModel,
+    booster_options,
     held_out_rows,
     output_spec,
     subsample,
@@ -96,19 +96,7 @@ def _lr_candidate(x: np.ndarray, y: np.ndarray) -> Pipeline:
 
 
 def _xgb_candidate(x: np.ndarray, y: np.ndarray, params: ChurnParams) -> XGBClassifier:
-    model = XGBClassifier(
-        n_estimators=params.n_estimators,
-        max_depth=params.max_depth,
-        learning_rate=params.learning_rate,
-        subsample=0.8,
-        colsample_bytree=0.8,
-        min_child_weight=5.0,
-        reg_lambda=1.0,
-        tree_method="hist",
-        n_jobs=params.threads,
-        random_state=SEED,
-        eval_metric="aucpr",
-    )
+    model = XGBClassifier(**booster_options(params, reg_lambda=1.0, eval_metric="aucpr"))
     return model.fit(x, y)
 
 

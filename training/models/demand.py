@@ -19,9 +19,9 @@ from xgboost import XGBRegressor
 from crm.demand import HISTORY_DAYS, MAX_HORIZON_DAYS, demand_feature_names, demand_rows
 from training.metrics import regression
 from training.models.base import (
-    SEED,
     SummaryRow,
     TrainedModel,
+    booster_options,
     held_out_rows,
     output_spec,
     subsample,
@@ -99,18 +99,7 @@ def train_demand(panel: ProductPanel, categories: list[str], params: DemandParam
     keep = subsample(len(x_fit), params.max_fit_rows)
     x_fit, y_fit = x_fit[keep], y_fit[keep]
     x_val, y_val = _stack(panel, val_origins, categories)
-    model = XGBRegressor(
-        objective="count:poisson",
-        n_estimators=params.n_estimators,
-        max_depth=params.max_depth,
-        learning_rate=params.learning_rate,
-        subsample=0.8,
-        colsample_bytree=0.8,
-        min_child_weight=5.0,
-        tree_method="hist",
-        n_jobs=params.threads,
-        random_state=SEED,
-    )
+    model = XGBRegressor(**booster_options(params, objective="count:poisson"))
     model.fit(x_fit, y_fit.astype(np.float32))
     pred = model.predict(x_val).astype(np.float64)
     naive = x_val[:, names.index("lag_same_weekday_1w")].astype(np.float64)

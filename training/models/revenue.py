@@ -24,9 +24,9 @@ from crm.features import CUSTOMER_ID, SECONDS_PER_DAY, STOCK_CODE, timestamp_sec
 from crm.line_features import GROSS, line_feature_names, line_features_from_prepared
 from training.metrics import regression
 from training.models.base import (
-    SEED,
     SummaryRow,
     TrainedModel,
+    booster_options,
     held_out_rows,
     output_spec,
     subsample,
@@ -140,16 +140,7 @@ def train_revenue(
     x_val = line_features_from_prepared(prepared.loc[val_idx], categories)
     y_val = fraction.loc[val_idx].to_numpy()
     model = XGBRegressor(
-        objective="reg:squarederror",
-        n_estimators=params.n_estimators,
-        max_depth=params.max_depth,
-        learning_rate=params.learning_rate,
-        subsample=0.8,
-        colsample_bytree=0.8,
-        min_child_weight=50.0,
-        tree_method="hist",
-        n_jobs=params.threads,
-        random_state=SEED,
+        **booster_options(params, objective="reg:squarederror", min_child_weight=50.0)
     )
     model.fit(x_fit, y_fit.astype(np.float32))
     g = names.index(GROSS)

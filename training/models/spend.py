@@ -23,9 +23,9 @@ from crm.features import CATEGORY_PREFIX
 from training.labels import CutoffPlan
 from training.metrics import regression
 from training.models.base import (
-    SEED,
     SummaryRow,
     TrainedModel,
+    booster_options,
     held_out_rows,
     output_spec,
     subsample,
@@ -96,17 +96,11 @@ def train_spend(store: FeatureStore, plan: CutoffPlan, params: SpendParams) -> T
     fit = fit.take(subsample(len(fit), params.max_fit_rows))
     val = store.observations([plan.validation], params.horizon_days)
     model = XGBRegressor(
-        objective="reg:tweedie",
-        tweedie_variance_power=params.tweedie_variance_power,
-        n_estimators=params.n_estimators,
-        max_depth=params.max_depth,
-        learning_rate=params.learning_rate,
-        subsample=0.8,
-        colsample_bytree=0.8,
-        min_child_weight=5.0,
-        tree_method="hist",
-        n_jobs=params.threads,
-        random_state=SEED,
+        **booster_options(
+            params,
+            objective="reg:tweedie",
+            tweedie_variance_power=params.tweedie_variance_power,
+        )
     )
     model.fit(fit.features, fit.spend.astype(np.float32))
 
