@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import onnxruntime as ort
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -76,6 +77,39 @@ def test_each_input_form_scores_and_names_the_model(served, trained_artifacts: P
             assert a.segment in {"VIP", "Loyal", "Regular", "New", "At-Risk", "Lost"}
             assert all(1 <= s <= 5 for s in (a.recency_score, a.frequency_score, a.monetary_score))
             assert a.recommended_action
+
+
+def test_drivers_are_the_top_mean_occlusion_effects(served, trained_artifacts: Path) -> None:
+    """include_drivers: per customer the (up to) three features whose replacement by the
+    snapshot mean moves the log-odds most, checked against onnxruntime run here."""
+    ids, values, snapshot_names, _ = _snapshot(trained_artifacts)
+    names = _model_features(trained_artifacts, "churn")
+    version_dir = max((trained_artifacts / "churn").iterdir(), key=lambda p: int(p.name))
+    session = ort.InferenceSession(str(version_dir / "model.onnx"))
+    columns = [snapshot_names.index(n) for n in names]
+    means = values[:, columns].mean(axis=0).astype(np.float32)
+
+    def logit(rows: np.ndarray) -> np.ndarray:
+        p = session.run(["probability"], {"features": rows.astype(np.float32)})[0]
+        p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))
+
+    with CrmClient(served.target) as client:
+        scored = client.predict_churn([ids[3], ids[4]], include_drivers=True)
+        plain = client.predict_churn([ids[3]])
+    assert plain.results[0].drivers == ()
+    for cid, result in zip([ids[3], ids[4]], scored.results, strict=True):
+        row = values[list(ids).index(cid), columns].astype(np.float32)
+        occluded = np.repeat(row[None, :], len(names), axis=0)
+        occluded[np.arange(len(names)), np.arange(len(names))] = means
+        effect = logit(row[None, :])[0] - logit(occluded)
+        top = [names[j] for j in np.argsort(-np.abs(effect), kind="stable")[:3]]
+        assert 1 <= len(result.drivers) <= 3
+        assert [d.feature for d in result.drivers] == top[: len(result.drivers)]
+        for d in result.drivers:
+            j = names.index(d.feature)
+            assert d.value == pytest.approx(float(row[j]), rel=1e-6)
+            assert d.contribution == pytest.approx(effect[j], abs=1e-4)
 
 
 def test_transaction_lines_give_the_snapshot_features(served, trained_artifacts: Path) -> None:
