@@ -55,10 +55,14 @@ def _signed_mask(names: tuple[str, ...]) -> np.ndarray:
     return np.array([n in feat.SIGNED_FEATURES for n in names], dtype=bool)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 @functools.lru_cache(maxsize=64)
 def _lower_bounds(names: tuple[str, ...]) -> np.ndarray:
-    """Per-feature lower bound: -inf for signed features, 0 for counts and amounts."""
-    return np.where(_signed_mask(names), -np.inf, 0.0).astype(np.float32)
+    """Per-feature lowest valid value: the most negative float32 for signed features, 0 for
+    counts and amounts (so -inf fails too)."""
+    return np.where(_signed_mask(names), -_FLOAT32_MAX, 0.0).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=64)
@@ -77,10 +81,9 @@ def _check_values(
 ) -> None:
     """NaN, infinities and negative counts, reported per row and feature."""
     key = tuple(names)
-    # The common case, in three numpy calls: a finite total rules out NaN and infinities (an
-    # overflowing total only sends a valid matrix down the exact path below), and NaN also
-    # fails the bound. Comparisons do not warn, whatever the values.
-    if math.isfinite(values.sum()) and (values >= _lower_bounds(key)).all():
+    # The common case, in four numpy calls: NaN fails both bounds, infinities one of them.
+    # Comparisons never warn (a sum would, on overflow).
+    if (values >= _lower_bounds(key)).all() and (values <= _FLOAT32_MAX).all():
         return
     signed = _signed_mask(key)
     bad_finite = ~np.isfinite(values)
@@ -141,7 +144,8 @@ class InputResolver:
             raise InvalidArgument.field(
                 "customers", f"{len(customers)} rows exceed the limit of {self.max_rows} per call"
             )
-        return self._resolve_rows(customers, names, snapshot, category_of)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf: reported as not finite
+            return self._resolve_rows(customers, names, snapshot, category_of)
 
     # -- columnar --------------------------------------------------------------------------
     def _resolve_batch(self, batch: common_pb2.FeatureMatrix, names: Sequence[str]) -> Resolved:
