@@ -97,11 +97,7 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         if resolved.matrix.shape[0]:
             out = self.score(artifact, resolved, context)
             probs = np.asarray(out["probability"], dtype=np.float64).reshape(-1)
-        thresholds = self.cache.get(
-            ("thresholds", artifact.name, artifact.version),
-            lambda: np.asarray(thresholds_from(serving_section(artifact))),
-        )
-        levels = risk_levels(probs, thresholds)
+        levels = risk_levels(probs, self._thresholds(artifact))
         every_row = len(resolved.scored) == resolved.n  # no per-row errors: k == i
         ids = (
             resolved.customer_ids
@@ -153,11 +149,19 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             predictions.append(p)
         return artifact, predictions, None
 
+    def _thresholds(self, artifact: LoadedArtifact) -> np.ndarray:
+        """The model's risk thresholds (t_medium, t_high, t_critical), read once per version."""
+        return self.cache.get(
+            ("thresholds", artifact.name, artifact.version),
+            lambda: np.asarray(thresholds_from(serving_section(artifact))),
+        )
+
     def _high_value(
         self, artifact: LoadedArtifact, matrix: np.ndarray, snapshot: FeatureSnapshot | None
     ) -> np.ndarray:
+        version = None if snapshot is None else snapshot.version
         rule = self.cache.get(
-            ("high_value", artifact.name, artifact.version, snapshot and snapshot.version),
+            ("high_value", artifact.name, artifact.version, version),
             lambda: _high_value_rule(artifact.model.feature_names, snapshot),
         )
         if rule is None:
@@ -251,9 +255,11 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         self, request: churn_pb2.GetChurnStatsRequest, context: grpc.ServicerContext
     ) -> churn_pb2.GetChurnStatsResponse:
         artifact = self.model()
-        thresholds = thresholds_from(serving_section(artifact))
+        thresholds = self._thresholds(artifact)
         response = churn_pb2.GetChurnStatsResponse(
-            model=model_ref(artifact), live=self.live.to_message(), risk_thresholds=thresholds
+            model=model_ref(artifact),
+            live=self.live.to_message(),
+            risk_thresholds=thresholds.tolist(),
         )
         scored = self.snapshot_outputs(artifact)
         if scored is not None:
