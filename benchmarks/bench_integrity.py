@@ -13,8 +13,8 @@ not a test: nothing here fails a build.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
-import json
 import os
 import random
 import shutil
@@ -22,13 +22,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 
+from benchmarks.bench_serving import run_server
+from benchmarks.h2load_grpc import process_cpu_s
 from clients.errors import CrmError
 from clients.integrity import IntegrityClient
 from crm.lineage import digest_file
@@ -104,30 +105,6 @@ def proof_rows(store: LogStore, runs: int, prefix: str) -> list[Row]:
         (f"{prefix} inclusion proof by leaf hash", fmt_latency(*latency_ms(by_hash, runs)), target),
         (f"{prefix} consistency proof, random sizes", fmt_latency(*latency_ms(consistency, runs)), target),
     ]  # fmt: skip
-
-
-def start_server(data_dir: Path, artifacts: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0",
-         "--metrics-port", "-1", "--artifacts", str(artifacts), "--data-dir", str(data_dir),
-         "--log-format", "json", "--reload-interval-seconds", "0"],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if '"grpc_port"' in line:
-            port = json.loads(line)["grpc_port"]
-            # Keep reading its log so the server never blocks on a full pipe.
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, f"127.0.0.1:{port}"
-    raise RuntimeError(f"server exited with {proc.wait()}")
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def grpc_rows(target: str, pid: int, runs: int, batch: int, calls: int) -> list[Row]:
@@ -254,22 +231,27 @@ def main(argv: list[str] | None = None) -> int:
         db = data_dir / "integrity" / "logs.sqlite3"
         rows.append(("database size", f"{db.stat().st_size / args.leaves:.0f} bytes/leaf", "-"))
 
-        target = None
-        proc = None
-        if not args.no_grpc:
-            proc, target = start_server(data_dir, work / "artifacts")
-            try:
-                rows += grpc_rows(target, proc.pid, args.proofs, args.batch, args.grpc_appends)
-            except CrmError as err:
-                rows.append(("gRPC figures", f"not measured: {err}", "-"))
-                target = None
-        print(f"writing a {args.csv_mb} MB CSV", file=sys.stderr)
-        csv_path = work / "transactions.csv"
-        write_csv(csv_path, args.csv_mb)
-        rows += hash_rows(csv_path, target)
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
+        with contextlib.ExitStack() as stack:
+            target = None
+            if not args.no_grpc:
+                server = stack.enter_context(
+                    run_server(
+                        work / "artifacts", data_dir, 1, 1, work / "server.log",
+                        extra_args=["--reload-interval-seconds", "0"],
+                    )
+                )  # fmt: skip
+                target = server.target
+                try:
+                    rows += grpc_rows(
+                        target, server.proc.pid, args.proofs, args.batch, args.grpc_appends
+                    )
+                except CrmError as err:
+                    rows.append(("gRPC figures", f"not measured: {err}", "-"))
+                    target = None
+            print(f"writing a {args.csv_mb} MB CSV", file=sys.stderr)
+            csv_path = work / "transactions.csv"
+            write_csv(csv_path, args.csv_mb)
+            rows += hash_rows(csv_path, target)
         rows.append(("machine load average (1 min) at end", f"{os.getloadavg()[0]:.2f}", "-"))
         print_table(rows)
     finally:

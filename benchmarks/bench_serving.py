@@ -25,7 +25,6 @@ import math
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from benchmarks.h2load_grpc import (
     machine_cpu_ticks,
     process_cpu_s,
     run_h2load,
+    stop_process,
 )
 from crm.v1 import churn_pb2, common_pb2, segmentation_pb2, spend_pb2
 
@@ -248,13 +248,7 @@ def run_server(
         if proc.poll() is not None:
             raise RuntimeError(f"server died during the run ({proc.returncode}); see {log_path}")
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, grace_s=30)
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from typing import Any
 
 import grpc
 
+from benchmarks.h2load_grpc import stop_process
 from crm.affinity import pin_to_one_core
 
 SERVICE = "bench.Echo"
@@ -349,13 +350,7 @@ def launch(
                 f"echo server {flavour} x{procs} died during the run ({proc.returncode})"
             )
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, grace_s=15)
 
 
 def main(argv: list[str] | None = None) -> int:
