@@ -202,7 +202,7 @@ def churn_result(p: churn_pb2.ChurnPrediction) -> ChurnResult:
         )
     return ChurnResult(
         p.index, p.customer_id, p.request_key, p.probability,
-        churn_pb2.RiskLevel.Name(p.risk_level).removeprefix("RISK_LEVEL_"),
+        _level(p.risk_level),
         tuple(r.code for r in p.recommendations),
         tuple(Driver(d.feature, d.value, d.contribution) for d in p.drivers),
     )  # fmt: skip
@@ -401,7 +401,7 @@ def _rows(kind: str, response: Any, start: int, ids: Sequence[str] | None) -> li
         if kind == "churn":
             return [
                 {"row": start + i, "customer_id": ids[i] if ids else "", "model": model,
-                 "probability": float(p), "risk_level": churn_pb2.RiskLevel.Name(r).removeprefix("RISK_LEVEL_")}
+                 "probability": float(p), "risk_level": _level(r)}
                 for i, (p, r) in enumerate(zip(cols.probabilities, cols.risk_levels, strict=True))
             ]  # fmt: skip
         width = len(cols.categories)
