@@ -119,8 +119,9 @@ def fold_platt_into_trees(
     sigmoid(slope * logit(p) + intercept) is affine in it: scale the leaf weights by `slope`,
     map the base value to slope * base + intercept. Same numbers (the parity check against
     the native model still decides), 2 nodes instead of ~10, and onnxruntime skips the
-    classifier's per-class bookkeeping: a single-row call is ~35% cheaper. `output` is the
-    calibrated probability, [N, 1]. Anything but that exact classifier shape is refused.
+    classifier's per-class bookkeeping: a single-row call was ~35% cheaper in a tight loop.
+    `output` is the calibrated probability, [N, 1]. Anything but that exact classifier shape
+    is refused.
     """
     trees = [n for n in inner.graph.node if n.op_type == "TreeEnsembleClassifier"]
     if len(trees) != 1:
