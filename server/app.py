@@ -28,6 +28,7 @@ from server.churn.alerts import AlertHub
 from server.config import ServerConfig
 from server.executor import BatchingConfig, ModelExecutor
 from server.health import SERVICE_MODELS, ServiceHealth
+from server.inflight import InFlight
 from server.inputs import InputResolver
 from server.interceptor import ObservabilityInterceptor
 from server.metrics import MetricsEndpoint, ServerMetrics
@@ -84,13 +85,14 @@ class CrmServer:
             )
             for name, o in config.batching_overrides().items()
         }
-        self.executor = ModelExecutor(self.metrics, defaults, per_model)
+        in_flight = InFlight()
+        self.executor = ModelExecutor(self.metrics, defaults, per_model, in_flight)
         self.resolver = InputResolver(config.max_batch_rows)
         self.health = ServiceHealth(self.registry)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
         self.server = grpc.server(
             self._handler_pool,
-            interceptors=[ObservabilityInterceptor(self.metrics)],
+            interceptors=[ObservabilityInterceptor(self.metrics, in_flight)],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
                 # workers of one supervisor, which checked the port was free first.

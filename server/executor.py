@@ -7,7 +7,8 @@ first queued caller's thread is handed the baton and runs everything queued (up 
 `max_batch_rows`) as the next batch. Each thread only ever runs a batch containing its own
 request, so nobody waits on work that is not theirs. With `max_queue_delay_us` > 0 a leader
 whose batch is below `preferred_batch_rows` waits up to that long for more requests (Triton's
-max_queue_delay_microseconds / preferred_batch_size); the default 0 never waits.
+max_queue_delay_microseconds / preferred_batch_size), but only while more unary calls are in
+flight on the server than its batch holds: a lone caller never waits. The default 0 never waits.
 
 A request whose deadline passes while queued gets DEADLINE_EXCEEDED without being run. An
 exception in a batch fails that batch's callers only.
@@ -24,6 +25,7 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from server.errors import DeadlineExceeded
+from server.inflight import InFlight
 from server.metrics import ServerMetrics
 from server.registry import LoadedArtifact
 
@@ -74,8 +76,12 @@ class ModelExecutor:
         metrics: ServerMetrics,
         config: BatchingConfig | None = None,
         per_model: dict[str, BatchingConfig] | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
+        """`in_flight`: the server's count of unary calls being handled (the interceptor keeps
+        it); without it, nothing is known to be coming and no leader waits."""
         self.config = config or BatchingConfig()
+        self._in_flight = InFlight() if in_flight is None else in_flight
         self._per_model = dict(per_model or {})
         self._lanes: dict[tuple[str, int], _Lane] = {}
         self._lanes_lock = threading.Lock()
@@ -120,7 +126,7 @@ class ModelExecutor:
                 lane.pending.append(job)
             else:
                 lane.busy = True
-        if not queued and lane.config.max_queue_delay_us <= 0:
+        if not queued and (lane.config.max_queue_delay_us <= 0 or self._in_flight.count <= 1):
             # The idle-lane fast path: run alone at once, then hand the lane on.
             try:
                 lane.queue_wait.observe(0.0)
@@ -177,8 +183,8 @@ class ModelExecutor:
         until = time.monotonic() + delay
         while sum(j.x.shape[0] for j in batch) < lane.config.preferred_batch_rows:
             left = until - time.monotonic()
-            if left <= 0:
-                break
+            if left <= 0 or self._in_flight.count <= len(batch):
+                break  # out of time, or no other call in flight that could join
             time.sleep(min(left, 50e-6))
             with lane.lock:
                 self._take(lane, batch)

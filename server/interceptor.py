@@ -1,4 +1,5 @@
-"""One server interceptor for what every call needs: gRPC metrics and error mapping.
+"""One server interceptor for what every call needs: gRPC metrics, error mapping, and the
+count of unary calls in flight that the batching executor reads.
 
 Handlers raise `server.errors.ServiceError` subclasses on purpose; those become their status
 with google.rpc details. Any other exception is logged with its traceback and reaches the
@@ -17,6 +18,7 @@ import grpc
 from grpc_status import rpc_status
 
 from server.errors import INTERNAL_MESSAGE, ServiceError
+from server.inflight import InFlight
 from server.metrics import MethodMetrics, ServerMetrics
 
 log = logging.getLogger("server.rpc")
@@ -59,8 +61,9 @@ def _count(requests: Iterator[Any], m: MethodMetrics) -> Iterator[Any]:
 
 
 class ObservabilityInterceptor(grpc.ServerInterceptor):
-    def __init__(self, metrics: ServerMetrics) -> None:
+    def __init__(self, metrics: ServerMetrics, in_flight: InFlight | None = None) -> None:
         self._metrics = metrics
+        self._in_flight = InFlight() if in_flight is None else in_flight
         self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
 
     def intercept_service(
@@ -82,7 +85,10 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         des, ser = h.request_deserializer, h.response_serializer
         if h.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _unary_unary(h.unary_unary, self._metrics.for_method("unary", service, name), method),
+                _unary_unary(
+                    h.unary_unary, self._metrics.for_method("unary", service, name), method,
+                    self._in_flight,
+                ),
                 des, ser,
             )  # fmt: skip
         if h.unary_stream is not None:
@@ -101,16 +107,19 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         )  # fmt: skip
 
 
-def _unary_unary(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+def _unary_unary(fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight) -> Callable:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         m.started.inc()
         m.received.inc()
         t0 = time.perf_counter()
+        in_flight.enter()
         try:
             response = fn(request, context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
+        finally:
+            in_flight.leave()
         m.seconds.observe(time.perf_counter() - t0)
         m.handled(_code_name(context)).inc()
         m.sent.inc()

@@ -12,6 +12,7 @@ import pytest
 
 from server.errors import DeadlineExceeded
 from server.executor import BatchingConfig, ModelExecutor
+from server.inflight import InFlight
 from server.metrics import ServerMetrics
 from server.registry import LoadedArtifact, ModelRegistry
 from tests.factories import make_onnx_artifact
@@ -53,16 +54,76 @@ def test_concurrent_mixed_requests_match_unbatched(loaded) -> None:
     assert model_calls < len(requests), "no request was ever merged with another"
 
 
+def _queue_wait_sum(metrics: ServerMetrics) -> float:
+    return (
+        metrics.registry.get_sample_value(
+            "crm_batch_queue_wait_seconds_sum", {"model": "churn", "version": "1"}
+        )
+        or 0.0
+    )
+
+
+LONG_DELAY_US = 2_000_000  # far longer than any run here: waiting it out is unmistakable
+
+
 def test_lone_request_runs_at_once_even_with_a_queue_delay(loaded) -> None:
     artifact, metrics = loaded
-    executor = ModelExecutor(metrics, BatchingConfig(max_queue_delay_us=0))
-    x = np.zeros((1, N_FEATURES), dtype=np.float32)
-    executor.run(artifact, x)
-    wait = metrics.registry.get_sample_value(
-        "crm_batch_queue_wait_seconds_sum", {"model": "churn", "version": "1"}
+    in_flight = InFlight()
+    executor = ModelExecutor(
+        metrics, BatchingConfig(max_queue_delay_us=LONG_DELAY_US), in_flight=in_flight
     )
-    assert wait is not None
-    assert wait < 0.001
+    in_flight.enter()  # this call, the only one the server is handling
+    x = np.ones((1, N_FEATURES), dtype=np.float32)
+    got = executor.run(artifact, x)
+    np.testing.assert_array_equal(got["probabilities"], artifact.model.run(x)["probabilities"])
+    assert _queue_wait_sum(metrics) < 0.5, "a lone request waited for company"
+
+
+def test_a_leader_waits_for_a_call_in_flight_and_merges_with_it(loaded) -> None:
+    artifact, metrics = loaded
+    in_flight = InFlight()
+    executor = ModelExecutor(
+        metrics,
+        BatchingConfig(max_queue_delay_us=LONG_DELAY_US, preferred_batch_rows=2),
+        in_flight=in_flight,
+    )
+    in_flight.enter()
+    in_flight.enter()  # two calls in flight: the first to reach the model may wait for the other
+    first, second = (np.full((1, N_FEATURES), v, dtype=np.float32) for v in (1.0, 2.0))
+    results: dict[str, dict[str, np.ndarray]] = {}
+    leader = threading.Thread(target=lambda: results.update(first=executor.run(artifact, first)))
+    leader.start()
+    time.sleep(0.05)  # the leader holds the lane, waiting for company
+    assert leader.is_alive(), "the leader ran alone although another call was in flight"
+    results["second"] = executor.run(artifact, second)
+    leader.join(timeout=LONG_DELAY_US / 2e6)
+    assert not leader.is_alive(), "the leader kept waiting after its batch was full"
+    together = artifact.model.run(np.concatenate([first, second]))["probabilities"]
+    np.testing.assert_array_equal(results["first"]["probabilities"], together[:1])
+    np.testing.assert_array_equal(results["second"]["probabilities"], together[1:])
+    labels = {"model": "churn", "version": "1"}
+    assert metrics.registry.get_sample_value("crm_batch_rows_count", labels) == 1
+    assert metrics.registry.get_sample_value("crm_batch_rows_sum", labels) == 2
+
+
+def test_a_leader_stops_waiting_when_the_other_call_ends_elsewhere(loaded) -> None:
+    artifact, metrics = loaded
+    in_flight = InFlight()
+    executor = ModelExecutor(
+        metrics, BatchingConfig(max_queue_delay_us=LONG_DELAY_US), in_flight=in_flight
+    )
+    in_flight.enter()
+    in_flight.enter()
+    done = threading.Event()
+    leader = threading.Thread(
+        target=lambda: (executor.run(artifact, np.ones((1, N_FEATURES), np.float32)), done.set())
+    )
+    leader.start()
+    time.sleep(0.05)
+    assert not done.is_set(), "the leader did not wait although another call was in flight"
+    in_flight.leave()  # the other call finished without needing this model
+    assert done.wait(LONG_DELAY_US / 2e6), "the leader waited out its delay for nobody"
+    leader.join()
 
 
 def test_deadline_expiring_in_the_queue_is_not_run(loaded) -> None:
