@@ -391,6 +391,8 @@ class ScoringClient:
 def _rows(kind: str, response: Any, start: int, ids: Sequence[str] | None) -> list[dict[str, Any]]:
     model = f"{response.model.name}:{response.model.version}"
     if kind == "segments":
+        if response.HasField("columns"):
+            return _segment_rows(response.columns, start, ids, model)
         return [
             {"row": start + a.index, "customer_id": a.customer_id, "model": model,
              **_drop_index(segment_result(a))}
@@ -420,6 +422,23 @@ def _rows(kind: str, response: Any, start: int, ids: Sequence[str] | None) -> li
             result.update({f"spend_{c}": v for c, v in cats.items()})
         out.append({"row": start + p.index, "model": model, **result})
     return out
+
+
+def _segment_rows(
+    cols: segmentation_pb2.SegmentColumns, start: int, ids: Sequence[str] | None, model: str
+) -> list[dict[str, Any]]:
+    legend = {c.cluster_id: c for c in cols.legend}
+    unknown = segmentation_pb2.SegmentLegend()
+    return [
+        {"row": start + i, "customer_id": ids[i] if ids else "", "model": model,
+         "segment": legend.get(c, unknown).segment_name, "cluster_id": c, "recency_score": r,
+         "frequency_score": f, "monetary_score": m,
+         "recommended_action": legend.get(c, unknown).recommended_action}
+        for i, (c, r, f, m) in enumerate(zip(
+            cols.cluster_ids, cols.recency_scores, cols.frequency_scores, cols.monetary_scores,
+            strict=True,
+        ))
+    ]  # fmt: skip
 
 
 def _drop_index(result: Any) -> dict[str, Any]:

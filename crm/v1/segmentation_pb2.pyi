@@ -64,13 +64,43 @@ class SegmentAssignment(_message.Message):
     error: _common_pb2.RowError
     def __init__(self, index: _Optional[int] = ..., customer_id: _Optional[str] = ..., request_key: _Optional[str] = ..., recency_score: _Optional[int] = ..., frequency_score: _Optional[int] = ..., monetary_score: _Optional[int] = ..., segment: _Optional[_Union[Segment, str]] = ..., segment_name: _Optional[str] = ..., cluster_id: _Optional[int] = ..., recommended_action: _Optional[str] = ..., error: _Optional[_Union[_common_pb2.RowError, _Mapping]] = ...) -> None: ...
 
+class SegmentLegend(_message.Message):
+    __slots__ = ("cluster_id", "segment", "segment_name", "recommended_action")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_ACTION_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: int
+    segment: Segment
+    segment_name: str
+    recommended_action: str
+    def __init__(self, cluster_id: _Optional[int] = ..., segment: _Optional[_Union[Segment, str]] = ..., segment_name: _Optional[str] = ..., recommended_action: _Optional[str] = ...) -> None: ...
+
+class SegmentColumns(_message.Message):
+    __slots__ = ("segments", "cluster_ids", "recency_scores", "frequency_scores", "monetary_scores", "legend")
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_IDS_FIELD_NUMBER: _ClassVar[int]
+    RECENCY_SCORES_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_SCORES_FIELD_NUMBER: _ClassVar[int]
+    MONETARY_SCORES_FIELD_NUMBER: _ClassVar[int]
+    LEGEND_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedScalarFieldContainer[Segment]
+    cluster_ids: _containers.RepeatedScalarFieldContainer[int]
+    recency_scores: _containers.RepeatedScalarFieldContainer[int]
+    frequency_scores: _containers.RepeatedScalarFieldContainer[int]
+    monetary_scores: _containers.RepeatedScalarFieldContainer[int]
+    legend: _containers.RepeatedCompositeFieldContainer[SegmentLegend]
+    def __init__(self, segments: _Optional[_Iterable[_Union[Segment, str]]] = ..., cluster_ids: _Optional[_Iterable[int]] = ..., recency_scores: _Optional[_Iterable[int]] = ..., frequency_scores: _Optional[_Iterable[int]] = ..., monetary_scores: _Optional[_Iterable[int]] = ..., legend: _Optional[_Iterable[_Union[SegmentLegend, _Mapping]]] = ...) -> None: ...
+
 class AssignSegmentsResponse(_message.Message):
-    __slots__ = ("model", "assignments")
+    __slots__ = ("model", "assignments", "columns")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     assignments: _containers.RepeatedCompositeFieldContainer[SegmentAssignment]
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., assignments: _Optional[_Iterable[_Union[SegmentAssignment, _Mapping]]] = ...) -> None: ...
+    columns: SegmentColumns
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., assignments: _Optional[_Iterable[_Union[SegmentAssignment, _Mapping]]] = ..., columns: _Optional[_Union[SegmentColumns, _Mapping]] = ...) -> None: ...
 
 class GetSegmentSummaryRequest(_message.Message):
     __slots__ = ("model_version",)

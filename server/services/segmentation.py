@@ -39,6 +39,35 @@ def _rfm_columns(artifact: LoadedArtifact) -> list[int]:
     return [names.index(n) for n in RFM]
 
 
+def _columns(
+    clusters: np.ndarray,
+    scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+    table: dict[int, tuple[str, str]],
+) -> segmentation_pb2.SegmentColumns:
+    """The columnar reply: every row of a columnar request is scored (a bad value fails the
+    whole request), so the columns are the model outputs as they are."""
+    lookup = np.zeros(max([*table, int(clusters.max(initial=0))]) + 1, dtype=np.int32)
+    for cluster, (name, _) in table.items():
+        lookup[cluster] = SEGMENTS.get(name, segmentation_pb2.SEGMENT_UNSPECIFIED)
+    recency, frequency, monetary = (np.asarray(s, dtype=np.int32).tolist() for s in scores)
+    return segmentation_pb2.SegmentColumns(
+        segments=lookup[clusters].tolist(),
+        cluster_ids=clusters.astype(np.int32).tolist(),
+        recency_scores=recency,
+        frequency_scores=frequency,
+        monetary_scores=monetary,
+        legend=[
+            segmentation_pb2.SegmentLegend(
+                cluster_id=cluster,
+                segment=int(lookup[cluster]),
+                segment_name=name,
+                recommended_action=action,
+            )
+            for cluster, (name, action) in sorted(table.items())
+        ],
+    )
+
+
 class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer, ScoringService):
     model_name = "segmentation"
 
@@ -48,7 +77,8 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer, Sc
         if request.model_version < 0:
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(request.model_version)
-        resolved = self.resolve(artifact, request.customers, batch_of(request), self.snapshot())
+        batch = batch_of(request)
+        resolved = self.resolve(artifact, request.customers, batch, self.snapshot())
         table = segment_table(artifact)
         clusters = np.zeros(0, dtype=np.int64)
         scores = (clusters, clusters, clusters)
@@ -58,8 +88,11 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer, Sc
             ).reshape(-1)
             r, f, m = (resolved.matrix[:, c] for c in _rfm_columns(artifact))
             scores = feat.rfm_scores(r, f, m, serving_section(artifact)["rfm_edges"])
-        position = {int(i): k for k, i in enumerate(resolved.scored)}
         response = segmentation_pb2.AssignSegmentsResponse(model=model_ref(artifact))
+        if batch is not None:
+            response.columns.CopyFrom(_columns(clusters, scores, table))
+            return response
+        position = {int(i): k for k, i in enumerate(resolved.scored)}
         for i in range(resolved.n):
             a = response.assignments.add(
                 index=i, customer_id=resolved.customer_ids[i], request_key=resolved.request_keys[i]

@@ -17,6 +17,8 @@ from crm.v1 import (
     churn_pb2,
     churn_pb2_grpc,
     common_pb2,
+    segmentation_pb2,
+    segmentation_pb2_grpc,
     spend_pb2,
     spend_pb2_grpc,
 )
@@ -260,6 +262,36 @@ def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> 
     np.testing.assert_allclose(
         col_spend.columns.totals, [p.total for p in row_spend.predictions], rtol=1e-5, atol=1e-3
     )
+    segment_stub = segmentation_pb2_grpc.SegmentationServiceStub(served.channel)
+    segment_names = _model_features(trained_artifacts, "segmentation")
+    seg_rows = values[:30][:, [names.index(n) for n in segment_names]]
+    col_seg = segment_stub.AssignSegments(
+        segmentation_pb2.AssignSegmentsRequest(
+            batch=common_pb2.FeatureMatrix(
+                feature_names=segment_names, values=seg_rows.reshape(-1).tolist()
+            )
+        ),
+        timeout=10,
+    )
+    row_seg = segment_stub.AssignSegments(
+        segmentation_pb2.AssignSegmentsRequest(customers=[{"customer_id": c} for c in ids[:30]]),
+        timeout=10,
+    )
+    assert not col_seg.assignments
+    c = col_seg.columns
+    rows_seen = list(
+        zip(c.segments, c.cluster_ids, c.recency_scores, c.frequency_scores, c.monetary_scores, strict=True)
+    )  # fmt: skip
+    assert rows_seen == [
+        (a.segment, a.cluster_id, a.recency_score, a.frequency_score, a.monetary_score)
+        for a in row_seg.assignments
+    ]
+    legend = {entry.cluster_id: entry for entry in c.legend}
+    for a in row_seg.assignments:
+        entry = legend[a.cluster_id]
+        assert (entry.segment, entry.segment_name, entry.recommended_action) == (
+            a.segment, a.segment_name, a.recommended_action,
+        )  # fmt: skip
 
 
 def test_summaries_over_the_snapshot(served, trained_artifacts: Path) -> None:
