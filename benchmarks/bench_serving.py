@@ -33,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -372,29 +372,42 @@ def server_cells(
     return rows
 
 
-def echo_cells(payload: bytes, s: Settings, procs: int) -> list[dict[str, Any]]:
+def echo_cells(payload: bytes, s: Settings, procs: int, churn_dir: Path) -> list[dict[str, Any]]:
+    """Echo, aio and threaded; and on the threaded server, the minimal model handler
+    (`/bench.Echo/Score`: parse, one onnxruntime call on the churn model, reply)."""
     rows = []
     for flavour in ("aio", "threaded"):
-        with launch(flavour, procs, s.echo_threads) as echo:
-            _timed_calls(echo.target, ECHO_PATH, payload, 20)
-            for in_flight in s.in_flight:
-                clients, streams = load_shape(in_flight, s.max_connections)
+        model_dir = churn_dir if flavour == "threaded" else None
+        with launch(flavour, procs, s.echo_threads, model_dir=model_dir) as echo:
+            suffix = f" ({echo.threads} threads)" if echo.threads else ""
+            methods = [(ECHO_PATH, f"echo_{flavour}", f"echo {flavour}{suffix}", payload)]
+            if echo.score_path:
+                label = f"minimal model handler, threaded{suffix}"
+                methods.append((echo.score_path, f"floor_{flavour}", label, None))
+            for path, case, label, expected in methods:
+                _timed_calls(echo.target, path, payload, 20)
+                for in_flight in s.in_flight:
+                    clients, streams = load_shape(in_flight, s.max_connections)
 
-                def run_once(c: int = clients, m: int = streams) -> Result:
-                    return run_h2load(
-                        echo.target, ECHO_PATH, payload, c, m, s.duration_s,
-                        warmup_s=0.0, metrics_url=echo.metrics_url,
-                        expected_response=payload, server_pids=echo.worker_pids,
-                    )  # fmt: skip
+                    def run_once(
+                        c: int = clients,
+                        m: int = streams,
+                        p: str = path,
+                        e: bytes | None = expected,
+                    ) -> Result:
+                        return run_h2load(
+                            echo.target, p, payload, c, m, s.duration_s,
+                            warmup_s=0.0, metrics_url=echo.metrics_url,
+                            expected_response=e, server_pids=echo.worker_pids,
+                        )  # fmt: skip
 
-                best, runs = measure_cell(run_once, s.max_attempts)
-                label = f"echo {flavour}" + (f" ({echo.threads} threads)" if echo.threads else "")
-                row = {
-                    "kind": "echo", "case": f"echo_{flavour}", "label": label, "procs": procs,
-                    "rows_per_call": 1, "request_bytes": len(payload), **best, "runs": runs,
-                }  # fmt: skip
-                rows.append(row)
-                print(f"  {label:<28} x{procs} {_brief(row)}", flush=True)
+                    best, runs = measure_cell(run_once, s.max_attempts)
+                    row = {
+                        "kind": "echo", "case": case, "label": label, "procs": procs,
+                        "rows_per_call": 1, "request_bytes": len(payload), **best, "runs": runs,
+                    }  # fmt: skip
+                    rows.append(row)
+                    print(f"  {label:<28} x{procs} {_brief(row)}", flush=True)
     return rows
 
 
@@ -424,11 +437,9 @@ def raw_onnxruntime(
     thread each; onnxruntime releases the GIL), with the server's session options."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()  # as server/runtime.py sets them
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    from server.runtime import session_options
+
+    options = session_options(threads)
     sessions = [
         ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         for _ in range(parallel)
@@ -749,7 +760,7 @@ class Target:
     def line(self) -> str:
         if self.measured is None or self.reference is None or self.ratio is None:
             return f"  {self.name:<66} {'n/a':>8} {'':>8}  {self.goal:<9} NOT MEASURED {self.note}"
-        verdict = "PASS" if self.passed else "MISS"
+        verdict = "" if self.passed is None else "PASS" if self.passed else "MISS"
         cpu = f"{self.cpu_ratio:>8.2f}" if self.cpu_ratio is not None else f"{'':>8}"
         noisy = " (noisy)" if self.noisy else ""
         note = f"  {self.note}" if self.note else ""
@@ -795,6 +806,13 @@ def _ratio(
     )
 
 
+def _context(
+    name: str, a: dict[str, Any] | None, b: dict[str, Any] | None, key: str, note: str = ""
+) -> Target:
+    """A ratio that explains a target rather than being one: no goal, no verdict."""
+    return replace(_ratio(name, 0.0, a, b, key, note=note), goal="context", passed=None)
+
+
 def _with_cpu(row: dict[str, Any] | None, cores: float, **extra: float) -> dict[str, Any] | None:
     return None if row is None else {**row, "cpu_cores": cores, **extra}
 
@@ -830,6 +848,16 @@ def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
                 f"PredictChurn by features x{procs} @{in_flight} req/s / fastest echo x{procs}",
                 0.8, churn, best, "req_per_s", note=best["label"] if best else "",
             ))  # fmt: skip
+            floor = server(_cell(echo, "floor_threaded", procs, in_flight))
+            if floor is not None:
+                targets.append(_context(
+                    f"  minimal model handler x{procs} @{in_flight} req/s / fastest echo",
+                    floor, best, "req_per_s", note="the most a Python handler calling the model gets",
+                ))  # fmt: skip
+                targets.append(_context(
+                    f"  PredictChurn by features x{procs} @{in_flight} / minimal model handler",
+                    churn, floor, "req_per_s", note="what the server's own work per call costs",
+                ))  # fmt: skip
         one = _cell(cells, "churn_features", procs, 1)
         if one is not None:
             p99 = one["latency_ms"]["p99"]
@@ -944,7 +972,7 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
         print(f"\n== {procs} process(es) ==", flush=True)
         reference("start", 1, procs)
         if not args.skip_echo:
-            report["echo"] += echo_cells(echo_payload, s, procs)
+            report["echo"] += echo_cells(echo_payload, s, procs, workload.churn_onnx.parent)
         data_dir = work_dir / f"data-{procs}"
         log = work_dir / f"server-{procs}.log"
         with run_server(artifacts, data_dir, procs, s.ort_threads, log) as server:

@@ -12,7 +12,11 @@ so the load harness checks success the same way for both.
 
 Methods (identity (de)serializers, so no proto is needed): /bench.Echo/Echo returns the request
 bytes; /bench.Echo/Fail always fails with INTERNAL, to prove the harness notices failed calls
-that still travel as HTTP 200.
+that still travel as HTTP 200. With `--model DIR` (a churn model version: model.onnx and
+manifest.json), the threaded flavour also serves /bench.Echo/Score: the least a model-serving
+handler does -- parse a PredictChurnRequest of one customer by features, one onnxruntime call,
+reply with the probability -- so a run can tell the cost of calling the model apart from the
+cost of everything else the CRM server does per call.
 
     python -m benchmarks.echo_servers --flavour aio --procs 2
 """
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import operator
 import os
 import signal
 import socket
@@ -39,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 
 from benchmarks.h2load_grpc import stop_process
 from crm.affinity import pin_to_one_core
@@ -46,7 +52,8 @@ from crm.affinity import pin_to_one_core
 SERVICE = "bench.Echo"
 ECHO_PATH = f"/{SERVICE}/Echo"
 FAIL_PATH = f"/{SERVICE}/Fail"
-METHODS = ("Echo", "Fail")
+SCORE_PATH = f"/{SERVICE}/Score"
+METHODS = ("Echo", "Fail", "Score")
 CODES = ("OK", "INTERNAL")
 FLAVOURS = ("aio", "threaded")
 READY_TIMEOUT_S = 30.0
@@ -95,7 +102,39 @@ class HandledCounters:
         return "\n".join(lines) + "\n"
 
 
-def _sync_handler(counters: HandledCounters, worker: int) -> grpc.GenericRpcHandler:
+class MinimalScorer:
+    """PredictChurn reduced to parse, one onnxruntime call (the server's session options) and
+    reply; no validation, metrics, batching or rules. Built in the worker, after the fork."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import onnxruntime as ort
+
+        from crm.v1 import churn_pb2, common_pb2
+        from server.runtime import session_options
+
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        self._session = ort.InferenceSession(
+            str(model_dir / "model.onnx"), session_options(1), providers=["CPUExecutionProvider"]
+        )
+        self._input = self._session.get_inputs()[0].name
+        self._features = operator.itemgetter(*manifest["features"])
+        self._parse = churn_pb2.PredictChurnRequest.FromString
+        self._reply = churn_pb2.PredictChurnResponse
+        self._prediction = churn_pb2.ChurnPrediction
+        self._model = common_pb2.ModelRef(name=manifest["name"], version=int(manifest["version"]))
+
+    def __call__(self, body: bytes) -> bytes:
+        values = self._parse(body).customers[0].features.values
+        x = np.array([self._features(values)], dtype=np.float32)
+        (probability,) = self._session.run(["probability"], {self._input: x})[0].reshape(-1)
+        return self._reply(
+            model=self._model, predictions=[self._prediction(probability=float(probability))]
+        ).SerializeToString()
+
+
+def _sync_handler(
+    counters: HandledCounters, worker: int, scorer: MinimalScorer | None = None
+) -> grpc.GenericRpcHandler:
     def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
         counters.add(worker, "Echo", "OK")
         return request
@@ -105,13 +144,19 @@ def _sync_handler(counters: HandledCounters, worker: int) -> grpc.GenericRpcHand
         context.abort(grpc.StatusCode.INTERNAL, "this method always fails")
         raise AssertionError("unreachable: abort raises")
 
-    return grpc.method_handlers_generic_handler(
-        SERVICE,
-        {
-            "Echo": grpc.unary_unary_rpc_method_handler(echo),
-            "Fail": grpc.unary_unary_rpc_method_handler(fail),
-        },
-    )
+    methods = {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Fail": grpc.unary_unary_rpc_method_handler(fail),
+    }
+    if scorer is not None:
+
+        def score(request: bytes, context: grpc.ServicerContext) -> bytes:
+            reply = scorer(request)
+            counters.add(worker, "Score", "OK")
+            return reply
+
+        methods["Score"] = grpc.unary_unary_rpc_method_handler(score)
+    return grpc.method_handlers_generic_handler(SERVICE, methods)
 
 
 def _async_handler(counters: HandledCounters, worker: int) -> grpc.GenericRpcHandler:
@@ -134,10 +179,17 @@ def _async_handler(counters: HandledCounters, worker: int) -> grpc.GenericRpcHan
 
 
 def _serve_threaded(
-    address: str, threads: int, *, counters: HandledCounters, worker: int, ready: Any
+    address: str,
+    threads: int,
+    *,
+    counters: HandledCounters,
+    worker: int,
+    ready: Any,
+    model_dir: Path | None,
 ) -> None:
+    scorer = MinimalScorer(model_dir) if model_dir is not None else None
     server = grpc.server(ThreadPoolExecutor(max_workers=threads), options=server_options())
-    server.add_generic_rpc_handlers((_sync_handler(counters, worker),))
+    server.add_generic_rpc_handlers((_sync_handler(counters, worker, scorer),))
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"worker {worker} could not bind {address}")
     stop = threading.Event()
@@ -173,13 +225,16 @@ def _worker_main(
     worker: int,
     ready: Any,
     pin_cpus: bool,
+    model_dir: Path | None,
 ) -> None:
     if pin_cpus:  # as the CRM server pins itself by default: worker K on core K-1
         pin_to_one_core(worker)
     if flavour == "aio":
         asyncio.run(_serve_aio(address, counters, worker, ready))
     else:
-        _serve_threaded(address, threads, counters=counters, worker=worker, ready=ready)
+        _serve_threaded(
+            address, threads, counters=counters, worker=worker, ready=ready, model_dir=model_dir
+        )
 
 
 def _reserve_port(host: str, port: int) -> socket.socket:
@@ -218,10 +273,13 @@ def serve(
     port: int,
     metrics_port: int,
     pin_cpus: bool = True,
+    model_dir: Path | None = None,
 ) -> int:
     """Fork the workers, serve /metrics, print one JSON 'ready' line; run until SIGTERM/SIGINT."""
     if flavour not in FLAVOURS:
         raise ValueError(f"flavour must be one of {FLAVOURS}, not {flavour!r}")
+    if model_dir is not None and flavour != "threaded":
+        raise ValueError("--model is served by the threaded flavour only")
     reserved = _reserve_port(host, port)
     port = reserved.getsockname()[1]
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -238,6 +296,7 @@ def serve(
                 "worker": i,
                 "ready": ready,
                 "pin_cpus": pin_cpus,
+                "model_dir": model_dir,
             },
             name=f"echo-{flavour}-{i}",
             daemon=True,
@@ -265,6 +324,7 @@ def serve(
             "worker_pids": [w.pid for w in workers],
             "echo_path": ECHO_PATH,
             "fail_path": FAIL_PATH,
+            "score_path": SCORE_PATH if model_dir is not None else None,
         }
         print(json.dumps(info), flush=True)
         while not stop.wait(0.5):
@@ -318,16 +378,24 @@ class EchoServer:
     target: str
     metrics_url: str
     worker_pids: list[int]
+    score_path: str | None = None
 
 
 @contextlib.contextmanager
 def launch(
-    flavour: str, procs: int, threads: int = 8, host: str = "127.0.0.1", pin_cpus: bool = True
+    flavour: str,
+    procs: int,
+    threads: int = 8,
+    host: str = "127.0.0.1",
+    pin_cpus: bool = True,
+    *,
+    model_dir: Path | None = None,
 ) -> Iterator[EchoServer]:
     """Run an echo server in a fresh interpreter (fork+exec: safe after this process used grpc)."""
     command = [sys.executable, "-m", "benchmarks.echo_servers", "--flavour", flavour]
     command += ["--procs", str(procs), "--threads", str(threads), "--host", host]
     command += [] if pin_cpus else ["--no-pin-cpus"]
+    command += [] if model_dir is None else ["--model", str(model_dir)]
     proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -344,6 +412,7 @@ def launch(
             target=info["target"],
             metrics_url=info["metrics_url"],
             worker_pids=info["worker_pids"],
+            score_path=info["score_path"],
         )
         if proc.poll() is not None:
             raise RuntimeError(
@@ -367,9 +436,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="let the kernel move workers between cores (default: worker K on core K-1)",
     )
+    parser.add_argument(
+        "--model", type=Path, help="churn model version dir: also serve /bench.Echo/Score"
+    )
     args = parser.parse_args(argv)
     if args.procs < 1 or args.threads < 1:
         parser.error("--procs and --threads must be >= 1")
+    if args.model is not None and args.flavour != "threaded":
+        parser.error("--model is served by the threaded flavour only")
     return serve(
         args.flavour,
         args.procs,
@@ -378,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         metrics_port=args.metrics_port,
         pin_cpus=args.pin_cpus,
+        model_dir=args.model,
     )
 
 

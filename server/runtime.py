@@ -14,20 +14,28 @@ from crm.artifacts import MODEL_FILE, ArtifactError
 from server.metrics import ServerMetrics
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """How every model runs: `threads` intra-op threads, no inter-op pool, all graph
+    optimisations. The benchmarks' references use the same, so they compare like with like."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class OnnxModel:
     """A loaded, checked ONNX model: one float32 input `features` [N, F], named outputs."""
 
     def __init__(
         self, version_dir: Path, manifest: Mapping[str, Any], threads: int, metrics: ServerMetrics
     ) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(
-                str(version_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+                str(version_dir / MODEL_FILE),
+                session_options(threads),
+                providers=["CPUExecutionProvider"],
             )
         except Exception as err:  # onnxruntime raises its own exception types
             raise ArtifactError(
