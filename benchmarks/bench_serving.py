@@ -382,7 +382,7 @@ def echo_cells(payload: bytes, s: Settings, procs: int, churn_dir: Path) -> list
             suffix = f" ({echo.threads} threads)" if echo.threads else ""
             methods = [(ECHO_PATH, f"echo_{flavour}", f"echo {flavour}{suffix}", payload)]
             if echo.score_path:
-                label = f"minimal model handler, threaded{suffix}"
+                label = "minimal model handler"
                 methods.append((echo.score_path, f"floor_{flavour}", label, None))
             for path, case, label, expected in methods:
                 _timed_calls(echo.target, path, payload, 20)
