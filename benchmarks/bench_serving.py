@@ -819,8 +819,8 @@ def _with_cpu(row: dict[str, Any] | None, cores: float, **extra: float) -> dict[
 
 def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
     cells, echo = report["cells"], report["echo"]
-    raw = {
-        (r["when"], r["parallel"]): r
+    raw = {  # keyed by the phase too: the 1-worker cells compare with the 1-worker phase's
+        (r["procs"], r["when"], r["parallel"]): r
         for r in report["raw_onnxruntime"]
         if r["rows_per_call"] == 1000
     }
@@ -866,8 +866,10 @@ def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
                 p99 <= 2.0, _noisy(one),
             ))  # fmt: skip
 
-        def ort(sessions: int, when: str = BEFORE_BATCH) -> dict[str, Any] | None:
-            found = raw.get((when, sessions))
+        def ort(
+            sessions: int, when: str = BEFORE_BATCH, phase: int = procs
+        ) -> dict[str, Any] | None:
+            found = raw.get((phase, when, sessions))
             return _with_cpu(found, found["own_cpu_cores"]) if found else None
 
         for in_flight in s.in_flight:
@@ -954,14 +956,14 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
         "snapshot_customers": len(workload.customer_ids),
     }  # fmt: skip
 
-    def reference(when: str, rows_per_call: int, parallel: int) -> None:
+    def reference(when: str, rows_per_call: int, parallel: int, procs: int) -> None:
         """Raw onnxruntime, measured right next to the runs it is compared with: other load on
         a shared machine drifts within minutes."""
         r = raw_onnxruntime(
             workload.churn_onnx, batch_matrix, threads=s.ort_threads,
             rows_per_call=rows_per_call, parallel=parallel, seconds=s.raw_ort_seconds,
         )  # fmt: skip
-        report["raw_onnxruntime"].append({**r, "when": when})
+        report["raw_onnxruntime"].append({**r, "when": when, "procs": procs})
         print(
             f"  raw onnxruntime {rows_per_call} rows/call x{parallel} ({when}): "
             f"{r['rows_per_s']:,.0f} rows/s, others {r['other_cpu_cores']:.2f} cores",
@@ -970,7 +972,7 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
 
     for procs in dict.fromkeys((1, s.workers)):
         print(f"\n== {procs} process(es) ==", flush=True)
-        reference("start", 1, procs)
+        reference("start", 1, procs, procs)
         if not args.skip_echo:
             report["echo"] += echo_cells(echo_payload, s, procs, workload.churn_onnx.parent)
         data_dir = work_dir / f"data-{procs}"
@@ -979,10 +981,10 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
             for case in cases:
                 if case.key == "churn_batch_1k":
                     for parallel in dict.fromkeys((1, procs)):
-                        reference(BEFORE_BATCH, 1000, parallel)
+                        reference(BEFORE_BATCH, 1000, parallel, procs)
                 report["cells"] += server_cells(server, [case], s, procs)
             if s.stream_rows:
-                reference(BEFORE_STREAM, 1000, procs)
+                reference(BEFORE_STREAM, 1000, procs, procs)
                 report["streams"].append(stream_cell(server, workload, s, procs))
             if procs == s.workers and s.soak_seconds > 0:
                 print(f"  soak: {s.soak_seconds:.0f} s of mixed load, RSS sampled every second")
