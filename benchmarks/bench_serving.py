@@ -58,7 +58,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STREAM_PATH = "/crm.v1.ChurnService/StreamPredictChurn"
 START_TIMEOUT_S = 120.0
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-HEAVY_CALL_S = 0.1  # calls slower than this run a fixed count, not a duration (see _plan_run)
+# A run whose one round of in-flight calls would take more than this share of its duration runs
+# a fixed count instead (see _plan_run).
+ROUND_SHARE_OF_DURATION = 0.25
+HEAVY_CALL_S = 0.1  # cells of calls slower than this are not repeated when noisy
 IDLE_CORES = 0.05  # the server counts as idle below this CPU use
 RSS_LIMIT_MB = 300.0
 BEFORE_BATCH = "next to the 1k-row cells"
@@ -305,9 +308,9 @@ def _timed_calls(target: str, method: str, request: bytes, count: int) -> float:
 
 def _plan_run(call_s: float, in_flight: int, procs: int, duration_s: float) -> dict[str, Any]:
     """Duration mode for quick calls; a fixed call count for slow ones (a 10k-row call takes
-    ~0.4 s: in a few seconds at 64 in flight none would finish, and calls h2load abandons at
-    the end keep the server busy)."""
-    if call_s < HEAVY_CALL_S:
+    ~0.1-0.4 s: in a few seconds at 64 in flight few or none would finish, and calls h2load
+    abandons at the end keep the server busy)."""
+    if call_s * in_flight / procs < ROUND_SHARE_OF_DURATION * duration_s:
         return {"duration_s": duration_s}
     rounds = max(1, round(duration_s * procs / (call_s * in_flight)))
     return {"duration_s": None, "requests": in_flight * rounds}
@@ -359,7 +362,7 @@ def server_cells(
                     probes=_probes(case), server_pids=server.worker_pids,
                 )  # fmt: skip
 
-            heavy = "requests" in plan  # no repeats: each takes long, and no target reads them
+            heavy = call_s >= HEAVY_CALL_S  # no repeats: each takes long, no target reads them
             best, runs = measure_cell(run_once, 1 if heavy else s.max_attempts)
             row = {
                 "kind": "server", "case": case.key, "label": case.label, "procs": procs,
