@@ -58,6 +58,12 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STREAM_PATH = "/crm.v1.ChurnService/StreamPredictChurn"
 START_TIMEOUT_S = 120.0
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Messages one benchmark stream may have sent and not yet had answered: the server reads 4 ahead
+# per stream, plus some in transit. Unbounded, a stream pulls messages from the shared queue as
+# fast as its transport accepts them, so streams on a crowded worker hoard work the other worker
+# could do: in 4 runs on 2 workers one worker used 0.63-0.84 cores, against 0.85-0.97 for both
+# with a bound of 4-8 in 6 runs.
+STREAM_OUTSTANDING = 6
 # A run whose one round of in-flight calls would take more than this share of its duration runs
 # a fixed count instead (see _plan_run).
 ROUND_SHARE_OF_DURATION = 0.25
@@ -518,6 +524,7 @@ def _one_stream(
     source: Iterator[tuple[int, int, bytes]],
     lock: threading.Lock,
     timeout_s: float,
+    outstanding: int,
 ) -> tuple[int, list[str]]:
     """Send pre-encoded messages on one bidi stream (own connection); verify every response.
 
@@ -531,9 +538,15 @@ def _one_stream(
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
     sent: deque[tuple[int, int]] = deque()  # (sequence, rows) sent and not yet answered
+    answered = threading.Condition()
+    closed = threading.Event()  # the call ended: stop feeding it
 
     def requests() -> Iterator[bytes]:
         while True:
+            with answered:  # take no more than this stream can have in flight
+                answered.wait_for(lambda: len(sent) < outstanding or closed.is_set())
+            if closed.is_set():
+                return
             with lock:
                 item = next(source, None)
             if item is None:
@@ -550,6 +563,8 @@ def _one_stream(
                 if not sent:
                     return rows, ["a response arrived for no request"]
                 seq, n = sent.popleft()
+                with answered:
+                    answered.notify()
                 response = churn_pb2.StreamPredictChurnResponse.FromString(raw)
                 got = len(response.columns.probabilities)
                 if response.sequence != seq or got != n:
@@ -559,6 +574,10 @@ def _one_stream(
                 rows += n
         except grpc.RpcError as err:
             return rows, [f"stream failed: {err.code().name}: {err.details()}"]
+        finally:
+            closed.set()
+            with answered:
+                answered.notify_all()
     if sent:
         return rows, [f"stream ended with {len(sent)} message(s) unanswered"]
     return rows, []
@@ -576,7 +595,9 @@ def stream_run(
     outcomes: list[tuple[int, list[str]]] = [(0, [])] * connections
 
     def worker(k: int) -> None:
-        outcomes[k] = _one_stream(target, source, lock, timeout_s=600)
+        outcomes[k] = _one_stream(
+            target, source, lock, timeout_s=600, outstanding=STREAM_OUTSTANDING
+        )
 
     cpu_before = {p: process_cpu_s(p) for p in server_pids}
     client_before, (busy_before, _) = _self_cpu_s(), machine_cpu_ticks()
