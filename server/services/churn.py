@@ -46,21 +46,6 @@ def _high_value_rule(
 Reply = TypeVar("Reply", churn_pb2.PredictChurnResponse, churn_pb2.StreamPredictChurnResponse)
 
 
-def _reply(
-    response: Reply,
-    artifact: LoadedArtifact,
-    predictions: list[churn_pb2.ChurnPrediction],
-    columns: churn_pb2.ChurnColumns | None,
-) -> Reply:
-    """Fill the fields unary and streamed churn replies share."""
-    response.model.CopyFrom(model_ref(artifact))
-    response.horizon_days = int(serving_section(artifact).get("churn_days", 0))
-    response.predictions.extend(predictions)
-    if columns is not None:
-        response.columns.CopyFrom(columns)
-    return response
-
-
 class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
     model_name = "churn"
 
@@ -82,12 +67,16 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
     # -- scoring ---------------------------------------------------------------------------
     def _predict(
         self,
+        response: Reply,
         customers: Sequence[common_pb2.CustomerInput],
         batch: common_pb2.FeatureMatrix | None,
+        *,
         include_drivers: bool,
         version: int,
         context: grpc.ServicerContext,
-    ) -> tuple[LoadedArtifact, list[churn_pb2.ChurnPrediction], churn_pb2.ChurnColumns | None]:
+    ) -> Reply:
+        """Fill the fields unary and streamed churn replies share. Predictions are added in
+        place: building them apart and extending the reply copied every one again."""
         if version < 0:
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(version)
@@ -114,22 +103,24 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
             probs, levels, customer_ids=ids, request_keys=keys,
             model=(artifact.name, artifact.version), scored_at_ns=time.time_ns(),
         )  # fmt: skip
+        response.model.CopyFrom(model_ref(artifact))
+        response.horizon_days = int(serving_section(artifact).get("churn_days", 0))
         if batch is not None:
-            columns = churn_pb2.ChurnColumns(
-                probabilities=probs.astype(np.float32).tolist(), risk_levels=levels.tolist()
-            )
-            return artifact, [], columns
+            response.columns.SetInParent()  # present even with no row (clients test it)
+            response.columns.probabilities.extend(probs.astype(np.float32).tolist())
+            response.columns.risk_levels.extend(levels.tolist())
+            return response
         high_value = self._high_value(artifact, resolved.matrix, snapshot).tolist()
         drivers = (
             self._drivers(artifact, resolved.matrix, probs, snapshot) if include_drivers else None
         )
         probabilities, level_list = probs.tolist(), levels.tolist()
         position = None if every_row else {int(i): k for k, i in enumerate(resolved.scored)}
-        predictions: list[churn_pb2.ChurnPrediction] = []
+        add = response.predictions.add
         for i in range(resolved.n):
             k = i if position is None else position.get(i)
             if k is None:
-                p = churn_pb2.ChurnPrediction(
+                add(
                     index=i,
                     customer_id=resolved.customer_ids[i],
                     request_key=resolved.request_keys[i],
@@ -137,7 +128,7 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
                 )
             else:
                 level = level_list[k]
-                p = churn_pb2.ChurnPrediction(
+                add(
                     index=i,
                     customer_id=resolved.customer_ids[i],
                     request_key=resolved.request_keys[i],
@@ -146,8 +137,7 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
                     recommendations=recommendations(level, high_value[k]),
                     drivers=None if drivers is None else drivers[k],
                 )
-            predictions.append(p)
-        return artifact, predictions, None
+        return response
 
     def _thresholds(self, artifact: LoadedArtifact) -> np.ndarray:
         """The model's risk thresholds (t_medium, t_high, t_critical), read once per version."""
@@ -211,11 +201,11 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
     def PredictChurn(
         self, request: churn_pb2.PredictChurnRequest, context: grpc.ServicerContext
     ) -> churn_pb2.PredictChurnResponse:
-        artifact, predictions, columns = self._predict(
-            request.customers, batch_of(request), request.include_drivers,
-            request.model_version, context,
+        return self._predict(
+            churn_pb2.PredictChurnResponse(), request.customers, batch_of(request),
+            include_drivers=request.include_drivers, version=request.model_version,
+            context=context,
         )  # fmt: skip
-        return _reply(churn_pb2.PredictChurnResponse(), artifact, predictions, columns)
 
     def StreamPredictChurn(
         self,
@@ -225,11 +215,11 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer, ScoringService):
         def work(
             request: churn_pb2.StreamPredictChurnRequest,
         ) -> churn_pb2.StreamPredictChurnResponse:
-            artifact, predictions, columns = self._predict(
-                request.customers, batch_of(request), request.include_drivers, 0, context
-            )
-            response = churn_pb2.StreamPredictChurnResponse(sequence=request.sequence)
-            return _reply(response, artifact, predictions, columns)
+            return self._predict(
+                churn_pb2.StreamPredictChurnResponse(sequence=request.sequence),
+                request.customers, batch_of(request),
+                include_drivers=request.include_drivers, version=0, context=context,
+            )  # fmt: skip
 
         return self.stream(request_iterator, work)
 

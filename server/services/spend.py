@@ -14,7 +14,6 @@ from crm.line_features import line_feature_matrix, line_feature_names
 from crm.v1 import common_pb2, spend_pb2, spend_pb2_grpc
 from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.inputs import lines_frame
-from server.registry import LoadedArtifact
 from server.services.scoring import ScoringService, batch_of, model_ref, serving_section
 
 PRODUCTS_ARTIFACT = "products"
@@ -37,23 +36,6 @@ def _line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[FieldVio
 
 
 Reply = TypeVar("Reply", spend_pb2.PredictSpendResponse, spend_pb2.StreamPredictSpendResponse)
-
-
-def _reply(
-    response: Reply,
-    artifact: LoadedArtifact,
-    predictions: list[spend_pb2.SpendPrediction],
-    columns: spend_pb2.SpendColumns | None,
-) -> Reply:
-    """Fill the fields unary and streamed spend replies share."""
-    serving = serving_section(artifact)
-    response.model.CopyFrom(model_ref(artifact))
-    response.currency = str(serving.get("currency", ""))
-    response.horizon_days = int(serving.get("horizon_days", 0))
-    response.predictions.extend(predictions)
-    if columns is not None:
-        response.columns.CopyFrom(columns)
-    return response
 
 
 class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
@@ -116,31 +98,38 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
 
     def _predict(
         self,
+        response: Reply,
         customers: Sequence[common_pb2.CustomerInput],
         batch: common_pb2.FeatureMatrix | None,
         version: int,
         context: grpc.ServicerContext,
-    ) -> tuple[LoadedArtifact, list[spend_pb2.SpendPrediction], spend_pb2.SpendColumns | None]:
+    ) -> Reply:
+        """Fill the fields unary and streamed spend replies share. Predictions are added in
+        place: building them apart and extending the reply copied every one again."""
         if version < 0:
             raise InvalidArgument.field("model_version", "must be >= 0 (0 = serving)")
         artifact = self.model(version)
-        categories = [str(c) for c in serving_section(artifact).get("categories", [])]
+        serving = serving_section(artifact)
+        categories = [str(c) for c in serving.get("categories", [])]
         resolved = self.resolve(artifact, customers, batch, self.snapshot())
         spend = np.zeros((0, 1 + len(categories)), dtype=np.float64)
         if resolved.matrix.shape[0]:
             out = self.score(artifact, resolved, context)
             spend = np.asarray(out["spend"], dtype=np.float64).reshape(resolved.matrix.shape[0], -1)
+        response.model.CopyFrom(model_ref(artifact))
+        response.currency = str(serving.get("currency", ""))
+        response.horizon_days = int(serving.get("horizon_days", 0))
         if batch is not None:
-            columns = spend_pb2.SpendColumns(
-                totals=spend[:, 0].astype(np.float32).tolist(),
-                categories=categories,
-                category_amounts=spend[:, 1:].astype(np.float32).reshape(-1).tolist(),
-            )
-            return artifact, [], columns
+            columns = response.columns
+            columns.SetInParent()  # present even with no row (clients test it)
+            columns.totals.extend(spend[:, 0].astype(np.float32).tolist())
+            columns.categories.extend(categories)
+            columns.category_amounts.extend(spend[:, 1:].astype(np.float32).reshape(-1).tolist())
+            return response
         position = {int(i): k for k, i in enumerate(resolved.scored)}
-        predictions: list[spend_pb2.SpendPrediction] = []
+        add = response.predictions.add
         for i in range(resolved.n):
-            p = spend_pb2.SpendPrediction(
+            p = add(
                 index=i, customer_id=resolved.customer_ids[i], request_key=resolved.request_keys[i]
             )
             k = position.get(i)
@@ -150,16 +139,15 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
                 p.total = float(spend[k, 0])
                 for c, name in enumerate(categories):
                     p.categories.add(category=name, amount=float(spend[k, 1 + c]))
-            predictions.append(p)
-        return artifact, predictions, None
+        return response
 
     def PredictSpend(
         self, request: spend_pb2.PredictSpendRequest, context: grpc.ServicerContext
     ) -> spend_pb2.PredictSpendResponse:
-        artifact, predictions, columns = self._predict(
-            request.customers, batch_of(request), request.model_version, context
-        )
-        return _reply(spend_pb2.PredictSpendResponse(), artifact, predictions, columns)
+        return self._predict(
+            spend_pb2.PredictSpendResponse(), request.customers, batch_of(request),
+            request.model_version, context,
+        )  # fmt: skip
 
     def StreamPredictSpend(
         self,
@@ -169,10 +157,9 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer, ScoringService):
         def work(
             request: spend_pb2.StreamPredictSpendRequest,
         ) -> spend_pb2.StreamPredictSpendResponse:
-            artifact, predictions, columns = self._predict(
-                request.customers, batch_of(request), 0, context
-            )
-            response = spend_pb2.StreamPredictSpendResponse(sequence=request.sequence)
-            return _reply(response, artifact, predictions, columns)
+            return self._predict(
+                spend_pb2.StreamPredictSpendResponse(sequence=request.sequence),
+                request.customers, batch_of(request), 0, context,
+            )  # fmt: skip
 
         return self.stream(request_iterator, work)

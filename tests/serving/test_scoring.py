@@ -136,17 +136,35 @@ def test_transaction_lines_give_the_snapshot_features(served, trained_artifacts:
         assert without_future.probability == pytest.approx(r.probability, abs=1e-9)
 
 
-def test_batch_marks_unknown_ids_and_single_unknown_is_not_found(served, trained_artifacts) -> None:
+@pytest.mark.parametrize("kind", ["churn", "spend", "segments"])
+def test_batch_marks_unknown_ids_and_single_unknown_is_not_found(
+    served, trained_artifacts, kind: str
+) -> None:
     ids, _, _, _ = _snapshot(trained_artifacts)
     with CrmClient(served.target) as client:
-        results = client.predict_churn([ids[0], "no-such-customer", ids[1]]).results
+        call = {
+            "churn": client.predict_churn,
+            "spend": client.predict_spend,
+            "segments": client.assign_segments,
+        }[kind]
+        results = call([ids[0], "no-such-customer", ids[1]]).results
+        assert [r.index for r in results] == [0, 1, 2]
         assert [r.customer_id for r in results] == [ids[0], "no-such-customer", ids[1]]
         assert results[0].error is None and results[2].error is None
         assert results[1].error.code == "NOT_FOUND"
         assert results[1].error.field == "customers[1].customer_id"
+        alone = [call([ids[0]]).results[0], call([ids[1]]).results[0]]
+        assert [_scores(r) for r in (results[0], results[2])] == [_scores(r) for r in alone]
         with pytest.raises(CrmError) as err:
-            client.predict_churn(["no-such-customer"])
+            call(["no-such-customer"])
         assert err.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def _scores(result: object) -> tuple[object, ...]:
+    """What a row's scores are, whichever service answered it."""
+    fields = ("probability", "risk_level", "recommendations", "total", "categories", "segment",
+              "cluster_id", "recency_score", "frequency_score", "monetary_score")  # fmt: skip
+    return tuple(getattr(result, f, None) for f in fields)
 
 
 def _violations(call, request) -> tuple[grpc.StatusCode, list[str]]:
