@@ -16,11 +16,15 @@ class ScoreStats:
     """Counts over every score added. `add` only queues the arrays (it is on every scoring
     call); they are folded into the counts in bulk, when read or when many are queued."""
 
-    FOLD_AFTER = 256  # queued calls before add() folds them itself (bounds the memory held)
+    # add() folds the queue itself past either bound: calls bound the Python objects held,
+    # rows the arrays (256 calls of 10k rows each held ~40 MB before rows were bounded too).
+    FOLD_AFTER_CALLS = 256
+    FOLD_AFTER_ROWS = 65_536
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queued: list[tuple[np.ndarray, np.ndarray]] = []
+        self._queued_rows = 0
         self.scored = 0
         self.total = 0.0
         self.by_level = dict.fromkeys(LEVELS, 0)
@@ -31,7 +35,11 @@ class ScoreStats:
             return
         with self._lock:
             self._queued.append((probabilities, levels))
-            if len(self._queued) >= self.FOLD_AFTER:
+            self._queued_rows += probabilities.size
+            if (
+                len(self._queued) >= self.FOLD_AFTER_CALLS
+                or self._queued_rows >= self.FOLD_AFTER_ROWS
+            ):
                 self._fold()
 
     def _fold(self) -> None:
@@ -41,6 +49,7 @@ class ScoreStats:
         probabilities = np.concatenate([p for p, _ in self._queued])
         levels = np.concatenate([lv for _, lv in self._queued])
         self._queued.clear()
+        self._queued_rows = 0
         bucket = np.minimum(np.searchsorted(EDGES, probabilities, side="left"), 9)
         self.buckets += np.bincount(bucket, minlength=10)
         per_level = np.bincount(levels, minlength=max(LEVELS) + 1)

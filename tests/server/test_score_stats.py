@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from crm.v1 import churn_pb2
@@ -11,7 +13,9 @@ from server.churn.stats import EDGES, ScoreStats
 
 def test_counts_equal_a_direct_count_whenever_they_are_folded() -> None:
     rng = np.random.default_rng(3)
-    calls = [rng.random(int(rng.integers(1, 5))) for _ in range(3 * ScoreStats.FOLD_AFTER + 7)]
+    calls = [
+        rng.random(int(rng.integers(1, 5))) for _ in range(3 * ScoreStats.FOLD_AFTER_CALLS + 7)
+    ]
     stats = ScoreStats()
     for i, probs in enumerate(calls):
         stats.add(probs, risk_levels(probs, DEFAULT_THRESHOLDS))
@@ -28,3 +32,25 @@ def test_counts_equal_a_direct_count_whenever_they_are_folded() -> None:
         assert by_level[level] == int((levels == level).sum())
     expected = np.bincount(np.minimum(np.searchsorted(EDGES, everything), 9), minlength=10)
     assert [b.count for b in message.distribution] == expected.tolist()
+
+
+def test_big_calls_are_folded_by_rows_not_left_queued() -> None:
+    """A few calls of many rows must not stay queued until the call bound: their arrays are
+    released once their rows pass FOLD_AFTER_ROWS, and still counted."""
+    rng = np.random.default_rng(5)
+    calls = 4
+    rows = ScoreStats.FOLD_AFTER_ROWS // calls
+    assert calls < ScoreStats.FOLD_AFTER_CALLS
+    stats = ScoreStats()
+    released = []
+    total = 0.0
+    for _ in range(calls):
+        probs = rng.random(rows)
+        total += float(probs.sum())
+        released.append(weakref.ref(probs))
+        stats.add(probs, risk_levels(probs, DEFAULT_THRESHOLDS))
+        del probs
+    assert all(ref() is None for ref in released)
+    message = stats.to_message()
+    assert message.scored == calls * rows
+    assert abs(message.mean_probability - total / (calls * rows)) < 1e-12
