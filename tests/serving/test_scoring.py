@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -43,6 +44,18 @@ def _features_of(artifacts: Path, model: str, row: int) -> dict[str, float]:
     _, values, names, _ = _snapshot(artifacts)
     wanted = _model_features(artifacts, model)
     return {n: float(values[row, names.index(n)]) for n in wanted}
+
+
+def _snapshot_batch(artifacts: Path, model: str, rows: int) -> common_pb2.FeatureMatrix:
+    """The snapshot's first `rows` customers as a columnar batch in `model`'s feature order."""
+    _, values, names, _ = _snapshot(artifacts)
+    wanted = _model_features(artifacts, model)
+    matrix = values[:rows][:, [names.index(n) for n in wanted]]
+    return common_pb2.FeatureMatrix(feature_names=wanted, values=matrix.reshape(-1).tolist())
+
+
+def _by_id(ids: Sequence[str]) -> list[dict[str, str]]:
+    return [{"customer_id": c} for c in ids]
 
 
 def test_health_serving_for_every_scoring_service(served) -> None:
@@ -254,7 +267,7 @@ def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> 
         timeout=10,
     )
     per_customer = stub.PredictChurn(
-        churn_pb2.PredictChurnRequest(customers=[{"customer_id": c} for c in ids[:50]]), timeout=10
+        churn_pb2.PredictChurnRequest(customers=_by_id(ids[:50])), timeout=10
     )
     assert not columnar.predictions
     np.testing.assert_allclose(
@@ -264,36 +277,25 @@ def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> 
     )
     assert list(columnar.columns.risk_levels) == [p.risk_level for p in per_customer.predictions]
     spend_stub = spend_pb2_grpc.SpendServiceStub(served.channel)
-    spend_names = _model_features(trained_artifacts, "spend")
-    srows = values[:20][:, [names.index(n) for n in spend_names]]
     col_spend = spend_stub.PredictSpend(
-        spend_pb2.PredictSpendRequest(
-            batch=common_pb2.FeatureMatrix(
-                feature_names=spend_names, values=srows.reshape(-1).tolist()
-            )
-        ),
+        spend_pb2.PredictSpendRequest(batch=_snapshot_batch(trained_artifacts, "spend", 20)),
         timeout=10,
     )
     row_spend = spend_stub.PredictSpend(
-        spend_pb2.PredictSpendRequest(customers=[{"customer_id": c} for c in ids[:20]]), timeout=10
+        spend_pb2.PredictSpendRequest(customers=_by_id(ids[:20])), timeout=10
     )
     np.testing.assert_allclose(
         col_spend.columns.totals, [p.total for p in row_spend.predictions], rtol=1e-5, atol=1e-3
     )
     segment_stub = segmentation_pb2_grpc.SegmentationServiceStub(served.channel)
-    segment_names = _model_features(trained_artifacts, "segmentation")
-    seg_rows = values[:30][:, [names.index(n) for n in segment_names]]
     col_seg = segment_stub.AssignSegments(
         segmentation_pb2.AssignSegmentsRequest(
-            batch=common_pb2.FeatureMatrix(
-                feature_names=segment_names, values=seg_rows.reshape(-1).tolist()
-            )
+            batch=_snapshot_batch(trained_artifacts, "segmentation", 30)
         ),
         timeout=10,
     )
     row_seg = segment_stub.AssignSegments(
-        segmentation_pb2.AssignSegmentsRequest(customers=[{"customer_id": c} for c in ids[:30]]),
-        timeout=10,
+        segmentation_pb2.AssignSegmentsRequest(customers=_by_id(ids[:30])), timeout=10
     )
     assert not col_seg.assignments
     c = col_seg.columns
