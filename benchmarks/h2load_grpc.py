@@ -272,6 +272,11 @@ class Result:
     def ok(self) -> bool:
         return not self.failures
 
+    @property
+    def server_cpu_us_per_call(self) -> float:
+        """Server CPU (all its processes) per completed call, in microseconds."""
+        return sum(self.server_cpu_cores.values()) / max(self.req_per_s, 1.0) * 1e6
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "in_flight": self.in_flight, "ok": self.ok}
 

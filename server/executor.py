@@ -5,10 +5,16 @@ no timer: a request that finds its model idle runs at once, alone (no added late
 load); requests that arrive while a batch runs queue up, and when the batch finishes, the
 first queued caller's thread is handed the baton and runs everything queued (up to
 `max_batch_rows`) as the next batch. Each thread only ever runs a batch containing its own
-request, so nobody waits on work that is not theirs. With `max_queue_delay_us` > 0 a leader
-whose batch is below `preferred_batch_rows` waits up to that long for more requests (Triton's
-max_queue_delay_microseconds / preferred_batch_size), but only while more unary calls are in
-flight on the server than its batch holds: a lone caller never waits. The default 0 never waits.
+request, so nobody waits on work that is not theirs.
+
+With `max_queue_delay_us` > 0 a leader whose batch is below `preferred_batch_rows` waits up to
+that long for more requests (Triton's max_queue_delay_microseconds / preferred_batch_size), but
+only while the server's unary calls overlap (`InFlight.concurrent`): a client that sends one
+call at a time never waits. The leader sleeps on a condition that the request completing its
+preferred batch signals; it does not poll, because every wake-up is a GIL hand-off that the
+threads it waits for would have used. Why wait at all: one onnxruntime call on one row costs
+~20 us in a tight loop but ~90-120 us inside a busy server (the model's trees are out of
+cache again by the next call), and a batch pays that once.
 
 A request whose deadline passes while queued gets DEADLINE_EXCEEDED without being run. An
 exception in a batch fails that batch's callers only.
@@ -66,8 +72,35 @@ class _Lane:
         self.queue_wait = queue_wait
         self.precomputed_rows = precomputed_rows
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)  # a waiting leader's batch may be full
         self.pending: deque[_Job] = deque()
+        self.pending_rows = 0
+        self.wake_at_rows: int | None = None  # set while a leader waits for this many rows
         self.busy = False
+
+    # The queue is changed only through these, with `lock` held, so `pending_rows` stays true.
+    def push(self, job: _Job) -> None:
+        self.pending.append(job)
+        self.pending_rows += job.x.shape[0]
+        if self.wake_at_rows is not None and self.pending_rows >= self.wake_at_rows:
+            self.arrived.notify()
+
+    def push_front(self, jobs: list[_Job]) -> None:
+        self.pending.extendleft(reversed(jobs))
+        self.pending_rows += sum(j.x.shape[0] for j in jobs)
+
+    def pop(self) -> _Job:
+        job = self.pending.popleft()
+        self.pending_rows -= job.x.shape[0]
+        return job
+
+    def remove(self, job: _Job) -> bool:
+        """Take `job` out of the queue; False when it is no longer queued."""
+        if job not in self.pending:
+            return False
+        self.pending.remove(job)
+        self.pending_rows -= job.x.shape[0]
+        return True
 
 
 class ModelExecutor:
@@ -78,8 +111,8 @@ class ModelExecutor:
         per_model: dict[str, BatchingConfig] | None = None,
         in_flight: InFlight | None = None,
     ) -> None:
-        """`in_flight`: the server's count of unary calls being handled (the interceptor keeps
-        it); without it, nothing is known to be coming and no leader waits."""
+        """`in_flight`: the server's unary calls (the interceptor keeps it); without it,
+        nothing is known to be coming and no leader waits."""
         self.config = config or BatchingConfig()
         self._in_flight = InFlight() if in_flight is None else in_flight
         self._per_model = dict(per_model or {})
@@ -123,10 +156,10 @@ class ModelExecutor:
             queued = lane.busy
             if queued:
                 job = _Job(x, None if timeout is None else time.monotonic() + timeout)
-                lane.pending.append(job)
+                lane.push(job)
             else:
                 lane.busy = True
-        if not queued and (lane.config.max_queue_delay_us <= 0 or self._in_flight.count <= 1):
+        if not queued and not self._may_wait(lane):
             # The idle-lane fast path: run alone at once, then hand the lane on.
             try:
                 lane.queue_wait.observe(0.0)
@@ -138,11 +171,17 @@ class ModelExecutor:
             self._await(lane, job)
             if job.batch is None:  # someone else's batch carried this job
                 return self._outcome(job)
-            batch = job.batch
+            batch, wait = job.batch, self._may_wait(lane)  # handed the baton: lead the next
         else:
             job = _Job(x, None if timeout is None else time.monotonic() + timeout)
-            batch = [job]
-            self._maybe_wait_for_more(lane, batch)
+            batch, wait = [job], True
+            job.batch = batch
+        if wait:
+            try:
+                self._wait_for_company(lane, batch)
+            except BaseException:
+                self._abandon(lane, job)
+                raise
         self._execute(artifact, lane, batch)
         return self._outcome(job)
 
@@ -155,8 +194,7 @@ class ModelExecutor:
             self._abandon(lane, job)
             raise
         with lane.lock:
-            if job in lane.pending:
-                lane.pending.remove(job)
+            if lane.remove(job):
                 raise DeadlineExceeded("deadline expired while queued for the model")
         job.done.wait()  # already taken into a batch: its result is moments away
 
@@ -167,35 +205,42 @@ class ModelExecutor:
         queue and pass the baton on, so someone else runs them.
         """
         with lane.lock:
-            if job in lane.pending:
-                lane.pending.remove(job)
+            if lane.remove(job):
                 return
             if job.batch is None:
                 return  # carried by another leader's batch; its result is simply unused
-            lane.pending.extendleft(reversed([j for j in job.batch if j is not job]))
+            lane.push_front([j for j in job.batch if j is not job])
             job.batch = None
         self._pass_baton(lane)
 
-    def _maybe_wait_for_more(self, lane: _Lane, batch: list[_Job]) -> None:
-        delay = lane.config.max_queue_delay_us / 1e6
-        if delay <= 0:
-            return
-        until = time.monotonic() + delay
-        while sum(j.x.shape[0] for j in batch) < lane.config.preferred_batch_rows:
-            left = until - time.monotonic()
-            if left <= 0 or self._in_flight.count <= len(batch):
-                break  # out of time, or no other call in flight that could join
-            time.sleep(min(left, 50e-6))
-            with lane.lock:
-                self._take(lane, batch)
+    def _may_wait(self, lane: _Lane) -> bool:
+        return lane.config.max_queue_delay_us > 0 and self._in_flight.concurrent(time.monotonic())
 
-    def _take(self, lane: _Lane, batch: list[_Job]) -> None:
-        """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock)."""
+    def _wait_for_company(self, lane: _Lane, batch: list[_Job]) -> None:
+        """Fill `batch` from the queue, sleeping until it holds `preferred_batch_rows` or the
+        queue delay has passed."""
+        until = time.monotonic() + lane.config.max_queue_delay_us / 1e6
+        with lane.lock:
+            try:
+                while True:
+                    rows = self._take(lane, batch)
+                    left = until - time.monotonic()
+                    if rows >= lane.config.preferred_batch_rows or left <= 0 or lane.pending:
+                        return  # preferred size, out of time, or the next job does not fit
+                    lane.wake_at_rows = lane.config.preferred_batch_rows - rows
+                    lane.arrived.wait(left)
+            finally:
+                lane.wake_at_rows = None
+
+    def _take(self, lane: _Lane, batch: list[_Job]) -> int:
+        """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock); the
+        batch's rows."""
         rows = sum(j.x.shape[0] for j in batch)
         while lane.pending and rows + lane.pending[0].x.shape[0] <= lane.config.max_batch_rows:
-            job = lane.pending.popleft()
+            job = lane.pop()
             rows += job.x.shape[0]
             batch.append(job)
+        return rows
 
     def _execute(self, artifact: LoadedArtifact, lane: _Lane, batch: list[_Job]) -> None:
         now = time.monotonic()
@@ -229,7 +274,7 @@ class ModelExecutor:
             if not lane.pending:
                 lane.busy = False
                 return
-            leader = lane.pending.popleft()
+            leader = lane.pop()
             leader.batch = [leader]
             self._take(lane, leader.batch)
         leader.done.set()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 
 from server.errors import DeadlineExceeded
 from server.executor import BatchingConfig, ModelExecutor
-from server.inflight import InFlight
+from server.inflight import OVERLAP_MEMORY_S, InFlight
 from server.metrics import ServerMetrics
 from server.registry import LoadedArtifact, ModelRegistry
 from tests.factories import make_onnx_artifact
@@ -35,9 +38,17 @@ def _histogram_count(metrics: ServerMetrics, name: str) -> float:
     )
 
 
-def test_concurrent_mixed_requests_match_unbatched(loaded) -> None:
+@pytest.mark.parametrize("delay_us", [0, 300], ids=["no-delay", "leaders-wait"])
+def test_concurrent_mixed_requests_match_unbatched(loaded, delay_us: int) -> None:
     artifact, metrics = loaded
-    executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=256))
+    in_flight = InFlight()
+    for _ in range(16):
+        in_flight.enter()  # the calls below, as the interceptor would count them
+    executor = ModelExecutor(
+        metrics,
+        BatchingConfig(max_batch_rows=256, max_queue_delay_us=delay_us),
+        in_flight=in_flight,
+    )
     rng = np.random.default_rng(7)
     requests = [
         rng.normal(size=(int(rng.integers(1, 40)), N_FEATURES)).astype(np.float32)
@@ -79,7 +90,12 @@ def test_lone_request_runs_at_once_even_with_a_queue_delay(loaded) -> None:
     assert _queue_wait_sum(metrics) < 0.5, "a lone request waited for company"
 
 
-def test_a_leader_waits_for_a_call_in_flight_and_merges_with_it(loaded) -> None:
+@pytest.mark.parametrize(
+    "other_ended", [False, True], ids=["in-flight-now", "overlapped-moments-ago"]
+)
+def test_a_leader_waits_for_company_and_merges_with_it(loaded, other_ended: bool) -> None:
+    """Under load most calls wait in gRPC's core, not in a handler, so the count in flight is
+    mostly 1: a recent overlap of two calls is what tells load from a sequential client."""
     artifact, metrics = loaded
     in_flight = InFlight()
     executor = ModelExecutor(
@@ -89,12 +105,14 @@ def test_a_leader_waits_for_a_call_in_flight_and_merges_with_it(loaded) -> None:
     )
     in_flight.enter()
     in_flight.enter()  # two calls in flight: the first to reach the model may wait for the other
+    if other_ended:
+        in_flight.leave()  # one call in flight now, but two overlapped a moment ago
     first, second = (np.full((1, N_FEATURES), v, dtype=np.float32) for v in (1.0, 2.0))
     results: dict[str, dict[str, np.ndarray]] = {}
     leader = threading.Thread(target=lambda: results.update(first=executor.run(artifact, first)))
     leader.start()
-    time.sleep(0.05)  # the leader holds the lane, waiting for company
-    assert leader.is_alive(), "the leader ran alone although another call was in flight"
+    time.sleep(0.02)  # the leader holds the lane, waiting for company
+    assert leader.is_alive(), "the leader ran alone although calls overlapped"
     results["second"] = executor.run(artifact, second)
     leader.join(timeout=LONG_DELAY_US / 2e6)
     assert not leader.is_alive(), "the leader kept waiting after its batch was full"
@@ -104,26 +122,28 @@ def test_a_leader_waits_for_a_call_in_flight_and_merges_with_it(loaded) -> None:
     labels = {"model": "churn", "version": "1"}
     assert metrics.registry.get_sample_value("crm_batch_rows_count", labels) == 1
     assert metrics.registry.get_sample_value("crm_batch_rows_sum", labels) == 2
+    if other_ended:
+        time.sleep(OVERLAP_MEMORY_S * 2)  # the overlap is old news: a lone call runs at once
+        waits_before = _queue_wait_sum(metrics)
+        executor.run(artifact, first)
+        assert _queue_wait_sum(metrics) - waits_before < 0.5, "a lone call waited for company"
 
 
-def test_a_leader_stops_waiting_when_the_other_call_ends_elsewhere(loaded) -> None:
+def test_a_leader_waits_no_longer_than_its_queue_delay(loaded) -> None:
     artifact, metrics = loaded
+    delay_s = 0.2
     in_flight = InFlight()
     executor = ModelExecutor(
-        metrics, BatchingConfig(max_queue_delay_us=LONG_DELAY_US), in_flight=in_flight
+        metrics, BatchingConfig(max_queue_delay_us=int(delay_s * 1e6)), in_flight=in_flight
     )
     in_flight.enter()
-    in_flight.enter()
-    done = threading.Event()
-    leader = threading.Thread(
-        target=lambda: (executor.run(artifact, np.ones((1, N_FEATURES), np.float32)), done.set())
-    )
-    leader.start()
-    time.sleep(0.05)
-    assert not done.is_set(), "the leader did not wait although another call was in flight"
-    in_flight.leave()  # the other call finished without needing this model
-    assert done.wait(LONG_DELAY_US / 2e6), "the leader waited out its delay for nobody"
-    leader.join()
+    in_flight.enter()  # another call in flight, which never reaches this model
+    x = np.ones((1, N_FEATURES), dtype=np.float32)
+    t0 = time.monotonic()
+    got = executor.run(artifact, x)
+    waited = time.monotonic() - t0
+    np.testing.assert_array_equal(got["probabilities"], artifact.model.run(x)["probabilities"])
+    assert delay_s * 0.9 <= waited < delay_s * 5, f"waited {waited:.3f} s for a {delay_s} s delay"
 
 
 def test_deadline_expiring_in_the_queue_is_not_run(loaded) -> None:
@@ -192,30 +212,36 @@ def test_queued_request_without_a_deadline_waits_its_turn(loaded) -> None:
     np.testing.assert_array_equal(got["probabilities"], artifact.model.run(x)["probabilities"])
 
 
-def test_an_interrupted_waiter_does_not_wedge_the_lane(loaded) -> None:
-    """A queued caller whose wait is interrupted must leave the lane usable for everyone."""
-    import signal
+class Interrupted(Exception):
+    pass
 
-    class Interrupted(Exception):
-        pass
 
-    def interrupt(signum, frame):
+@contextlib.contextmanager
+def interrupted_after(seconds: float) -> Iterator[None]:
+    """Raise Interrupted in the main thread after `seconds`, as a signal handler would."""
+
+    def interrupt(signum: int, frame: object) -> None:
         raise Interrupted
 
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_interrupted_waiter_does_not_wedge_the_lane(loaded) -> None:
+    """A queued caller whose wait is interrupted must leave the lane usable for everyone."""
     artifact, metrics = loaded
     executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=10_000_000))
     big = np.random.default_rng(2).normal(size=(3_000_000, N_FEATURES)).astype(np.float32)
     blocker = threading.Thread(target=executor.run, args=(artifact, big))
     blocker.start()
     time.sleep(0.005)  # the big batch holds the lane, so this (main) thread's call queues
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.02)  # fires while the call waits in the queue
-        with pytest.raises(Interrupted):
-            executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(Interrupted), interrupted_after(0.02):  # while the call is queued
+        executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
     blocker.join()
     x = np.ones((3, N_FEATURES), dtype=np.float32)
     done = []
@@ -224,3 +250,28 @@ def test_an_interrupted_waiter_does_not_wedge_the_lane(loaded) -> None:
     worker.join(timeout=10)
     assert done, "the lane is wedged"
     np.testing.assert_array_equal(done[0]["probabilities"], artifact.model.run(x)["probabilities"])
+
+
+def test_an_interrupted_leader_waiting_for_company_frees_the_lane(loaded) -> None:
+    """A leader interrupted while it waits for company hands its batch-mates on."""
+    artifact, metrics = loaded
+    in_flight = InFlight()
+    in_flight.enter()
+    in_flight.enter()
+    delay_s = 0.5  # the mate, handed the lead, waits this long for company of its own
+    executor = ModelExecutor(
+        metrics,
+        BatchingConfig(max_queue_delay_us=int(delay_s * 1e6), preferred_batch_rows=100),
+        in_flight=in_flight,
+    )
+    x = np.full((1, N_FEATURES), 3.0, dtype=np.float32)
+    mate: list[dict[str, np.ndarray]] = []
+    mate_thread = threading.Thread(target=lambda: mate.append(executor.run(artifact, x)))
+    starter = threading.Timer(0.02, mate_thread.start)  # queues behind the waiting leader
+    starter.start()
+    with pytest.raises(Interrupted), interrupted_after(0.1):  # while this (main) thread leads
+        executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
+    starter.join()
+    mate_thread.join(timeout=delay_s + 10)
+    assert mate, "the queued call was stranded by its interrupted leader"
+    np.testing.assert_array_equal(mate[0]["probabilities"], artifact.model.run(x)["probabilities"])
