@@ -70,8 +70,10 @@ ROUND_SHARE_OF_DURATION = 0.25
 HEAVY_CALL_S = 0.1  # cells of calls slower than this are not repeated when noisy
 IDLE_CORES = 0.05  # the server counts as idle below this CPU use
 RSS_LIMIT_MB = 300.0
-BEFORE_BATCH = "next to the 1k-row cells"
-BEFORE_STREAM = "next to the stream"
+# Raw onnxruntime is measured on both sides of the runs it is compared with, and the mean is
+# the reference: the same single session measured 118k and 138k rows/s minutes apart in one run.
+BEFORE_BATCH, AFTER_BATCH = "before the 1k-row cells", "after the 1k-row cells"
+BEFORE_STREAM, AFTER_STREAM = "before the stream", "after the stream"
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -841,6 +843,20 @@ def _with_cpu(row: dict[str, Any] | None, cores: float, **extra: float) -> dict[
     return None if row is None else {**row, "cpu_cores": cores, **extra}
 
 
+def _bracketed(refs: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The mean of the raw onnxruntime references measured before and after some runs (the
+    one there is, when a run has only one)."""
+    found = [r for r in refs if r is not None]
+    if not found:
+        return None
+    mean = {
+        key: statistics.fmean(r[key] for r in found)
+        for key in ("rows_per_s", "own_cpu_cores", "other_cpu_cores")
+    }
+    spread = " / ".join(f"{r['rows_per_s'] / 1000:,.0f}k" for r in found)
+    return _with_cpu({**found[0], **mean, "spread": spread}, mean["own_cpu_cores"])
+
+
 def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
     cells, echo = report["cells"], report["echo"]
     raw = {  # keyed by the phase too: the 1-worker cells compare with the 1-worker phase's
@@ -891,26 +907,27 @@ def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
             ))  # fmt: skip
 
         def ort(
-            sessions: int, when: str = BEFORE_BATCH, phase: int = procs
+            sessions: int, when: tuple[str, str] = (BEFORE_BATCH, AFTER_BATCH), phase: int = procs
         ) -> dict[str, Any] | None:
-            found = raw.get((phase, when, sessions))
-            return _with_cpu(found, found["own_cpu_cores"]) if found else None
+            return _bracketed([raw.get((phase, w, sessions)) for w in when])
 
         for in_flight in s.in_flight:
             # one connection reaches one worker: compare with as many sessions as workers used
             sessions = procs if load_shape(in_flight, s.max_connections)[0] >= procs else 1
+            ref = ort(sessions)
             targets.append(_ratio(
                 f"PredictChurn 1k columnar x{procs} @{in_flight} rows/s / raw ORT x{sessions}",
-                0.8, server(_cell(cells, "churn_batch_1k", procs, in_flight)), ort(sessions),
-                "rows_per_s",
+                0.8, server(_cell(cells, "churn_batch_1k", procs, in_flight)), ref, "rows_per_s",
+                note=f"raw before / after: {ref['spread']} rows/s" if ref else "",
             ))  # fmt: skip
-        ref = ort(procs, BEFORE_STREAM)
+        ref = ort(procs, (BEFORE_STREAM, AFTER_STREAM))
         stream = streams.get(procs)
         targets.append(_ratio(
             f"StreamPredictChurn x{procs} rows/s / raw ORT 1k-row calls x{procs}", 0.8,
             _with_cpu(stream, sum(stream["server_cpu_cores"].values())) if stream else None,
             ref, "rows_per_s",
-            note=f"client used {stream['client_cpu_cores']:.2f} cores" if stream else "",
+            note=(f"client used {stream['client_cpu_cores']:.2f} cores" if stream else "")
+            + (f"; raw before / after: {ref['spread']} rows/s" if ref else ""),
         ))  # fmt: skip
     if s.workers > 1 and 64 in s.in_flight:
         for case in ("churn_features", "churn_id", "churn_batch_1k"):
@@ -1003,13 +1020,16 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
         log = work_dir / f"server-{procs}.log"
         with run_server(artifacts, data_dir, procs, s.ort_threads, log) as server:
             for case in cases:
-                if case.key == "churn_batch_1k":
-                    for parallel in dict.fromkeys((1, procs)):
-                        reference(BEFORE_BATCH, 1000, parallel, procs)
+                bulk = case.key == "churn_batch_1k"
+                for parallel in dict.fromkeys((1, procs)) if bulk else ():
+                    reference(BEFORE_BATCH, 1000, parallel, procs)
                 report["cells"] += server_cells(server, [case], s, procs)
+                for parallel in dict.fromkeys((1, procs)) if bulk else ():
+                    reference(AFTER_BATCH, 1000, parallel, procs)
             if s.stream_rows:
                 reference(BEFORE_STREAM, 1000, procs, procs)
                 report["streams"].append(stream_cell(server, workload, s, procs))
+                reference(AFTER_STREAM, 1000, procs, procs)
             if procs == s.workers and s.soak_seconds > 0:
                 print(f"  soak: {s.soak_seconds:.0f} s of mixed load, RSS sampled every second")
                 report["soak"] = soak(server, cases, s.soak_seconds)
