@@ -6,7 +6,7 @@
    rows, with the CPU cache warm (the same call in a loop) and cold (8 MB of other memory read
    before each call, as a busy server does between two calls).
 2. One server per `--batch-queue-delay-us` value, alternated so drift in the machine's other
-   load hits all alike: single-customer PredictChurn by features at 16 and 64 in flight through
+   load hits all alike: single-customer PredictChurn by features at 2, 4, 16 and 64 in flight through
    bench_serving's h2load harness and success checks. Prints req/s, server CPU per call and the
    mean rows per onnxruntime call (`crm_batch_rows`).
 """
@@ -28,7 +28,7 @@ from benchmarks.h2load_grpc import run_h2load
 
 CASE = "churn_features"
 EVICT_BYTES = 8 << 20  # more than this machine's 2 MB L2 per core
-SHAPES = {16: (4, 4), 64: (8, 8)}  # in flight: (connections, streams per connection)
+SHAPES = {2: (2, 1), 4: (4, 1), 16: (4, 4), 64: (8, 8)}  # in flight: (connections, streams)
 
 
 def cache_effect(model: Path, calls: int = 300) -> list[tuple[int, float, float]]:

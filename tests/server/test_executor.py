@@ -91,42 +91,65 @@ def test_lone_request_runs_at_once_even_with_a_queue_delay(loaded) -> None:
 
 
 @pytest.mark.parametrize(
-    "other_ended", [False, True], ids=["in-flight-now", "overlapped-moments-ago"]
+    ("calls_before", "ended_before", "second_enters", "preferred_rows"),
+    [
+        (2, 0, False, 64),  # both calls in flight: once both are in the batch, none can come
+        (3, 0, False, 2),  # a third call elsewhere: the batch ends at its preferred size
+        (2, 1, True, 64),  # two overlapped a moment ago, so even a lone leader waits
+    ],
+    ids=["everyone-in-flight-joined", "preferred-rows-reached", "overlapped-moments-ago"],
 )
-def test_a_leader_waits_for_company_and_merges_with_it(loaded, other_ended: bool) -> None:
+def test_a_leader_waits_for_company_and_merges_with_it(
+    loaded, calls_before: int, ended_before: int, second_enters: bool, preferred_rows: int
+) -> None:
     """Under load most calls wait in gRPC's core, not in a handler, so the count in flight is
     mostly 1: a recent overlap of two calls is what tells load from a sequential client."""
     artifact, metrics = loaded
     in_flight = InFlight()
     executor = ModelExecutor(
         metrics,
-        BatchingConfig(max_queue_delay_us=LONG_DELAY_US, preferred_batch_rows=2),
+        BatchingConfig(max_queue_delay_us=LONG_DELAY_US, preferred_batch_rows=preferred_rows),
         in_flight=in_flight,
     )
-    in_flight.enter()
-    in_flight.enter()  # two calls in flight: the first to reach the model may wait for the other
-    if other_ended:
-        in_flight.leave()  # one call in flight now, but two overlapped a moment ago
+    for _ in range(calls_before):
+        in_flight.enter()  # as the interceptor counts calls
+    for _ in range(ended_before):
+        in_flight.leave()
     first, second = (np.full((1, N_FEATURES), v, dtype=np.float32) for v in (1.0, 2.0))
     results: dict[str, dict[str, np.ndarray]] = {}
     leader = threading.Thread(target=lambda: results.update(first=executor.run(artifact, first)))
     leader.start()
     time.sleep(0.02)  # the leader holds the lane, waiting for company
     assert leader.is_alive(), "the leader ran alone although calls overlapped"
-    results["second"] = executor.run(artifact, second)
-    leader.join(timeout=LONG_DELAY_US / 2e6)
-    assert not leader.is_alive(), "the leader kept waiting after its batch was full"
+    if second_enters:
+        in_flight.enter()
+    t0 = time.monotonic()
+    results["second"] = executor.run(artifact, second)  # queued until the leader runs both
+    leader.join()
+    waited = time.monotonic() - t0
+    assert waited < LONG_DELAY_US / 2e6, (
+        f"the leader kept waiting ({waited:.2f} s) after its batch was complete"
+    )
     together = artifact.model.run(np.concatenate([first, second]))["probabilities"]
     np.testing.assert_array_equal(results["first"]["probabilities"], together[:1])
     np.testing.assert_array_equal(results["second"]["probabilities"], together[1:])
     labels = {"model": "churn", "version": "1"}
     assert metrics.registry.get_sample_value("crm_batch_rows_count", labels) == 1
     assert metrics.registry.get_sample_value("crm_batch_rows_sum", labels) == 2
-    if other_ended:
-        time.sleep(OVERLAP_MEMORY_S * 2)  # the overlap is old news: a lone call runs at once
-        waits_before = _queue_wait_sum(metrics)
-        executor.run(artifact, first)
-        assert _queue_wait_sum(metrics) - waits_before < 0.5, "a lone call waited for company"
+
+
+def test_a_lone_call_runs_at_once_once_the_overlap_is_old_news(loaded) -> None:
+    artifact, metrics = loaded
+    in_flight = InFlight()
+    executor = ModelExecutor(
+        metrics, BatchingConfig(max_queue_delay_us=LONG_DELAY_US), in_flight=in_flight
+    )
+    in_flight.enter()
+    in_flight.enter()
+    in_flight.leave()
+    time.sleep(OVERLAP_MEMORY_S * 2)
+    executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
+    assert _queue_wait_sum(metrics) < 0.5, "a lone call waited for company"
 
 
 def test_a_leader_waits_no_longer_than_its_queue_delay(loaded) -> None:
@@ -256,8 +279,8 @@ def test_an_interrupted_leader_waiting_for_company_frees_the_lane(loaded) -> Non
     """A leader interrupted while it waits for company hands its batch-mates on."""
     artifact, metrics = loaded
     in_flight = InFlight()
-    in_flight.enter()
-    in_flight.enter()
+    for _ in range(3):  # the leader, its mate and a call elsewhere: the leader keeps waiting
+        in_flight.enter()
     delay_s = 0.5  # the mate, handed the lead, waits this long for company of its own
     executor = ModelExecutor(
         metrics,
