@@ -6,9 +6,9 @@
    rows, with the CPU cache warm (the same call in a loop) and cold (8 MB of other memory read
    before each call, as a busy server does between two calls).
 2. One server per `--batch-queue-delay-us` value, alternated so drift in the machine's other
-   load hits all alike: single-customer PredictChurn by features at 2, 4, 16 and 64 in flight through
-   bench_serving's h2load harness and success checks. Prints req/s, server CPU per call and the
-   mean rows per onnxruntime call (`crm_batch_rows`).
+   load hits all alike: single-customer PredictChurn by features at 2, 4, 16 and 64 in flight
+   through bench_serving's h2load harness and success checks. Prints req/s, server CPU per call
+   and the mean rows per onnxruntime call (`crm_batch_rows`) for every run, then the medians.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{case.label}, 1 worker, servers alternated")
         print(f"{'delay us':>8} {'in flight':>9} {'req/s':>8} {'CPU us/call':>11} {'rows/run':>8}")
         failed = False
+        runs: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
         for repeat in range(args.repeats):
             for delay in delays:
                 log = work / f"server-{delay}-{repeat}.log"
@@ -117,12 +118,17 @@ def main(argv: list[str] | None = None) -> int:
                                 f"{delay:>8} {in_flight:>9} LOAD FAILED: {'; '.join(result.failures)}"
                             )
                             continue
-                        runs = after[1] - before[1]
-                        rows = (after[0] - before[0]) / runs if runs else 0.0
+                        calls = after[1] - before[1]
+                        rows = (after[0] - before[0]) / calls if calls else 0.0
+                        row = (result.req_per_s, result.server_cpu_us_per_call, rows)
+                        runs.setdefault((delay, in_flight), []).append(row)
                         print(
-                            f"{delay:>8} {in_flight:>9} {result.req_per_s:>8,.0f}"
-                            f" {result.server_cpu_us_per_call:>11.0f} {rows:>8.2f}"
+                            f"{delay:>8} {in_flight:>9} {row[0]:>8,.0f} {row[1]:>11.0f} {row[2]:>8.2f}"
                         )
+        print(f"\nmedians of {args.repeats} runs")
+        for (delay, in_flight), measured in sorted(runs.items()):
+            req_s, cpu, rows = (statistics.median(column) for column in zip(*measured, strict=True))
+            print(f"{delay:>8} {in_flight:>9} {req_s:>8,.0f} {cpu:>11.0f} {rows:>8.2f}")
     return 1 if failed else 0
 
 

@@ -54,7 +54,7 @@ class ServerConfig:
     batch_max_rows: int = _opt(1024, "dynamic batching: most rows merged into one model call")
     batch_preferred_rows: int = _opt(64, "dynamic batching: a leader may wait for this many rows")
     batch_queue_delay_us: int = _opt(
-        0,
+        500,
         "dynamic batching: most microseconds a leader waits for company while calls overlap (0 = never)",
     )
     batching: str = _opt(
