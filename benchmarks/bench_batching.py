@@ -1,6 +1,7 @@
 """What the batching queue delay buys, and why: one onnxruntime row in and out of the cache.
 
     python -m benchmarks.bench_batching [--artifacts DIR] [--delays 0,500] [--repeats 2]
+                                        [--workers 1]
 
 1. In-process, on the churn model: the median time of one onnxruntime call on 1, 4, 16 and 64
    rows, with the CPU cache warm (the same call in a loop) and cold (8 MB of other memory read
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", type=Path, help="reuse these artifacts (default: train)")
     parser.add_argument("--delays", default="0,500", help="--batch-queue-delay-us values")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="server --workers")
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per run")
     args = parser.parse_args(argv)
     delays = [int(d) for d in args.delays.split(",")]
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         for rows, warm, cold in cache_effect(workload.churn_onnx):
             print(f"{rows:>5} {warm:>8.1f} {cold:>8.1f} {cold / rows:>9.1f}")
         case = next(c for c in build_cases(workload) if c.key == CASE)
-        print(f"\n{case.label}, 1 worker, servers alternated")
+        print(f"\n{case.label}, {args.workers} worker(s), servers alternated")
         print(f"{'delay us':>8} {'in flight':>9} {'req/s':>8} {'CPU us/call':>11} {'rows/run':>8}")
         failed = False
         runs: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
@@ -103,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             for delay in delays:
                 log = work / f"server-{delay}-{repeat}.log"
                 extra = ("--batch-queue-delay-us", str(delay))
-                with run_server(artifacts, work / "data", 1, 1, log, extra_args=extra) as server:
+                with run_server(
+                    artifacts, work / "data", args.workers, 1, log, extra_args=extra
+                ) as server:
                     for in_flight, (clients, streams) in SHAPES.items():
                         before = batch_rows(server.metrics_url)
                         result = run_h2load(
