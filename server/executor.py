@@ -76,39 +76,21 @@ class _Lane:
         self.queue_wait = queue_wait
         self.precomputed_rows = precomputed_rows
         self.lock = threading.Lock()
-        self.arrived = threading.Condition(self.lock)  # a waiting leader's batch may be full
+        self.arrived = threading.Condition(self.lock)  # the waiting leader's batch may be done
         self.pending: deque[_Job] = deque()
-        self.pending_rows = 0
-        self.wake_at_rows: int | None = None  # set while a leader waits for this many rows
-        self.waiting_jobs = 0  # jobs in the waiting leader's batch
+        self.waiting: list[_Job] | None = None  # the batch of a leader waiting for company
         self.busy = False
 
-    # The queue is changed only through these, with `lock` held, so `pending_rows` stays true.
+    def enough(self, jobs: list[_Job] | deque[_Job], in_flight: int) -> bool:
+        """Company enough for a waiting leader: its preferred rows, or every call in flight."""
+        rows = sum(j.x.shape[0] for j in jobs)
+        return rows >= self.config.preferred_batch_rows or 1 < in_flight <= len(jobs)
+
     def push(self, job: _Job, in_flight: int) -> None:
+        """Queue `job` (lock held), waking a waiting leader that it completes."""
         self.pending.append(job)
-        self.pending_rows += job.x.shape[0]
-        if self.wake_at_rows is not None and (
-            self.pending_rows >= self.wake_at_rows
-            or 1 < in_flight <= self.waiting_jobs + len(self.pending)
-        ):
+        if self.waiting is not None and self.enough([*self.waiting, *self.pending], in_flight):
             self.arrived.notify()
-
-    def push_front(self, jobs: list[_Job]) -> None:
-        self.pending.extendleft(reversed(jobs))
-        self.pending_rows += sum(j.x.shape[0] for j in jobs)
-
-    def pop(self) -> _Job:
-        job = self.pending.popleft()
-        self.pending_rows -= job.x.shape[0]
-        return job
-
-    def remove(self, job: _Job) -> bool:
-        """Take `job` out of the queue; False when it is no longer queued."""
-        if job not in self.pending:
-            return False
-        self.pending.remove(job)
-        self.pending_rows -= job.x.shape[0]
-        return True
 
 
 class ModelExecutor:
@@ -202,7 +184,8 @@ class ModelExecutor:
             self._abandon(lane, job)
             raise
         with lane.lock:
-            if lane.remove(job):
+            if job in lane.pending:
+                lane.pending.remove(job)
                 raise DeadlineExceeded("deadline expired while queued for the model")
         job.done.wait()  # already taken into a batch: its result is moments away
 
@@ -213,16 +196,17 @@ class ModelExecutor:
         queue and pass the baton on, so someone else runs them.
         """
         with lane.lock:
-            if lane.remove(job):
+            if job in lane.pending:
+                lane.pending.remove(job)
                 return
             if job.batch is None:
                 return  # carried by another leader's batch; its result is simply unused
-            lane.push_front([j for j in job.batch if j is not job])
+            lane.pending.extendleft(reversed([j for j in job.batch if j is not job]))
             job.batch = None
         self._pass_baton(lane)
 
     def _may_wait(self, lane: _Lane) -> bool:
-        return lane.config.max_queue_delay_us > 0 and self._in_flight.concurrent(time.monotonic())
+        return lane.config.max_queue_delay_us > 0 and self._in_flight.concurrent()
 
     def _wait_for_company(self, lane: _Lane, batch: list[_Job]) -> None:
         """Fill `batch` from the queue, sleeping until it holds `preferred_batch_rows` or every
@@ -231,30 +215,22 @@ class ModelExecutor:
         with lane.lock:
             try:
                 while True:
-                    rows = self._take(lane, batch)
+                    self._take(lane, batch)
                     left = until - time.monotonic()
-                    if (
-                        rows >= lane.config.preferred_batch_rows
-                        or left <= 0
-                        or lane.pending
-                        or len(batch) >= self._in_flight.count > 1
-                    ):
-                        return  # preferred size, out of time, next job too big, or all here
-                    lane.wake_at_rows = lane.config.preferred_batch_rows - rows
-                    lane.waiting_jobs = len(batch)
+                    if left <= 0 or lane.pending or lane.enough(batch, self._in_flight.count):
+                        return  # out of time, the next job does not fit, or company enough
+                    lane.waiting = batch
                     lane.arrived.wait(left)
             finally:
-                lane.wake_at_rows = None
+                lane.waiting = None
 
-    def _take(self, lane: _Lane, batch: list[_Job]) -> int:
-        """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock); the
-        batch's rows."""
+    def _take(self, lane: _Lane, batch: list[_Job]) -> None:
+        """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock)."""
         rows = sum(j.x.shape[0] for j in batch)
         while lane.pending and rows + lane.pending[0].x.shape[0] <= lane.config.max_batch_rows:
-            job = lane.pop()
+            job = lane.pending.popleft()
             rows += job.x.shape[0]
             batch.append(job)
-        return rows
 
     def _execute(self, artifact: LoadedArtifact, lane: _Lane, batch: list[_Job]) -> None:
         now = time.monotonic()
@@ -288,7 +264,7 @@ class ModelExecutor:
             if not lane.pending:
                 lane.busy = False
                 return
-            leader = lane.pop()
+            leader = lane.pending.popleft()
             leader.batch = [leader]
             self._take(lane, leader.batch)
         leader.done.set()

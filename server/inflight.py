@@ -27,9 +27,9 @@ class InFlight:
     def count(self) -> int:
         return self._count
 
-    def concurrent(self, now: float) -> bool:
+    def concurrent(self) -> bool:
         """More than one call in flight now, or within the last OVERLAP_MEMORY_S."""
-        return self._count > 1 or now - self._last_overlap < OVERLAP_MEMORY_S
+        return self._count > 1 or time.monotonic() - self._last_overlap < OVERLAP_MEMORY_S
 
     def enter(self) -> None:
         with self._lock:
