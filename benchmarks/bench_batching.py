@@ -8,8 +8,10 @@
    before each call, as a busy server does between two calls).
 2. One server per `--batch-queue-delay-us` value, alternated so drift in the machine's other
    load hits all alike: single-customer PredictChurn by features at 2, 4, 16 and 64 in flight
-   through bench_serving's h2load harness and success checks. Prints req/s, server CPU per call
-   and the mean rows per onnxruntime call (`crm_batch_rows`) for every run, then the medians.
+   through bench_serving's h2load harness and success checks. Prints req/s, server CPU per call,
+   the mean rows per onnxruntime call (`crm_batch_rows`) and the server threads' voluntary
+   context switches per call (each one a thread that blocked and later woke) for every run,
+   then the medians.
 """
 
 from __future__ import annotations
@@ -59,6 +61,21 @@ def cache_effect(model: Path, calls: int = 300) -> list[tuple[int, float, float]
     return [(rows, median_us(rows, False), median_us(rows, True)) for rows in (1, 4, 16, 64)]
 
 
+def voluntary_switches(pids: list[int]) -> int:
+    """Voluntary context switches so far, summed over every thread of `pids`."""
+    total = 0
+    for pid in pids:
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            try:
+                text = status.read_text()
+            except OSError:  # the thread ended meanwhile
+                continue
+            for line in text.splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
 def batch_rows(metrics_url: str) -> tuple[float, float]:
     """(sum, count) of `crm_batch_rows` for churn, over all versions."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -75,6 +92,11 @@ def batch_rows(metrics_url: str) -> tuple[float, float]:
             elif sample.name == "crm_batch_rows_count":
                 count += sample.value
     return total, count
+
+
+def _row(delay: int, in_flight: int, row: tuple[float, ...]) -> str:
+    req_s, cpu, rows, switches = row
+    return f"{delay:>8} {in_flight:>9} {req_s:>8,.0f} {cpu:>11.0f} {rows:>8.2f} {switches:>13.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{rows:>5} {warm:>8.1f} {cold:>8.1f} {cold / rows:>9.1f}")
         case = next(c for c in build_cases(workload) if c.key == CASE)
         print(f"\n{case.label}, {args.workers} worker(s), servers alternated")
-        print(f"{'delay us':>8} {'in flight':>9} {'req/s':>8} {'CPU us/call':>11} {'rows/run':>8}")
+        head = ("delay us", "in flight", "req/s", "CPU us/call", "rows/run", "switches/call")
+        print("{:>8} {:>9} {:>8} {:>11} {:>8} {:>13}".format(*head))
         failed = False
-        runs: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
+        runs: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
         for repeat in range(args.repeats):
             for delay in delays:
                 log = work / f"server-{delay}-{repeat}.log"
@@ -110,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                 ) as server:
                     for in_flight, (clients, streams) in SHAPES.items():
                         before = batch_rows(server.metrics_url)
+                        switched = voluntary_switches(server.worker_pids)
                         result = run_h2load(
                             server.target, case.method, case.request, clients, streams,
                             args.duration, metrics_url=server.metrics_url,
                             server_pids=server.worker_pids, probes=4,
                         )  # fmt: skip
+                        switched = voluntary_switches(server.worker_pids) - switched
                         after = batch_rows(server.metrics_url)
                         if not result.ok:
                             failed = True
@@ -124,15 +149,14 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                         calls = after[1] - before[1]
                         rows = (after[0] - before[0]) / calls if calls else 0.0
-                        row = (result.req_per_s, result.server_cpu_us_per_call, rows)
+                        per_call = switched / max(result.completed, 1)
+                        row = (result.req_per_s, result.server_cpu_us_per_call, rows, per_call)
                         runs.setdefault((delay, in_flight), []).append(row)
-                        print(
-                            f"{delay:>8} {in_flight:>9} {row[0]:>8,.0f} {row[1]:>11.0f} {row[2]:>8.2f}"
-                        )
+                        print(_row(delay, in_flight, row))
         print(f"\nmedians of {args.repeats} runs")
         for (delay, in_flight), measured in sorted(runs.items()):
-            req_s, cpu, rows = (statistics.median(column) for column in zip(*measured, strict=True))
-            print(f"{delay:>8} {in_flight:>9} {req_s:>8,.0f} {cpu:>11.0f} {rows:>8.2f}")
+            medians = tuple(statistics.median(column) for column in zip(*measured, strict=True))
+            print(_row(delay, in_flight, medians))
     return 1 if failed else 0
 
 
