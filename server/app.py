@@ -42,6 +42,7 @@ from server.services.models import ModelServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
 from server.snapshot import load_feature_snapshot
+from server.stream_slots import StreamSlots
 
 log = logging.getLogger("server")
 
@@ -90,9 +91,10 @@ class CrmServer:
         self.resolver = InputResolver(config.max_batch_rows)
         self.health = ServiceHealth(self.registry)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
+        streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
         self.server = grpc.server(
             self._handler_pool,
-            interceptors=[ObservabilityInterceptor(self.metrics, in_flight)],
+            interceptors=[ObservabilityInterceptor(self.metrics, in_flight, streams)],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
                 # workers of one supervisor, which checked the port was free first.

@@ -46,6 +46,11 @@ class ServerConfig:
         "false lets --ort-threads > 1 use more cores",
     )
     threads: int = _opt(32, "gRPC handler threads (streaming calls hold one each)")
+    max_open_streams: int = _opt(
+        0,
+        "streaming calls open at once per process (each holds a handler thread); more get "
+        "RESOURCE_EXHAUSTED, so unary calls keep the other threads. 0 = half of --threads (at least 1)",
+    )
     max_concurrent_rpcs: int = _opt(1000, "calls above this get RESOURCE_EXHAUSTED at once")
     max_batch_rows: int = _opt(
         100_000, "most customers/rows in one request (INVALID_ARGUMENT above)"
@@ -81,6 +86,11 @@ class ServerConfig:
             problems.append("workers must be >= 1 and worker_id >= 0")
         if self.threads < 1 or self.ort_threads < 1 or self.keep_versions < 1:
             problems.append("threads, ort_threads and keep_versions must be >= 1")
+        if self.max_open_streams < 0 or 0 < self.threads <= self.max_open_streams:
+            problems.append(
+                "max_open_streams must be 0 (half of threads) or below threads: "
+                "unary calls need a thread of their own"
+            )
         if self.batch_max_rows < 1 or self.batch_preferred_rows < 1 or self.alert_queue_size < 1:
             problems.append("batch_max_rows, batch_preferred_rows, alert_queue_size must be >= 1")
         if self.batch_queue_delay_us < 0:
@@ -94,6 +104,11 @@ class ServerConfig:
             problems.append(str(err))
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
+
+    @property
+    def stream_limit(self) -> int:
+        """Streams open at once per process: --max-open-streams, or half the handler threads."""
+        return self.max_open_streams or max(1, self.threads // 2)
 
     @property
     def max_message_bytes(self) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 
@@ -18,6 +19,12 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 class FieldViolation:
     field: str
     description: str
+
+
+def _packed(detail: Message) -> tuple[any_pb2.Any]:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return (packed,)
 
 
 class ServiceError(Exception):
@@ -68,9 +75,7 @@ class InvalidArgument(ServiceError):
                 for v in self.violations
             ]
         )
-        packed = any_pb2.Any()
-        packed.Pack(bad)
-        return (packed,)
+        return _packed(bad)
 
 
 class NotFound(ServiceError):
@@ -87,9 +92,7 @@ class NotFound(ServiceError):
         info = error_details_pb2.ResourceInfo(
             resource_type=self.resource_type, resource_name=self.resource_name
         )
-        packed = any_pb2.Any()
-        packed.Pack(info)
-        return (packed,)
+        return _packed(info)
 
 
 class Unavailable(ServiceError):
@@ -99,7 +102,26 @@ class Unavailable(ServiceError):
 
 
 class ResourceExhausted(ServiceError):
+    """A limit was reached; carries a google.rpc QuotaFailure naming it when `subject` is set."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, subject: str = "", description: str = "") -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.description = description
+
+    def details(self) -> Sequence[any_pb2.Any]:
+        if not self.subject:
+            return ()
+        failure = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=self.subject, description=self.description
+                )
+            ]
+        )
+        return _packed(failure)
 
 
 class FailedPrecondition(ServiceError):

@@ -1,5 +1,6 @@
-"""One server interceptor for what every call needs: gRPC metrics, error mapping, and the
-count of unary calls in flight that the batching executor reads.
+"""One server interceptor for what every call needs: gRPC metrics, error mapping, the count
+of unary calls in flight that the batching executor reads, and the bound on open streams
+(`server.stream_slots`) that keeps handler threads free for unary calls.
 
 Handlers raise `server.errors.ServiceError` subclasses on purpose; those become their status
 with google.rpc details. Any other exception is logged with its traceback and reaches the
@@ -20,6 +21,7 @@ from grpc_status import rpc_status
 from server.errors import INTERNAL_MESSAGE, ServiceError
 from server.inflight import InFlight
 from server.metrics import MethodMetrics, ServerMetrics
+from server.stream_slots import StreamSlots
 
 log = logging.getLogger("server.rpc")
 _OK = grpc.StatusCode.OK
@@ -61,9 +63,10 @@ def _count(requests: Iterator[Any], m: MethodMetrics) -> Iterator[Any]:
 
 
 class ObservabilityInterceptor(grpc.ServerInterceptor):
-    def __init__(self, metrics: ServerMetrics, in_flight: InFlight | None = None) -> None:
+    def __init__(self, metrics: ServerMetrics, in_flight: InFlight, streams: StreamSlots) -> None:
         self._metrics = metrics
-        self._in_flight = InFlight() if in_flight is None else in_flight
+        self._in_flight = in_flight
+        self._streams = streams
         self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
 
     def intercept_service(
@@ -83,6 +86,7 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
     def _wrap(self, method: str, h: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         service, _, name = method.lstrip("/").rpartition("/")
         des, ser = h.request_deserializer, h.response_serializer
+        streams = self._streams
         if h.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _unary_unary(
@@ -93,16 +97,16 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
             )  # fmt: skip
         if h.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method),
+                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method, streams),
                 des, ser,
             )  # fmt: skip
         if h.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method),
+                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method, streams),
                 des, ser,
             )  # fmt: skip
         return grpc.stream_stream_rpc_method_handler(
-            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method),
+            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method, streams),
             des, ser,
         )  # fmt: skip
 
@@ -128,15 +132,21 @@ def _unary_unary(fn: Callable, m: MethodMetrics, method: str, in_flight: InFligh
     return handler
 
 
-def _stream_unary(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+def _stream_unary(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
     def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         m.started.inc()
         t0 = time.perf_counter()
+        taken = False
         try:
+            streams.take()
+            taken = True
             response = fn(_count(requests, m), context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
+        finally:
+            if taken:
+                streams.give_back()
         m.seconds.observe(time.perf_counter() - t0)
         m.handled(_code_name(context)).inc()
         m.sent.inc()
@@ -150,20 +160,30 @@ def _stream_out(
     context: grpc.ServicerContext,
     m: MethodMetrics,
     t0: float,
+    *,
     method: str,
+    streams: StreamSlots,
 ) -> Iterator[Any]:
+    """The slot is taken on the first step, where grpc starts holding the thread for the
+    stream, and given back however iterating ends (a dropped stream closes this generator)."""
+    taken = False
     try:
+        streams.take()
+        taken = True
         for response in responses:
             m.sent.inc()
             yield response
     except BaseException as exc:
         _fail(exc, context, m, t0, method)
         raise
+    finally:
+        if taken:
+            streams.give_back()
     m.seconds.observe(time.perf_counter() - t0)
     m.handled(_code_name(context)).inc()
 
 
-def _unary_stream(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+def _unary_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
         m.received.inc()
@@ -173,12 +193,12 @@ def _unary_stream(fn: Callable, m: MethodMetrics, method: str) -> Callable:
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
-        return _stream_out(responses, context, m, t0, method)
+        return _stream_out(responses, context, m, t0, method=method, streams=streams)
 
     return handler
 
 
-def _stream_stream(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+def _stream_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
     def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
         t0 = time.perf_counter()
@@ -187,6 +207,6 @@ def _stream_stream(fn: Callable, m: MethodMetrics, method: str) -> Callable:
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
-        return _stream_out(responses, context, m, t0, method)
+        return _stream_out(responses, context, m, t0, method=method, streams=streams)
 
     return handler

@@ -104,6 +104,12 @@ class ServerMetrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.open_streams = Gauge(
+            "crm_open_streams",
+            "Streaming calls open now; each holds a handler thread (bound: --max-open-streams).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.reloads = Counter(
             "crm_model_reloads",
             "Artifact version load attempts by outcome (loaded, refused).",

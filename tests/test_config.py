@@ -28,12 +28,22 @@ def test_flags_beat_environment_beats_defaults() -> None:
         ([], {"CRM_PORT": "abc"}),
         (["--pin", "churn"], {}),
         (["--log-level", "LOUD"], {}),
+        (["--threads", "4", "--max-open-streams", "4"], {}),  # no thread left for unary calls
+        (["--max-open-streams", "-1"], {}),
     ],
 )
 def test_bad_configuration_is_refused(argv: list[str], env: dict[str, str]) -> None:
     with pytest.raises(SystemExit) as err:
         ServerConfig.from_args(argv, env)
     assert err.value.code == 2
+
+
+def test_open_streams_default_to_half_the_threads() -> None:
+    assert ServerConfig.from_args(["--threads", "8"], {}).stream_limit == 4
+    assert ServerConfig.from_args(["--threads", "1"], {}).stream_limit == 1
+    assert (
+        ServerConfig.from_args(["--threads", "8", "--max-open-streams", "7"], {}).stream_limit == 7
+    )
 
 
 def test_pins_parse() -> None:

@@ -16,11 +16,13 @@ import pytest
 from crm.artifacts import KIND_FEATURES
 from crm.v1 import campaign_pb2_grpc
 from server.config import ServerConfig
+from server.inflight import InFlight
 from server.interceptor import ObservabilityInterceptor
 from server.metrics import ServerMetrics
 from server.registry import ModelRegistry
 from server.services.campaign import LOADERS, CampaignServicer
 from server.snapshot import load_feature_snapshot
+from server.stream_slots import StreamSlots
 from tests.serverproc import REPO
 
 SYNTHETIC = ["--synthetic", "--customers", "300", "--days", "400", "--seed", "5"]
@@ -68,7 +70,12 @@ class CampaignServer:
         registry.reload()
         self.servicer = CampaignServicer(config, registry)
         self._server = grpc.server(
-            ThreadPoolExecutor(4), interceptors=[ObservabilityInterceptor(metrics)]
+            ThreadPoolExecutor(4),
+            interceptors=[
+                ObservabilityInterceptor(
+                    metrics, InFlight(), StreamSlots(2, 4, metrics.open_streams)
+                )
+            ],
         )
         campaign_pb2_grpc.add_CampaignServiceServicer_to_server(self.servicer, self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")

@@ -11,8 +11,10 @@ import pytest
 
 from clients.errors import CrmError
 from server.errors import FieldViolation, InvalidArgument, NotFound
+from server.inflight import InFlight
 from server.interceptor import ObservabilityInterceptor
 from server.metrics import ServerMetrics
+from server.stream_slots import StreamSlots
 
 SECRET = "/etc/secret/path"
 
@@ -43,7 +45,12 @@ def _stream_not_found(requests: Iterator[bytes], context: grpc.ServicerContext) 
 @pytest.fixture
 def channel() -> Iterator[tuple[grpc.Channel, ServerMetrics]]:
     metrics = ServerMetrics()
-    server = grpc.server(ThreadPoolExecutor(4), interceptors=[ObservabilityInterceptor(metrics)])
+    server = grpc.server(
+        ThreadPoolExecutor(4),
+        interceptors=[
+            ObservabilityInterceptor(metrics, InFlight(), StreamSlots(2, 4, metrics.open_streams))
+        ],
+    )
     identity = {"request_deserializer": None, "response_serializer": None}
     server.add_generic_rpc_handlers(
         (
