@@ -30,7 +30,7 @@ protos: $(STAMP)
 default-artifacts: $(STAMP)
 	@if [ -z "$$(find $(ARTIFACTS) -name manifest.json -print -quit 2>/dev/null)" ]; then \
 		echo "no artifacts in $(ARTIFACTS)/: training the defaults from synthetic data"; \
-		$(MAKE) --no-print-directory train; \
+		$(MAKE) --no-print-directory train ARGS=; \
 	fi
 
 train: $(STAMP)
