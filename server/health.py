@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import grpc
@@ -29,38 +28,58 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class _HealthServicer(health.HealthServicer):
     """grpc's health servicer, plus a way to end every Watch stream at shutdown.
 
-    A Watch never ends on its own, so an open watcher (a balancer, a sidecar) would hold the
-    drain for the whole grace period. The sync server takes the blocking form of Watch: each
-    stream is a watcher object whose `close()` ends it once its last status is sent.
+    Watch runs in grpc's callback form (`experimental_non_blocking`, which the interceptor
+    keeps): it registers a callback and returns, so an open watcher (a balancer, a sidecar, a
+    client's health checking) holds no handler thread and no stream slot. Called the blocking
+    way instead, it returns grpc's watcher object, which does hold a thread. Either way a Watch
+    never ends on its own, so an open one would hold the drain for the whole grace period:
+    shutdown ends each after the status it has queued (NOT_SERVING by then).
     """
 
     def __init__(self) -> None:
         super().__init__(experimental_non_blocking=True)
-        self._watchers: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._watchers_lock = threading.Lock()
+        self._ends: set[Callable[[], None]] = set()
+        self._ends_lock = threading.Lock()
         self._closed = False
 
     def Watch(  # noqa: N802 (the gRPC method name)
         self,
         request: health_pb2.HealthCheckRequest,
         context: grpc.ServicerContext,
-        send_response_callback: Any = None,
+        send_response_callback: Callable[[Any], None] | None = None,
     ) -> Iterator[health_pb2.HealthCheckResponse] | None:
         watcher = super().Watch(request, context, send_response_callback)
         if watcher is not None:
-            with self._watchers_lock:
-                self._watchers.add(watcher)
-                if self._closed:  # arrived during shutdown: send its status and end it too
-                    watcher.close()
+            end = watcher.close
+        else:
+            assert send_response_callback is not None
+            callback = send_response_callback
+
+            def end() -> None:
+                callback(None)  # None ends the stream (the interceptor forwards it once)
+
+        with self._ends_lock:
+            closed = self._closed
+            if not closed:
+                self._ends.add(end)
+        if closed:  # arrived during shutdown: send its status and end it too
+            end()
+        elif not context.add_callback(lambda: self._forget(end)):
+            self._forget(end)  # the call had already ended
         return watcher
+
+    def _forget(self, end: Callable[[], None]) -> None:
+        with self._ends_lock:
+            self._ends.discard(end)
 
     def close_watchers(self) -> None:
         """End every Watch stream after the status it has queued (NOT_SERVING by now)."""
-        with self._watchers_lock:
+        with self._ends_lock:
             self._closed = True
-            watchers = list(self._watchers)
-        for watcher in watchers:
-            watcher.close()
+            ends = list(self._ends)
+            self._ends.clear()
+        for end in ends:
+            end()
 
 
 class ServiceHealth:

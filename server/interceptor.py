@@ -11,6 +11,7 @@ Wrapped handlers are cached per method, so the per-call cost is the wrapper alon
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -184,6 +185,9 @@ def _stream_out(
 
 
 def _unary_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
+    if getattr(fn, "experimental_non_blocking", False):
+        return _unary_stream_by_callback(fn, m, method)
+
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
         m.received.inc()
@@ -195,6 +199,44 @@ def _unary_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSl
             raise
         return _stream_out(responses, context, m, t0, method=method, streams=streams)
 
+    return handler
+
+
+def _unary_stream_by_callback(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+    """grpc's callback form of a server stream (`experimental_non_blocking`, which the health
+    service's Watch uses): the handler registers a callback and returns, so the stream holds
+    no handler thread and takes no stream slot. A None ends the stream; grpc must get it once,
+    so the first None is forwarded and anything after it dropped."""
+
+    def handler(
+        request: Any, context: grpc.ServicerContext, send_response_callback: Callable[[Any], None]
+    ) -> None:
+        m.started.inc()
+        m.received.inc()
+        t0 = time.perf_counter()
+        lock = threading.Lock()
+        ended = False
+
+        def send(response: Any) -> None:
+            nonlocal ended
+            with lock:
+                if ended:
+                    return
+                ended = response is None
+            if response is None:
+                m.seconds.observe(time.perf_counter() - t0)
+                m.handled("OK" if context.is_active() else "CANCELLED").inc()
+            else:
+                m.sent.inc()
+            send_response_callback(response)
+
+        try:
+            fn(request, context, send)
+        except BaseException as exc:
+            _fail(exc, context, m, t0, method)
+            raise
+
+    handler.experimental_non_blocking = True  # type: ignore[attr-defined]
     return handler
 
 
