@@ -45,7 +45,7 @@ class ServerConfig:
         "pin the server to one core (worker K to core K-1 modulo the usable cores); "
         "false lets --ort-threads > 1 use more cores",
     )
-    threads: int = _opt(32, "gRPC handler threads (streaming calls hold one each)")
+    threads: int = _opt(32, "gRPC handler threads (streaming calls but health Watch hold one each)")
     max_open_streams: int = _opt(
         0,
         "streaming calls open at once per process (each holds a handler thread); more get "
