@@ -11,9 +11,11 @@ With `max_queue_delay_us` > 0 a leader whose batch is below `preferred_batch_row
 that long for more requests (Triton's max_queue_delay_microseconds / preferred_batch_size), but
 only while the server's unary calls overlap (`InFlight.concurrent`): a client that sends one
 call at a time never waits. It stops early once its batch holds every call in flight (at 2-4
-calls in flight that cut the mean wait from ~570 to ~150-300 us against waiting the delay out).
-The leader sleeps on a condition that the request completing its batch signals; it does not
-poll, because every wake-up is a GIL hand-off that the threads it waits for would have used.
+calls in flight that cut the mean wait from ~570 to ~150-300 us against waiting the delay out),
+or once every call in flight has reached some model (a client asking churn and spend at once).
+The leader sleeps on a condition that the request completing its batch, or a call reaching
+another model, signals; it does not poll, because every wake-up is a GIL hand-off that the
+threads it waits for would have used.
 
 Why wait at all: one onnxruntime call on one row costs ~20-30 us in a tight loop but ~90-130 us
 inside a busy server (the model's trees are out of cache again by the next call), and a batch
@@ -66,11 +68,13 @@ class _Job:
 class _Lane:
     def __init__(
         self,
+        key: tuple[str, int],
         config: BatchingConfig,
         batch_rows: Histogram,
         queue_wait: Histogram,
         precomputed_rows: Counter,
     ) -> None:
+        self.key = key  # (model, version)
         self.config = config
         self.batch_rows = batch_rows  # label children, resolved once per model version
         self.queue_wait = queue_wait
@@ -79,14 +83,20 @@ class _Lane:
         self.arrived = threading.Condition(self.lock)  # the waiting leader's batch may be done
         self.pending: deque[_Job] = deque()
         self.waiting: list[_Job] | None = None  # the batch of a leader waiting for company
+        # Set when every call in flight had reached some model: kept, because the calls that
+        # reached other models may finish (and no longer count) before the leader rechecks.
+        self.nobody_coming = False
         self.busy = False
 
-    def enough(self, jobs: list[_Job] | deque[_Job], in_flight: int) -> bool:
-        """Company enough for a waiting leader: its preferred rows, or every call in flight."""
+    def enough(self, jobs: list[_Job] | deque[_Job], in_flight: InFlight) -> bool:
+        """Company enough for a waiting leader: its preferred rows, or every call in flight
+        (in this batch, or at another model already, so none is still coming)."""
         rows = sum(j.x.shape[0] for j in jobs)
-        return rows >= self.config.preferred_batch_rows or 1 < in_flight <= len(jobs)
+        return rows >= self.config.preferred_batch_rows or (
+            1 < in_flight.count <= len(jobs) + in_flight.reached_elsewhere(self.key)
+        )
 
-    def push(self, job: _Job, in_flight: int) -> None:
+    def push(self, job: _Job, in_flight: InFlight) -> None:
         """Queue `job` (lock held), waking a waiting leader that it completes."""
         self.pending.append(job)
         if self.waiting is not None and self.enough([*self.waiting, *self.pending], in_flight):
@@ -120,6 +130,7 @@ class ModelExecutor:
                 if key not in self._lanes:
                     labels = (artifact.name, str(artifact.version))
                     self._lanes[key] = _Lane(
+                        key,
                         self._per_model.get(artifact.name, self.config),
                         self._batch_rows.labels(*labels),
                         self._queue_wait.labels(*labels),
@@ -129,12 +140,20 @@ class ModelExecutor:
         return lane
 
     def count_precomputed(self, artifact: LoadedArtifact, rows: int) -> None:
-        """Count rows answered without a model run (outputs precomputed over the snapshot)."""
-        self._lane(artifact).precomputed_rows.inc(rows)
+        """Count rows answered without a model run (outputs precomputed over the snapshot).
+        The call has reached its model as surely as one that runs it."""
+        lane = self._lane(artifact)
+        self._arrive(lane)
+        lane.precomputed_rows.inc(rows)
+
+    def _arrive(self, lane: _Lane) -> None:
+        if self._in_flight.reach(lane.key):
+            self._wake_leaders_elsewhere(lane)
 
     def run(self, artifact: LoadedArtifact, x: np.ndarray, timeout: float | None = None) -> Outputs:
         """Score float32 rows [N, F] with `artifact`'s model; merges with concurrent callers."""
         lane = self._lane(artifact)
+        self._arrive(lane)
         rows = x.shape[0]
         if rows >= lane.config.max_batch_rows:  # big enough alone: nothing to merge
             lane.batch_rows.observe(rows)
@@ -146,7 +165,7 @@ class ModelExecutor:
             queued = lane.busy
             if queued:
                 job = _Job(x, None if timeout is None else time.monotonic() + timeout)
-                lane.push(job, self._in_flight.count)
+                lane.push(job, self._in_flight)
             else:
                 lane.busy = True
         if not queued and not self._may_wait(lane):
@@ -174,6 +193,17 @@ class ModelExecutor:
                 raise
         self._execute(artifact, lane, batch)
         return self._outcome(job)
+
+    def _wake_leaders_elsewhere(self, mine: _Lane) -> None:
+        """A call reached `mine`: a leader waiting in another lane may now have every call in
+        flight accounted for, and must not sleep out its delay."""
+        for lane in list(self._lanes.values()):
+            if lane is mine or lane.waiting is None:
+                continue
+            with lane.lock:
+                if lane.waiting is not None and lane.enough(lane.waiting, self._in_flight):
+                    lane.nobody_coming = True
+                    lane.arrived.notify()
 
     def _await(self, lane: _Lane, job: _Job) -> None:
         remaining = None if job.deadline is None else max(job.deadline - time.monotonic(), 0.0)
@@ -217,12 +247,18 @@ class ModelExecutor:
                 while True:
                     self._take(lane, batch)
                     left = until - time.monotonic()
-                    if left <= 0 or lane.pending or lane.enough(batch, self._in_flight.count):
+                    if (
+                        left <= 0
+                        or lane.pending
+                        or lane.nobody_coming
+                        or lane.enough(batch, self._in_flight)
+                    ):
                         return  # out of time, the next job does not fit, or company enough
                     lane.waiting = batch
                     lane.arrived.wait(left)
             finally:
                 lane.waiting = None
+                lane.nobody_coming = False
 
     def _take(self, lane: _Lane, batch: list[_Job]) -> None:
         """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock)."""

@@ -298,3 +298,64 @@ def test_an_interrupted_leader_waiting_for_company_frees_the_lane(loaded) -> Non
     mate_thread.join(timeout=delay_s + 10)
     assert mate, "the queued call was stranded by its interrupted leader"
     np.testing.assert_array_equal(mate[0]["probabilities"], artifact.model.run(x)["probabilities"])
+
+
+def test_leaders_of_two_models_stop_waiting_once_every_call_has_arrived(
+    loaded, tmp_path: Path
+) -> None:
+    """A client asking churn and spend at once: neither call can join the other's batch, so
+    neither leader may sleep out its delay once both have reached their models."""
+    churn, metrics = loaded
+    make_onnx_artifact(tmp_path / "other", "spend", n_features=N_FEATURES, seed=1)
+    spend_registry = ModelRegistry(tmp_path / "other", metrics)
+    spend_registry.reload()
+    spend = spend_registry.get("spend")
+    in_flight = InFlight()
+    executor = ModelExecutor(
+        metrics, BatchingConfig(max_queue_delay_us=LONG_DELAY_US), in_flight=in_flight
+    )
+    x = np.ones((1, N_FEATURES), dtype=np.float32)
+    both_in_flight = threading.Barrier(2)
+    results: dict[str, dict[str, np.ndarray]] = {}
+
+    def call(name: str, artifact: LoadedArtifact, pause: float) -> None:
+        in_flight.enter()  # as the interceptor does, on the handler's thread
+        try:
+            both_in_flight.wait()
+            time.sleep(pause)  # churn reaches its model first and waits for company
+            results[name] = executor.run(artifact, x)
+        finally:
+            in_flight.leave()
+
+    t0 = time.monotonic()
+    threads = [
+        threading.Thread(target=call, args=("churn", churn, 0.0)),
+        threading.Thread(target=call, args=("spend", spend, 0.05)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.monotonic() - t0
+    assert took < LONG_DELAY_US / 4e6, f"a leader slept out its delay ({took:.2f} s)"
+    for name, artifact in (("churn", churn), ("spend", spend)):
+        expected = artifact.model.run(x)["probabilities"]
+        np.testing.assert_array_equal(results[name]["probabilities"], expected)
+
+
+def test_only_a_calls_own_thread_counts_as_arrived() -> None:
+    in_flight = InFlight()
+    results: list[bool] = []
+    worker = threading.Thread(target=lambda: results.append(in_flight.reach("spend")))
+    worker.start()  # work outside any call (a stream's pool thread) is not a call arriving
+    worker.join()
+    in_flight.enter()
+    in_flight.enter()  # two calls in flight; this thread runs one of them
+    assert results == [False]
+    assert in_flight.reached_elsewhere("churn") == 0
+    assert in_flight.reach("spend") is True
+    assert in_flight.reach("churn") is False  # once per call: its first model
+    assert in_flight.reached_elsewhere("churn") == 1
+    assert in_flight.reached_elsewhere("spend") == 0  # its own lane's callers are not elsewhere
+    in_flight.leave()
+    assert in_flight.count == 1 and in_flight.reached_elsewhere("churn") == 0
