@@ -239,8 +239,8 @@ class ModelExecutor:
         return lane.config.max_queue_delay_us > 0 and self._in_flight.concurrent()
 
     def _wait_for_company(self, lane: _Lane, batch: list[_Job]) -> None:
-        """Fill `batch` from the queue, sleeping until it holds `preferred_batch_rows` or every
-        call in flight, or the queue delay has passed."""
+        """Fill `batch` from the queue, sleeping until it has company enough (`_Lane.enough`,
+        or news that every other call reached another model) or the queue delay has passed."""
         until = time.monotonic() + lane.config.max_queue_delay_us / 1e6
         with lane.lock:
             try:

@@ -137,17 +137,12 @@ def _stream_unary(fn: Callable, m: MethodMetrics, method: str, streams: StreamSl
     def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         m.started.inc()
         t0 = time.perf_counter()
-        taken = False
         try:
-            streams.take()
-            taken = True
-            response = fn(_count(requests, m), context)
+            with streams.held():
+                response = fn(_count(requests, m), context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
-        finally:
-            if taken:
-                streams.give_back()
         m.seconds.observe(time.perf_counter() - t0)
         m.handled(_code_name(context)).inc()
         m.sent.inc()
@@ -167,19 +162,14 @@ def _stream_out(
 ) -> Iterator[Any]:
     """The slot is taken on the first step, where grpc starts holding the thread for the
     stream, and given back however iterating ends (a dropped stream closes this generator)."""
-    taken = False
     try:
-        streams.take()
-        taken = True
-        for response in responses:
-            m.sent.inc()
-            yield response
+        with streams.held():
+            for response in responses:
+                m.sent.inc()
+                yield response
     except BaseException as exc:
         _fail(exc, context, m, t0, method)
         raise
-    finally:
-        if taken:
-            streams.give_back()
     m.seconds.observe(time.perf_counter() - t0)
     m.handled(_code_name(context)).inc()
 

@@ -11,6 +11,8 @@ runs in grpc's callback form and holds no thread (see the interceptor).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prometheus_client import Gauge
 
@@ -25,12 +27,16 @@ class StreamSlots:
         self._lock = threading.Lock()
         self._open = 0
 
-    @property
-    def open(self) -> int:
-        return self._open
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold a slot while a stream holds its handler thread, or refuse the stream."""
+        self._take()
+        try:
+            yield
+        finally:
+            self._give_back()
 
-    def take(self) -> None:
-        """Claim a slot for a stream that is about to hold a handler thread, or refuse it."""
+    def _take(self) -> None:
         with self._lock:
             if self._open >= self.limit:
                 raise ResourceExhausted(
@@ -43,7 +49,7 @@ class StreamSlots:
             self._open += 1
         self._gauge.inc()
 
-    def give_back(self) -> None:
+    def _give_back(self) -> None:
         with self._lock:
             self._open -= 1
         self._gauge.dec()
