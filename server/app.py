@@ -46,6 +46,13 @@ from server.stream_slots import StreamSlots
 
 log = logging.getLogger("server")
 
+# The services whose unary calls may reach the batching executor. Campaign planning runs its
+# models directly and the rest run none, so their calls are no company a batching leader could
+# wait for (`server.inflight`).
+BATCHED_SERVICES = frozenset(
+    {"crm.v1.SegmentationService", "crm.v1.ChurnService", "crm.v1.SpendService"}
+)
+
 
 class PortInUse(RuntimeError):
     """The gRPC port could not be bound (another process holds it)."""
@@ -94,7 +101,9 @@ class CrmServer:
         streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
         self.server = grpc.server(
             self._handler_pool,
-            interceptors=[ObservabilityInterceptor(self.metrics, in_flight, streams)],
+            interceptors=[
+                ObservabilityInterceptor(self.metrics, in_flight, streams, BATCHED_SERVICES)
+            ],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
                 # workers of one supervisor, which checked the port was free first.

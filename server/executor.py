@@ -9,7 +9,7 @@ request, so nobody waits on work that is not theirs.
 
 With `max_queue_delay_us` > 0 a leader whose batch is below `preferred_batch_rows` waits up to
 that long for more requests (Triton's max_queue_delay_microseconds / preferred_batch_size), but
-only while the server's unary calls overlap (`InFlight.concurrent`): a client that sends one
+only while the server's scoring calls overlap (`InFlight.concurrent`): a client that sends one
 call at a time never waits. It stops early once its batch holds every call in flight (at 2-4
 calls in flight that cut the mean wait from ~570 to ~150-300 us against waiting the delay out),
 or once every call in flight has reached some model (a client asking churn and spend at once).
@@ -111,7 +111,7 @@ class ModelExecutor:
         per_model: dict[str, BatchingConfig] | None = None,
         in_flight: InFlight | None = None,
     ) -> None:
-        """`in_flight`: the server's unary calls (the interceptor keeps it); without it,
+        """`in_flight`: the server's scoring calls (the interceptor keeps it); without it,
         nothing is known to be coming and no leader waits."""
         self.config = config or BatchingConfig()
         self._in_flight = InFlight() if in_flight is None else in_flight

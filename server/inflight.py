@@ -1,11 +1,14 @@
-"""How many unary calls the server is handling, and when two last overlapped.
+"""How many scoring calls the server is handling, and when two last overlapped.
 
 The batching executor's only hint that company may come. The count alone is a poor hint:
 under load most calls wait inside gRPC's core for a handler thread to get the GIL, so a
 leader usually sees only itself in flight (measured: 1 in over 95% of leader decisions at 16
 calls in flight). What tells load apart from a sequential client is that calls overlap at
 all: a client that waits for each reply before sending the next never makes two overlap.
-Streaming calls are not counted: an alert watcher stays open for hours.
+Streaming calls are not counted: an alert watcher stays open for hours. Nor are unary calls of
+services that never reach the executor (health, models, integrity, campaigns; the interceptor
+is told which services do): a leader would wait out its whole delay for a health check or an
+append in flight, which never joins its batch.
 
 It also counts, per model lane, the calls that have already reached a model's executor. A call
 that reached another model is not on its way to a waiting leader's batch, so a client asking

@@ -1,5 +1,5 @@
 """One server interceptor for what every call needs: gRPC metrics, error mapping, the count
-of unary calls in flight that the batching executor reads, and the bound on open streams
+of scoring calls in flight that the batching executor reads, and the bound on open streams
 (`server.stream_slots`) that keeps handler threads free for unary calls.
 
 Handlers raise `server.errors.ServiceError` subclasses on purpose; those become their status
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import grpc
@@ -64,10 +64,20 @@ def _count(requests: Iterator[Any], m: MethodMetrics) -> Iterator[Any]:
 
 
 class ObservabilityInterceptor(grpc.ServerInterceptor):
-    def __init__(self, metrics: ServerMetrics, in_flight: InFlight, streams: StreamSlots) -> None:
+    def __init__(
+        self,
+        metrics: ServerMetrics,
+        in_flight: InFlight,
+        streams: StreamSlots,
+        batched_services: Collection[str] = (),
+    ) -> None:
+        """Only unary calls of `batched_services` (whose calls may reach the batching executor)
+        count in `in_flight`: a health check or a campaign plan in flight will never join a
+        batch, so a batching leader must not wait for it."""
         self._metrics = metrics
         self._in_flight = in_flight
         self._streams = streams
+        self._batched = frozenset(batched_services)
         self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
 
     def intercept_service(
@@ -92,7 +102,7 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
             return grpc.unary_unary_rpc_method_handler(
                 _unary_unary(
                     h.unary_unary, self._metrics.for_method("unary", service, name), method,
-                    self._in_flight,
+                    self._in_flight if service in self._batched else None,
                 ),
                 des, ser,
             )  # fmt: skip
@@ -112,19 +122,23 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         )  # fmt: skip
 
 
-def _unary_unary(fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight) -> Callable:
+def _unary_unary(
+    fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight | None
+) -> Callable:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         m.started.inc()
         m.received.inc()
         t0 = time.perf_counter()
-        in_flight.enter()
+        if in_flight is not None:
+            in_flight.enter()
         try:
             response = fn(request, context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
         finally:
-            in_flight.leave()
+            if in_flight is not None:
+                in_flight.leave()
         m.seconds.observe(time.perf_counter() - t0)
         m.handled(_code_name(context)).inc()
         m.sent.inc()

@@ -1,14 +1,18 @@
 """--batch-queue-delay-us on a real server: a call the server handles alone never waits for
-company, however long the delay, even with alert streams open and after failed calls."""
+company, however long the delay, even with alert streams open, after failed calls, or while a
+call that reaches no model is in flight."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import grpc
 import pytest
 
-from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2
+from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, integrity_pb2, integrity_pb2_grpc
+from server.app import BATCHED_SERVICES
+from server.health import SERVICE_MODELS
 from tests.server.test_core import sample, scrape
 from tests.serverproc import launch
 from tests.serving.test_scoring import _features_of
@@ -46,5 +50,50 @@ def test_a_lone_call_never_waits_out_the_queue_delay(
         assert sample(samples, "crm_batch_rows_count", **labels) == 3
         assert sample(samples, "crm_batch_queue_wait_seconds_sum", **labels) < 0.5
         watch.cancel()
+    finally:
+        server.kill()
+
+
+APPEND_LEAVES = 200_000  # ~2 s of appending here: the churn calls run while it is in flight
+
+
+def test_a_call_that_reaches_no_model_is_no_company(
+    trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An integrity append in flight never joins a batch: a lone PredictChurn meanwhile runs
+    at once instead of waiting out the delay for it (and missing its 2 s deadline)."""
+    assert BATCHED_SERVICES.issubset(SERVICE_MODELS)  # real service names
+    server = launch(
+        trained_artifacts,
+        tmp_path_factory.mktemp("data"),
+        [
+            "--batch-queue-delay-us", str(DELAY_US),
+            "--batch-preferred-rows", "64",
+            "--max-batch-rows", str(APPEND_LEAVES),
+        ],
+    )  # fmt: skip
+    try:
+        leaves = [b"leaf-%d" % i for i in range(APPEND_LEAVES)]
+        append = integrity_pb2_grpc.IntegrityServiceStub(server.channel).AppendLeaves.future(
+            integrity_pb2.AppendLeavesRequest(log="busy", leaves=leaves), timeout=120
+        )
+        started = {"grpc_method": "AppendLeaves"}
+        deadline = time.monotonic() + 30
+        while sample(scrape(server.metrics_url), "grpc_server_started_total", **started) < 1:
+            assert time.monotonic() < deadline, "the append never reached its handler"
+            time.sleep(0.01)
+        stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
+        features = common_pb2.FeatureValues(values=_features_of(trained_artifacts, "churn", 0))
+        request = churn_pb2.PredictChurnRequest(
+            customers=[common_pb2.CustomerInput(features=features)]
+        )
+        for _ in range(3):
+            (prediction,) = stub.PredictChurn(request, timeout=2.0).predictions
+            assert not prediction.HasField("error")
+        assert not append.done(), "the append ended before the churn calls: make it longer"
+        assert append.result().tree_head.tree_size == APPEND_LEAVES
+        samples = scrape(server.metrics_url)
+        assert sample(samples, "crm_batch_rows_count", model="churn") == 3
+        assert sample(samples, "crm_batch_queue_wait_seconds_sum", model="churn") < 0.5
     finally:
         server.kill()
