@@ -2,6 +2,10 @@
 
 Handlers raise these; the error interceptor turns them into statuses. Anything else raised is
 an INTERNAL error with a generic message (the traceback goes to the log, never the client).
+
+A status travels in the response trailers, which clients cap (grpc's default is 8 KiB of
+metadata): a value the client sent is echoed through `echo` (at most ECHO_CHARS characters),
+and `to_status` keeps the whole status under STATUS_BUDGET_BYTES whatever a handler put in it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,24 @@ import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+ECHO_CHARS = 100
+STATUS_BUDGET_BYTES = 4_096
+_FIELD_CHARS = 200
+_DESCRIPTION_CHARS = 300
+_MESSAGE_CHARS = 1_000
+
+
+def echo(value: object) -> str:
+    """A client's value quoted for a message: repr, cut to ECHO_CHARS characters."""
+    text = repr(value)
+    if len(text) <= ECHO_CHARS:
+        return text
+    return f"{text[: ECHO_CHARS - 1]}... ({len(str(value))} characters)"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -40,8 +62,14 @@ class ServiceError(Exception):
         return ()
 
     def to_status(self) -> status_pb2.Status:
-        status = status_pb2.Status(code=self.code.value[0], message=self.message)
-        status.details.extend(self.details())
+        """The status, within STATUS_BUDGET_BYTES: details that do not fit are dropped (the
+        message still says what went wrong)."""
+        status = status_pb2.Status(
+            code=self.code.value[0], message=_cut(self.message, _MESSAGE_CHARS)
+        )
+        for detail in self.details():
+            if status.ByteSize() + detail.ByteSize() <= STATUS_BUDGET_BYTES:
+                status.details.append(detail)
         return status
 
 
@@ -67,14 +95,18 @@ class InvalidArgument(ServiceError):
         return cls(FieldViolation(field, description))
 
     def details(self) -> Sequence[any_pb2.Any]:
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in self.violations
-            ]
-        )
+        """One BadRequest with as many violations as fit the status budget, in order."""
+        bad = error_details_pb2.BadRequest()
+        room = STATUS_BUDGET_BYTES - len(self.message[:_MESSAGE_CHARS].encode()) - 64
+        for v in self.violations:
+            item = error_details_pb2.BadRequest.FieldViolation(
+                field=_cut(v.field, _FIELD_CHARS),
+                description=_cut(v.description, _DESCRIPTION_CHARS),
+            )
+            room -= item.ByteSize() + 4
+            if room < 0 and bad.field_violations:
+                break
+            bad.field_violations.append(item)
         return _packed(bad)
 
 
@@ -90,7 +122,7 @@ class NotFound(ServiceError):
         if not self.resource_type:
             return ()
         info = error_details_pb2.ResourceInfo(
-            resource_type=self.resource_type, resource_name=self.resource_name
+            resource_type=self.resource_type, resource_name=_cut(self.resource_name, ECHO_CHARS)
         )
         return _packed(info)
 

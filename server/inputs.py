@@ -28,7 +28,8 @@ from google.rpc import code_pb2
 
 from crm import features as feat
 from crm.v1 import common_pb2
-from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, echo
+from server.limits import timestamp_violation
 from server.snapshot import FeatureSnapshot
 
 MAX_VIOLATIONS = 50
@@ -234,7 +235,7 @@ class InputResolver:
                 if row is None:
                     errors[i] = common_pb2.RowError(
                         code=code_pb2.NOT_FOUND,
-                        message=f"customer {cid!r} is not in the feature snapshot",
+                        message=f"customer {echo(cid)} is not in the feature snapshot",
                         field=f"customers[{i}].customer_id",
                     )
                 else:
@@ -342,12 +343,18 @@ class InputResolver:
             if not lines:
                 problems.append(FieldViolation(f"{path}.lines", "at least one line is required"))
                 continue
+            bad_as_of = timestamp_violation(history.as_of, f"{path}.as_of")
+            if bad_as_of is not None:
+                problems.append(bad_as_of)
+                continue
             as_of_ns = history.as_of.ToNanoseconds()
             before = 0
             for j, line in enumerate(lines):
                 lp = f"{path}.lines[{j}]"
                 if not line.HasField("invoice_date"):
                     problems.append(FieldViolation(f"{lp}.invoice_date", "required"))
+                elif bad := timestamp_violation(line.invoice_date, f"{lp}.invoice_date"):
+                    problems.append(bad)
                 elif line.invoice_date.ToNanoseconds() < as_of_ns:
                     before += 1
                 if not math.isfinite(line.quantity) or line.quantity == 0:
@@ -364,6 +371,8 @@ class InputResolver:
                     FieldViolation(f"{path}.lines", "lines belong to more than one customer_id")
                 )
             ids[i] = owners.pop() if len(owners) == 1 else ""
+            if problems:  # no frame from lines that failed a check: the call fails anyway
+                continue
             key = f"#{i}"  # one synthetic id per request row, whatever the lines say
             frames[i] = lines_frame(lines, customer_id=key)
             groups.setdefault(as_of_ns, []).append(i)

@@ -1,11 +1,13 @@
 """One server interceptor for what every call needs: gRPC metrics, error mapping, the count
-of scoring calls in flight that the batching executor reads, and the bound on open streams
-(`server.stream_slots`) that keeps handler threads free for unary calls.
+of scoring calls in flight that the batching executor reads, the bound on open streams
+(`server.stream_slots`) that keeps handler threads free for unary calls, and request decoding
+(`server.decoding`: a body that does not parse is INVALID_ARGUMENT, not grpc's INTERNAL).
 
 Handlers raise `server.errors.ServiceError` subclasses on purpose; those become their status
 with google.rpc details. Any other exception is logged with its traceback and reaches the
 client as INTERNAL with a generic message -- never UNKNOWN, never the exception text.
-Wrapped handlers are cached per method, so the per-call cost is the wrapper alone.
+Wrapped handlers are cached per known method, so the per-call cost is the wrapper alone; an
+unknown method costs nothing to remember (grpc answers it UNIMPLEMENTED).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
+from server.decoding import Decoder, decoded_stream, decoder
 from server.errors import INTERNAL_MESSAGE, ServiceError
 from server.inflight import InFlight
 from server.metrics import MethodMetrics, ServerMetrics
@@ -57,8 +60,8 @@ def _fail(
     context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
-def _count(requests: Iterator[Any], m: MethodMetrics) -> Iterator[Any]:
-    for request in requests:
+def _count(bodies: Iterator[bytes], m: MethodMetrics, decode: Decoder) -> Iterator[Any]:
+    for request in decoded_stream(bodies, decode):
         m.received.inc()
         yield request
 
@@ -90,49 +93,57 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
             return self._cache[method]
         except KeyError:
             inner = continuation(handler_call_details)
-            wrapped = self._wrap(method, inner) if inner is not None else None
-            self._cache[method] = wrapped
+            if inner is None:  # not cached: any client could fill memory with made-up names
+                return None
+            wrapped = self._cache[method] = self._wrap(method, inner)
             return wrapped
 
     def _wrap(self, method: str, h: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         service, _, name = method.lstrip("/").rpartition("/")
-        des, ser = h.request_deserializer, h.response_serializer
+        # No deserializer for grpc: the wrappers decode (server.decoding), so a body that does
+        # not parse is the client's INVALID_ARGUMENT instead of grpc's INTERNAL.
+        des, ser = None, h.response_serializer
+        decode = decoder(h.request_deserializer or _identity)
         streams = self._streams
         if h.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _unary_unary(
                     h.unary_unary, self._metrics.for_method("unary", service, name), method,
-                    self._in_flight if service in self._batched else None,
+                    self._in_flight if service in self._batched else None, decode,
                 ),
                 des, ser,
             )  # fmt: skip
         if h.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method, streams),
+                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method, streams, decode),
                 des, ser,
             )  # fmt: skip
         if h.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method, streams),
+                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method, streams, decode),
                 des, ser,
             )  # fmt: skip
         return grpc.stream_stream_rpc_method_handler(
-            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method, streams),
+            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method, streams, decode),
             des, ser,
         )  # fmt: skip
 
 
+def _identity(body: bytes) -> bytes:
+    return body
+
+
 def _unary_unary(
-    fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight | None
+    fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight | None, decode: Decoder
 ) -> Callable:
-    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+    def handler(body: bytes, context: grpc.ServicerContext) -> Any:
         m.started.inc()
         m.received.inc()
         t0 = time.perf_counter()
         if in_flight is not None:
             in_flight.enter()
         try:
-            response = fn(request, context)
+            response = fn(decode(body, "request"), context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
@@ -147,13 +158,15 @@ def _unary_unary(
     return handler
 
 
-def _stream_unary(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
-    def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+def _stream_unary(
+    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, decode: Decoder
+) -> Callable:
+    def handler(bodies: Iterator[bytes], context: grpc.ServicerContext) -> Any:
         m.started.inc()
         t0 = time.perf_counter()
         try:
             with streams.held():
-                response = fn(_count(requests, m), context)
+                response = fn(_count(bodies, m, decode), context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
@@ -188,16 +201,18 @@ def _stream_out(
     m.handled(_code_name(context)).inc()
 
 
-def _unary_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
+def _unary_stream(
+    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, decode: Decoder
+) -> Callable:
     if getattr(fn, "experimental_non_blocking", False):
-        return _unary_stream_by_callback(fn, m, method)
+        return _unary_stream_by_callback(fn, m, method, decode)
 
-    def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    def handler(body: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
         m.received.inc()
         t0 = time.perf_counter()
         try:
-            responses = fn(request, context)
+            responses = fn(decode(body, "request"), context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
@@ -206,14 +221,16 @@ def _unary_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSl
     return handler
 
 
-def _unary_stream_by_callback(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+def _unary_stream_by_callback(
+    fn: Callable, m: MethodMetrics, method: str, decode: Decoder
+) -> Callable:
     """grpc's callback form of a server stream (`experimental_non_blocking`, which the health
     service's Watch uses): the handler registers a callback and returns, so the stream holds
     no handler thread and takes no stream slot. A None ends the stream; grpc must get it once,
     so the first None is forwarded and anything after it dropped."""
 
     def handler(
-        request: Any, context: grpc.ServicerContext, send_response_callback: Callable[[Any], None]
+        body: bytes, context: grpc.ServicerContext, send_response_callback: Callable[[Any], None]
     ) -> None:
         m.started.inc()
         m.received.inc()
@@ -235,7 +252,7 @@ def _unary_stream_by_callback(fn: Callable, m: MethodMetrics, method: str) -> Ca
             send_response_callback(response)
 
         try:
-            fn(request, context, send)
+            fn(decode(body, "request"), context, send)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise
@@ -244,12 +261,14 @@ def _unary_stream_by_callback(fn: Callable, m: MethodMetrics, method: str) -> Ca
     return handler
 
 
-def _stream_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
-    def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+def _stream_stream(
+    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, decode: Decoder
+) -> Callable:
+    def handler(bodies: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
         t0 = time.perf_counter()
         try:
-            responses = fn(_count(requests, m), context)
+            responses = fn(_count(bodies, m, decode), context)
         except BaseException as exc:
             _fail(exc, context, m, t0, method)
             raise

@@ -9,6 +9,7 @@ what was serving keeps serving.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,11 @@ from crm.artifacts import (
     read_manifest,
     verify_files,
 )
-from server.errors import NotFound, Unavailable
+from server.errors import NotFound, Unavailable, echo
 from server.metrics import ServerMetrics
 from server.runtime import OnnxModel
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s'\":,;()]+")
 log = logging.getLogger("server.registry")
 
 Loader = Callable[[Path, Mapping[str, Any]], Any]
@@ -101,13 +103,13 @@ class ModelRegistry:
         entry = self._entries.get(name)
         if entry is None or not entry.loaded:
             if entry is None and name not in list_names(self.root):
-                raise NotFound(f"unknown model {name!r}", "model", name)
-            raise Unavailable(f"model {name!r} is not loaded")
+                raise NotFound(f"unknown model {echo(name)}", "model", name)
+            raise Unavailable(f"model {echo(name)} is not loaded")
         wanted = version or entry.serving
         found = entry.loaded.get(wanted)
         if found is None:
             raise NotFound(
-                f"model {name!r} version {wanted} is not loaded (loaded: {sorted(entry.loaded)})",
+                f"model {echo(name)} version {wanted} is not loaded (loaded: {sorted(entry.loaded)})",
                 "model",
                 f"{name}/{wanted}",
             )
@@ -188,10 +190,18 @@ class ModelRegistry:
         return ReloadResult(name, version, Outcome.LOADED)
 
     def _refuse(self, name: str, version: int, reason: str, stamp: float = 0.0) -> ReloadResult:
+        """Refuse a version. The log keeps the full reason; clients (ReloadModels) get it with
+        paths relative to the artifacts root and any other absolute path hidden."""
+        log.error("artifact refused", extra={"model": name, "version": version, "reason": reason})
+        reason = self._public(reason)
         self._refused[(name, version)] = (stamp, reason)
         self._metrics.reloads.labels(name, "refused").inc()
-        log.error("artifact refused", extra={"model": name, "version": version, "reason": reason})
         return ReloadResult(name, version, Outcome.REFUSED, reason)
+
+    def _public(self, reason: str) -> str:
+        for root in {str(self.root.resolve()), str(self.root.absolute()), str(self.root)}:
+            reason = reason.replace(root.rstrip("/") + "/", "")
+        return _ABSOLUTE_PATH.sub("<path>", reason)
 
     def _load(self, name: str, version: int, version_dir: Path) -> LoadedArtifact:
         manifest = read_manifest(version_dir)

@@ -62,9 +62,14 @@ def fits_sms(text: str) -> bool:
 
 
 def cut_to_sms(text: str) -> str:
-    """The longest prefix (ending in "...") that fits one SMS segment."""
+    """The longest prefix (ending in "...") that fits one SMS segment.
+
+    Linear in the text: every character counts at least one unit, so no prefix longer than
+    the GSM-7 limit can fit, and the search runs on that many characters whatever came in.
+    """
     if fits_sms(text):
         return text
+    text = text[:SMS_GSM7_LIMIT]
     while text and not fits_sms(text.rstrip() + "..."):
         text = text[:-1]
     return text.rstrip() + "..."

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from crm.merkle import HASH_SIZE, StreamingRoot, leaf_hash
 from server import sqlite_open
-from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable, echo
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.tree import (
     NodeKey,
@@ -247,7 +247,7 @@ class LogStore:
             (name,),
         ).fetchone()
         if row is None:
-            raise NotFound(f"no log named {name!r}", "integrity log", name)
+            raise NotFound(f"no log named {echo(name)}", "integrity log", name)
         log_id, size, root, timestamp_ms, signature = row
         return log_id, TreeHead(name, size, root, timestamp_ms, signature)
 

@@ -33,7 +33,7 @@ from server.campaign.store import STORE_FILE, BadPageToken, CampaignStore
 from server.campaign.types import InventoryItem, Segment, SegmentProfile
 from server.churn.rules import thresholds_from
 from server.config import ServerConfig
-from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, echo
 from server.registry import LoadedArtifact, Loader, ModelRegistry
 from server.services.scoring import VersionCache, model_ref, serving_section
 from server.services.segmentation import SEGMENTS, segment_table
@@ -152,7 +152,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 forecast.error.CopyFrom(
                     common_pb2.RowError(
                         code=code_pb2.NOT_FOUND,
-                        message=f"unknown product {product_id!r}",
+                        message=f"unknown product {echo(product_id)}",
                         field=f"product_ids[{i}]",
                     )
                 )

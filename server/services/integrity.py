@@ -20,6 +20,7 @@ from server.config import ServerConfig
 from server.errors import FieldViolation, InvalidArgument
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.store import MAX_LEAVES_PER_READ, LogStore, TreeHead
+from server.limits import timestamp_violation
 
 # Canonical column -> TransactionLine field, to name the field a bad value came from.
 _FIELD_OF_COLUMN = dict(
@@ -177,11 +178,11 @@ def encode_lines(lines: Iterable[common_pb2.TransactionLine]) -> list[bytes]:
         if not line.HasField("invoice_date"):
             problems.append(FieldViolation(f"transactions[{i}].invoice_date", "required"))
             continue
-        try:
-            when = line.invoice_date.ToDatetime(tzinfo=UTC)
-        except (ValueError, OverflowError):
-            problems.append(FieldViolation(f"transactions[{i}].invoice_date", "out of range"))
+        bad = timestamp_violation(line.invoice_date, f"transactions[{i}].invoice_date")
+        if bad is not None:
+            problems.append(bad)
             continue
+        when = line.invoice_date.ToDatetime(tzinfo=UTC)
         row = (
             line.invoice,
             line.stock_code,

@@ -14,6 +14,7 @@ from crm.line_features import line_feature_matrix, line_feature_names
 from crm.v1 import common_pb2, spend_pb2, spend_pb2_grpc
 from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.inputs import lines_frame
+from server.limits import timestamp_violation
 from server.services.scoring import ScoringService, batch_of, model_ref, serving_section
 
 PRODUCTS_ARTIFACT = "products"
@@ -30,6 +31,8 @@ def _line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[FieldVio
             problems.append(FieldViolation(f"{path}.price", "must be a finite number > 0"))
         if not line.HasField("invoice_date"):
             problems.append(FieldViolation(f"{path}.invoice_date", "required"))
+        elif bad := timestamp_violation(line.invoice_date, f"{path}.invoice_date"):
+            problems.append(bad)
         if len(problems) >= 50:
             break
     return problems
