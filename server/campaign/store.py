@@ -20,6 +20,7 @@ from server import sqlite_open
 STORE_FILE = "campaigns.sqlite3"
 SCHEMA_VERSION = 1
 _TOKEN_PREFIX = "c1:"
+MAX_SEQ = 2**63 - 1  # SQLite's largest INTEGER: a sequence number is never above it
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS campaigns (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -47,6 +48,8 @@ def decode_token(token: str) -> int:
     number = text.removeprefix(_TOKEN_PREFIX)
     if not text.startswith(_TOKEN_PREFIX) or not number.isdigit():
         raise BadPageToken("not a page token from ListCampaigns")
+    if len(number) > len(str(MAX_SEQ)) or int(number) > MAX_SEQ:
+        raise BadPageToken("not a page token from ListCampaigns (position out of range)")
     return int(number)
 
 

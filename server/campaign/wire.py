@@ -31,6 +31,7 @@ MAX_PAGE_SIZE = 100
 MAX_NAME = 200
 MAX_NOTES = 10_000
 MAX_FIELD_VALUE = 200
+MAX_BUDGET = 1e12  # money; its cents (1e14) are exact in a double and never overflow
 
 
 def _raise_if(problems: Sequence[FieldViolation]) -> None:
@@ -83,8 +84,8 @@ def plan_request(
 ) -> tuple[PlanRequest, list[InventoryItem] | None]:
     """The checked plan request and its inventory (None = use the default snapshot)."""
     horizon, problems = _horizon(request.horizon_days)
-    if not (math.isfinite(request.budget) and request.budget >= 0):
-        problems.append(FieldViolation("budget", "must be a finite amount >= 0"))
+    if not (math.isfinite(request.budget) and 0 <= request.budget <= MAX_BUDGET):
+        problems.append(FieldViolation("budget", f"must be an amount 0..{MAX_BUDGET:g}"))
     problems += _fraction(request.max_discount, "max_discount")
     problems += _fraction(request.min_margin, "min_margin", below_one=True)
     channels, bad_channels = _channels(request.channels, "channels")
