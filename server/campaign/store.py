@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
 
 
 # A campaign's bytes in a ListCampaigns response besides its own: field tag and length.
-_FIELD_FRAMING = 6
+FIELD_FRAMING = 6
 
 
 class BadPageToken(ValueError):
@@ -105,7 +105,7 @@ class CampaignStore:
             ).fetchall()
             taken, total = 0, 0
             for _, length in sizes[:size]:
-                cost = length + _FIELD_FRAMING
+                cost = length + FIELD_FRAMING
                 if max_bytes is not None and taken and total + cost > max_bytes:
                     break
                 taken, total = taken + 1, total + cost

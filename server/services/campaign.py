@@ -29,7 +29,7 @@ from server.campaign.forecast import (
 )
 from server.campaign.inventory import diagnose_all, load_inventory_snapshot
 from server.campaign.planner import plan
-from server.campaign.store import STORE_FILE, BadPageToken, CampaignStore
+from server.campaign.store import FIELD_FRAMING, STORE_FILE, BadPageToken, CampaignStore
 from server.campaign.types import InventoryItem, Segment, SegmentProfile
 from server.churn.rules import thresholds_from
 from server.config import ServerConfig
@@ -70,7 +70,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         # A ListCampaigns page carries at most this many bytes of campaigns (room is left for
         # the token); a saved campaign is never larger, so every one fits a page whole.
         self._page_bytes = config.max_message_bytes - wire.PAGE_OVERHEAD_BYTES
-        self._max_campaign_bytes = min(config.max_campaign_kib * 1024, self._page_bytes)
+        self._max_campaign_bytes = min(
+            config.max_campaign_kib * 1024, self._page_bytes - FIELD_FRAMING
+        )
         self._cache = VersionCache()
 
     def close(self) -> None:
