@@ -57,7 +57,7 @@ class ServerConfig:
     )
     max_health_watches: int = _opt(
         256,
-        "health Watch streams open at once per process (they hold no thread, ~26 KB each); "
+        "health Watch streams open at once per process (they hold no thread, but memory); "
         "more get RESOURCE_EXHAUSTED",
     )
     max_integrity_logs: int = _opt(
