@@ -117,8 +117,13 @@ class ServerConfig:
             problems.append("batch_queue_delay_us must be >= 0")
         if self.max_batch_rows < 1:
             problems.append("max_batch_rows must be >= 1")
-        limits = ("max_health_watches", "max_integrity_logs", "max_leaf_kib", "max_append_mb")
-        for name in (*limits, "max_campaign_kib"):
+        for name in (
+            "max_health_watches",
+            "max_integrity_logs",
+            "max_leaf_kib",
+            "max_append_mb",
+            "max_campaign_kib",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
         try:

@@ -93,7 +93,7 @@ class CampaignStore:
 
         With `max_bytes`, the page is also cut where the campaigns' encoded size (as repeated
         fields of one response) would pass it, whatever is stored: a campaign that alone is
-        larger (saved under a larger limit) is listed without its plan and drafts, with notes
+        larger (saved under a larger limit) is listed by id, name and time alone, its notes
         saying so. Only the campaigns returned are read.
         """
         before = decode_token(token) if token else None
@@ -136,7 +136,7 @@ class CampaignStore:
 def _summary(
     campaign: campaign_pb2.SavedCampaign, size: int, max_bytes: int
 ) -> campaign_pb2.SavedCampaign:
-    """The campaign without plan and drafts, for a page that cannot carry it whole."""
+    """The campaign's id, name and time only, for a page that cannot carry it whole."""
     return campaign_pb2.SavedCampaign(
         id=campaign.id,
         name=campaign.name,

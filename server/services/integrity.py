@@ -2,7 +2,8 @@
 
 The handlers only translate between protobuf and the log store; the store does the work and
 raises server.errors for bad input, so every refusal is INVALID_ARGUMENT with the field named
-(or NOT_FOUND for a log that was never appended to) and nothing is written.
+(or NOT_FOUND for a log that was never appended to, RESOURCE_EXHAUSTED for a new log beyond
+--max-integrity-logs) and nothing is written.
 """
 
 from __future__ import annotations
