@@ -10,7 +10,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install serve test protos train lint format system-deps default-artifacts clean \
-	bench bench-serving bench-integrity bench-train bench-ceiling loadtest
+	bench bench-serving bench-integrity bench-train bench-ceiling loadtest durability
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ bench-ceiling: $(STAMP) system-deps
 # Load a running server: ghz with a clients/ghz config when ghz is installed, else h2load.
 loadtest: $(STAMP) system-deps
 	$(PY) -m benchmarks.loadtest $(ARGS)
+
+# kill -9 during concurrent appends and saves, restart, check every acknowledged write and proof
+# (tests/integrity/durability.py), e.g. `make durability ARGS="--cycles 50"`.
+durability: $(STAMP)
+	$(PY) -m tests.integrity.durability $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

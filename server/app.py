@@ -96,7 +96,7 @@ class CrmServer:
         in_flight = InFlight()
         self.executor = ModelExecutor(self.metrics, defaults, per_model, in_flight)
         self.resolver = InputResolver(config.max_batch_rows)
-        self.health = ServiceHealth(self.registry)
+        self.health = ServiceHealth(self.registry, self.config.max_health_watches)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
         streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
         self.server = grpc.server(

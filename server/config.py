@@ -55,6 +55,26 @@ class ServerConfig:
     max_batch_rows: int = _opt(
         100_000, "most customers/rows in one request (INVALID_ARGUMENT above)"
     )
+    max_health_watches: int = _opt(
+        256,
+        "health Watch streams open at once per process (they hold no thread, but memory); "
+        "more get RESOURCE_EXHAUSTED",
+    )
+    max_integrity_logs: int = _opt(
+        1000,
+        "integrity logs in one data dir; appending to a new log beyond it is RESOURCE_EXHAUSTED",
+    )
+    max_leaf_kib: int = _opt(
+        1024,
+        "largest integrity leaf in KiB (INVALID_ARGUMENT above); never more than one GetLeaves "
+        "response carries",
+    )
+    max_append_mb: int = _opt(16, "most leaf bytes in one integrity append, in MiB")
+    max_campaign_kib: int = _opt(
+        16 * 1024,
+        "largest saved campaign in KiB (INVALID_ARGUMENT above); never more than one "
+        "ListCampaigns response carries",
+    )
     ort_threads: int = _opt(1, "onnxruntime intra-op threads per model session")
     batch_max_rows: int = _opt(1024, "dynamic batching: most rows merged into one model call")
     batch_preferred_rows: int = _opt(64, "dynamic batching: a leader may wait for this many rows")
@@ -97,6 +117,15 @@ class ServerConfig:
             problems.append("batch_queue_delay_us must be >= 0")
         if self.max_batch_rows < 1:
             problems.append("max_batch_rows must be >= 1")
+        for name in (
+            "max_health_watches",
+            "max_integrity_logs",
+            "max_leaf_kib",
+            "max_append_mb",
+            "max_campaign_kib",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
         try:
             self.pinned_versions()
             self.batching_overrides()

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2
 
+from server.errors import ResourceExhausted
 from server.registry import ModelRegistry
 
 # What each service needs loaded to answer. Services needing nothing serve from start-up.
@@ -26,21 +27,39 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class _HealthServicer(health.HealthServicer):
-    """grpc's health servicer, plus a way to end every Watch stream at shutdown.
+    """grpc's health servicer, plus `List`, a bound on open Watch streams, and a way to end
+    every Watch stream at shutdown.
 
     Watch runs in grpc's callback form (`experimental_non_blocking`, which the interceptor
     keeps): it registers a callback and returns, so an open watcher (a balancer, a sidecar, a
     client's health checking) holds no handler thread and no stream slot. Called the blocking
     way instead, it returns grpc's watcher object, which does hold a thread. Either way a Watch
     never ends on its own, so an open one would hold the drain for the whole grace period:
-    shutdown ends each after the status it has queued (NOT_SERVING by then).
+    shutdown ends each after the status it has queued (NOT_SERVING by then). Holding no thread,
+    watchers are bounded on their own: at most `max_watches` open at once, more are refused with
+    RESOURCE_EXHAUSTED (QuotaFailure subject `health_watches`) before anything is registered.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_watches: int) -> None:
         super().__init__(experimental_non_blocking=True)
         self._ends: set[Callable[[], None]] = set()
         self._ends_lock = threading.Lock()
         self._closed = False
+        self._max_watches = max_watches
+        self._watching = 0  # open Watch calls, counted from admission until the call ends
+
+    def List(  # noqa: N802 (the gRPC method name)
+        self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        """Every service's status, as Check answers it for each (grpc's servicer has no List)."""
+        with self._lock:  # grpc's servicer guards its statuses with this lock
+            statuses = dict(self._server_status)
+        return health_pb2.HealthListResponse(
+            statuses={
+                service: health_pb2.HealthCheckResponse(status=status)
+                for service, status in statuses.items()
+            }
+        )
 
     def Watch(  # noqa: N802 (the gRPC method name)
         self,
@@ -48,7 +67,12 @@ class _HealthServicer(health.HealthServicer):
         context: grpc.ServicerContext,
         send_response_callback: Callable[[Any], None] | None = None,
     ) -> Iterator[health_pb2.HealthCheckResponse] | None:
-        watcher = super().Watch(request, context, send_response_callback)
+        release = self._admit()
+        try:
+            watcher = super().Watch(request, context, send_response_callback)
+        except BaseException:
+            release()
+            raise
         if watcher is not None:
             end = watcher.close
         else:
@@ -58,15 +82,41 @@ class _HealthServicer(health.HealthServicer):
             def end() -> None:
                 callback(None)  # None ends the stream (the interceptor forwards it once)
 
+        def ended() -> None:
+            self._forget(end)
+            release()
+
         with self._ends_lock:
             closed = self._closed
             if not closed:
                 self._ends.add(end)
         if closed:  # arrived during shutdown: send its status and end it too
             end()
-        elif not context.add_callback(lambda: self._forget(end)):
-            self._forget(end)  # the call had already ended
+        if not context.add_callback(ended):
+            ended()  # the call had already ended
         return watcher
+
+    def _admit(self) -> Callable[[], None]:
+        """Count one more open Watch, or refuse it; returns the (idempotent) release."""
+        with self._ends_lock:
+            if self._watching >= self._max_watches:
+                raise ResourceExhausted(
+                    f"at most {self._max_watches} health Watch streams may be open at once"
+                    " (--max-health-watches); retry later or use Check",
+                    subject="health_watches",
+                    description=f"open health Watch streams per process <= {self._max_watches}",
+                )
+            self._watching += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._ends_lock:
+                if not released:
+                    released = True
+                    self._watching -= 1
+
+        return release
 
     def _forget(self, end: Callable[[], None]) -> None:
         with self._ends_lock:
@@ -83,8 +133,8 @@ class _HealthServicer(health.HealthServicer):
 
 
 class ServiceHealth:
-    def __init__(self, registry: ModelRegistry) -> None:
-        self.servicer = _HealthServicer()
+    def __init__(self, registry: ModelRegistry, max_watches: int) -> None:
+        self.servicer = _HealthServicer(max_watches)
         self._registry = registry
         self._shutting_down = False
         registry.add_listener(self.refresh)

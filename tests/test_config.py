@@ -30,6 +30,11 @@ def test_flags_beat_environment_beats_defaults() -> None:
         (["--log-level", "LOUD"], {}),
         (["--threads", "4", "--max-open-streams", "4"], {}),  # no thread left for unary calls
         (["--max-open-streams", "-1"], {}),
+        (["--max-health-watches", "0"], {}),
+        ([], {"CRM_MAX_INTEGRITY_LOGS": "0"}),
+        (["--max-leaf-kib", "0"], {}),
+        (["--max-append-mb", "-1"], {}),
+        (["--max-campaign-kib", "0"], {}),
     ],
 )
 def test_bad_configuration_is_refused(argv: list[str], env: dict[str, str]) -> None:

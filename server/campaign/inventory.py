@@ -28,6 +28,11 @@ from server.errors import FieldViolation
 INVENTORY_FILE = "inventory.csv"
 MAX_PRODUCT_ID = 64
 MAX_CATEGORY = 64
+# Bounds that keep every amount a plan computes finite and its cents exact (the planner works in
+# integer cents): at most MAX_UNITS units at MAX_UNIT_MONEY each is 1e18 money.
+MAX_UNITS = 1e9  # stock_on_hand, units_on_order
+MAX_UNIT_MONEY = 1e9  # unit_cost, unit_price
+MAX_LEAD_TIME_DAYS = 3650
 COVER_DECIMALS = 4  # ~9 s; float32 forecasts: 1 unit at float32(1/14) a day lasts 14 days
 
 
@@ -63,6 +68,14 @@ def diagnose_all(
     return [diagnose(i, daily_units.get(i.product_id), assumptions) for i in items]
 
 
+_ITEM_BOUNDS = {
+    "stock_on_hand": MAX_UNITS,
+    "unit_cost": MAX_UNIT_MONEY,
+    "units_on_order": MAX_UNITS,
+    "lead_time_days": MAX_LEAD_TIME_DAYS,
+}
+
+
 def item_violations(
     items: Iterable[InventoryItem], prefix: str = "inventory"
 ) -> list[FieldViolation]:
@@ -89,12 +102,16 @@ def item_violations(
             )
         else:
             first_index[pid] = i
-        for name in ("stock_on_hand", "unit_cost", "units_on_order", "lead_time_days"):
+        for name, most in _ITEM_BOUNDS.items():
             value = getattr(item, name)
-            if not (math.isfinite(value) and value >= 0):
-                problems.append(FieldViolation(f"{path}.{name}", "must be a finite number >= 0"))
-        if not (math.isfinite(item.unit_price) and item.unit_price > 0):
-            problems.append(FieldViolation(f"{path}.unit_price", "must be a finite number > 0"))
+            if not (math.isfinite(value) and 0 <= value <= most):
+                problems.append(FieldViolation(f"{path}.{name}", f"must be a number 0..{most:g}"))
+        if not (math.isfinite(item.unit_price) and 0 < item.unit_price <= MAX_UNIT_MONEY):
+            problems.append(
+                FieldViolation(
+                    f"{path}.unit_price", f"must be a number > 0 and at most {MAX_UNIT_MONEY:g}"
+                )
+            )
         if len(item.category) > MAX_CATEGORY:
             problems.append(
                 FieldViolation(f"{path}.category", f"at most {MAX_CATEGORY} characters")

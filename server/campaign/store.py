@@ -20,6 +20,7 @@ from server import sqlite_open
 STORE_FILE = "campaigns.sqlite3"
 SCHEMA_VERSION = 1
 _TOKEN_PREFIX = "c1:"
+MAX_SEQ = 2**63 - 1  # SQLite's largest INTEGER: a sequence number is never above it
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS campaigns (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,6 +30,10 @@ CREATE TABLE IF NOT EXISTS campaigns (
     campaign BLOB NOT NULL
 )
 """
+
+
+# A campaign's bytes in a ListCampaigns response besides its own: field tag and length.
+FIELD_FRAMING = 6
 
 
 class BadPageToken(ValueError):
@@ -47,6 +52,8 @@ def decode_token(token: str) -> int:
     number = text.removeprefix(_TOKEN_PREFIX)
     if not text.startswith(_TOKEN_PREFIX) or not number.isdigit():
         raise BadPageToken("not a page token from ListCampaigns")
+    if len(number) > len(str(MAX_SEQ)) or int(number) > MAX_SEQ:
+        raise BadPageToken("not a page token from ListCampaigns (position out of range)")
     return int(number)
 
 
@@ -79,17 +86,42 @@ class CampaignStore:
             )
         return saved
 
-    def page(self, size: int, token: str = "") -> tuple[list[campaign_pb2.SavedCampaign], str]:
-        """Up to `size` campaigns, newest first, after `token`; and the next token ("" at the end)."""
+    def page(
+        self, size: int, token: str = "", max_bytes: int | None = None
+    ) -> tuple[list[campaign_pb2.SavedCampaign], str]:
+        """Up to `size` campaigns, newest first, after `token`; and the next token ("" at the end).
+
+        With `max_bytes`, the page is also cut where the campaigns' encoded size (as repeated
+        fields of one response) would pass it, whatever is stored: a campaign that alone is
+        larger (saved under a larger limit) is listed by id, name and time alone, its notes
+        saying so. Only the campaigns returned are read.
+        """
         before = decode_token(token) if token else None
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, campaign FROM campaigns WHERE (? IS NULL OR seq < ?) "
+            sizes = self._db.execute(
+                "SELECT seq, length(campaign) FROM campaigns WHERE (? IS NULL OR seq < ?) "
                 "ORDER BY seq DESC LIMIT ?",
                 (before, before, size + 1),
             ).fetchall()
-        campaigns = [campaign_pb2.SavedCampaign.FromString(blob) for _, blob in rows[:size]]
-        next_token = encode_token(rows[size - 1][0]) if len(rows) > size else ""
+            taken, total = 0, 0
+            for _, length in sizes[:size]:
+                cost = length + FIELD_FRAMING
+                if max_bytes is not None and taken and total + cost > max_bytes:
+                    break
+                taken, total = taken + 1, total + cost
+            rows = (
+                self._db.execute(
+                    "SELECT seq, campaign FROM campaigns WHERE seq <= ? AND seq >= ? "
+                    "ORDER BY seq DESC",
+                    (sizes[0][0], sizes[taken - 1][0]),
+                ).fetchall()
+                if taken
+                else []
+            )
+        campaigns = [campaign_pb2.SavedCampaign.FromString(blob) for _, blob in rows]
+        if max_bytes is not None and total > max_bytes:  # one campaign, alone too large
+            campaigns = [_summary(campaigns[0], total, max_bytes)]
+        next_token = encode_token(rows[-1][0]) if len(sizes) > taken else ""
         return campaigns, next_token
 
     def count(self) -> int:
@@ -99,3 +131,16 @@ class CampaignStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _summary(
+    campaign: campaign_pb2.SavedCampaign, size: int, max_bytes: int
+) -> campaign_pb2.SavedCampaign:
+    """The campaign's id, name and time only, for a page that cannot carry it whole."""
+    return campaign_pb2.SavedCampaign(
+        id=campaign.id,
+        name=campaign.name,
+        created_at=campaign.created_at,
+        notes=f"plan, drafts and notes left out: this campaign ({size} bytes) is larger than"
+        f" one ListCampaigns response carries ({max_bytes} bytes)",
+    )

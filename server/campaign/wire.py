@@ -31,6 +31,11 @@ MAX_PAGE_SIZE = 100
 MAX_NAME = 200
 MAX_NOTES = 10_000
 MAX_FIELD_VALUE = 200
+# What a ListCampaigns response holds besides its campaigns (the next page token), and what
+# saving adds to a campaign (its id and created_at), with room to spare.
+PAGE_OVERHEAD_BYTES = 4096
+SAVED_FIELDS_BYTES = 64
+MAX_BUDGET = 1e12  # money; its cents (1e14) are exact in a double and never overflow
 
 
 def _raise_if(problems: Sequence[FieldViolation]) -> None:
@@ -83,8 +88,8 @@ def plan_request(
 ) -> tuple[PlanRequest, list[InventoryItem] | None]:
     """The checked plan request and its inventory (None = use the default snapshot)."""
     horizon, problems = _horizon(request.horizon_days)
-    if not (math.isfinite(request.budget) and request.budget >= 0):
-        problems.append(FieldViolation("budget", "must be a finite amount >= 0"))
+    if not (math.isfinite(request.budget) and 0 <= request.budget <= MAX_BUDGET):
+        problems.append(FieldViolation("budget", f"must be an amount 0..{MAX_BUDGET:g}"))
     problems += _fraction(request.max_discount, "max_discount")
     problems += _fraction(request.min_margin, "min_margin", below_one=True)
     channels, bad_channels = _channels(request.channels, "channels")
@@ -140,7 +145,11 @@ def draft_request(
     return action_from_proto(a), channels, dict(request.personalization)
 
 
-def save_request(request: campaign_pb2.SaveCampaignRequest) -> campaign_pb2.SavedCampaign:
+def save_request(
+    request: campaign_pb2.SaveCampaignRequest, max_bytes: int
+) -> campaign_pb2.SavedCampaign:
+    """The campaign to store; INVALID_ARGUMENT naming each bad field, and the largest part
+    (plan, drafts or notes) when the saved campaign would exceed `max_bytes`."""
     problems: list[FieldViolation] = []
     name = request.name.strip()
     if not name or len(name) > MAX_NAME:
@@ -161,9 +170,23 @@ def save_request(request: campaign_pb2.SaveCampaignRequest) -> campaign_pb2.Save
                 )
             )
     _raise_if(problems)
-    return campaign_pb2.SavedCampaign(
+    campaign = campaign_pb2.SavedCampaign(
         name=name, plan=request.plan, drafts=request.drafts, notes=request.notes
     )
+    size = campaign.ByteSize() + SAVED_FIELDS_BYTES
+    if size > max_bytes:
+        parts = {
+            "plan": request.plan.ByteSize(),
+            "drafts": sum(d.ByteSize() for d in request.drafts),
+            "notes": len(request.notes.encode()),
+        }
+        largest = max(parts, key=lambda k: parts[k])
+        raise InvalidArgument.field(
+            largest,
+            f"the saved campaign would be {size} bytes ({largest}: {parts[largest]});"
+            f" at most {max_bytes} bytes",
+        )
+    return campaign
 
 
 def page_size(request: campaign_pb2.ListCampaignsRequest) -> int:

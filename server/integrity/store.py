@@ -25,7 +25,14 @@ from pathlib import Path
 
 from crm.merkle import HASH_SIZE, StreamingRoot, leaf_hash
 from server import sqlite_open
-from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable, echo
+from server.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    echo,
+)
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.tree import (
     NodeKey,
@@ -134,10 +141,14 @@ class LogStore:
         directory: Path,
         signer: TreeHeadSigner,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        max_logs: int | None = None,
     ) -> None:
+        """`max_logs`: logs this database may hold (None = no bound); an append that would
+        create one more is RESOURCE_EXHAUSTED and writes nothing."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = directory / DB_FILE
         self.signer = signer
+        self._max_logs = max_logs
         self._clock_ms = clock_ms
         self._write_lock = threading.Lock()
         self._local = threading.local()
@@ -203,6 +214,7 @@ class LogStore:
             "SELECT id, tree_size, timestamp_ms FROM logs WHERE name = ?", (name,)
         ).fetchone()
         if row is None:
+            self._check_log_quota(conn)
             cursor = conn.execute(
                 "INSERT INTO logs (name, tree_size, root_hash, timestamp_ms, signature)"
                 " VALUES (?, 0, x'', 0, x'')",
@@ -238,6 +250,20 @@ class LogStore:
         )
         head = TreeHead(name, tree.size, root, timestamp_ms, signature)
         return Appended(size, head, tuple(hashes))
+
+    def _check_log_quota(self, conn: sqlite3.Connection) -> None:
+        """Inside the append's IMMEDIATE transaction, so concurrent creators (threads or
+        processes sharing the file) cannot pass the bound together."""
+        if self._max_logs is None:
+            return
+        (count,) = conn.execute("SELECT COUNT(*) FROM logs").fetchone()
+        if count >= self._max_logs:
+            raise ResourceExhausted(
+                f"this data dir holds {count} integrity logs, the most allowed"
+                f" (--max-integrity-logs {self._max_logs}); append to an existing log",
+                subject="integrity_logs",
+                description=f"integrity logs per data dir <= {self._max_logs}",
+            )
 
     # -- reads --------------------------------------------------------------------------------
     def _head(self, conn: sqlite3.Connection, log: str) -> tuple[int, TreeHead]:

@@ -29,7 +29,7 @@ from server.campaign.forecast import (
 )
 from server.campaign.inventory import diagnose_all, load_inventory_snapshot
 from server.campaign.planner import plan
-from server.campaign.store import STORE_FILE, BadPageToken, CampaignStore
+from server.campaign.store import FIELD_FRAMING, STORE_FILE, BadPageToken, CampaignStore
 from server.campaign.types import InventoryItem, Segment, SegmentProfile
 from server.churn.rules import thresholds_from
 from server.config import ServerConfig
@@ -67,6 +67,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self._assumptions = assumptions or load_assumptions(config.data_dir / ASSUMPTIONS_FILE)
         self._writer: MessageWriter = writer or TemplateWriter()
         self._store = CampaignStore(config.data_dir / STORE_FILE)
+        # A ListCampaigns page carries at most this many bytes of campaigns (room is left for
+        # the token); a saved campaign is never larger, so every one fits a page whole.
+        self._page_bytes = config.max_message_bytes - wire.PAGE_OVERHEAD_BYTES
+        self._max_campaign_bytes = min(
+            config.max_campaign_kib * 1024, self._page_bytes - FIELD_FRAMING
+        )
         self._cache = VersionCache()
 
     def close(self) -> None:
@@ -202,16 +208,15 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def SaveCampaign(
         self, request: campaign_pb2.SaveCampaignRequest, context: grpc.ServicerContext
     ) -> campaign_pb2.SaveCampaignResponse:
-        return campaign_pb2.SaveCampaignResponse(
-            campaign=self._store.save(wire.save_request(request))
-        )
+        campaign = wire.save_request(request, self._max_campaign_bytes)
+        return campaign_pb2.SaveCampaignResponse(campaign=self._store.save(campaign))
 
     def ListCampaigns(
         self, request: campaign_pb2.ListCampaignsRequest, context: grpc.ServicerContext
     ) -> campaign_pb2.ListCampaignsResponse:
         size = wire.page_size(request)
         try:
-            campaigns, token = self._store.page(size, request.page_token)
+            campaigns, token = self._store.page(size, request.page_token, self._page_bytes)
         except BadPageToken as err:
             raise InvalidArgument.field("page_token", str(err)) from None
         return campaign_pb2.ListCampaignsResponse(campaigns=campaigns, next_page_token=token)

@@ -2,12 +2,13 @@
 
 The handlers only translate between protobuf and the log store; the store does the work and
 raises server.errors for bad input, so every refusal is INVALID_ARGUMENT with the field named
-(or NOT_FOUND for a log that was never appended to) and nothing is written.
+(or NOT_FOUND for a log that was never appended to, RESOURCE_EXHAUSTED for a new log beyond
+--max-integrity-logs) and nothing is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC
 
 import grpc
@@ -46,10 +47,15 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
     def __init__(self, config: ServerConfig) -> None:
         directory = config.data_dir / "integrity"
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store = LogStore(directory, TreeHeadSigner.load_or_create(directory))
+        self.store = LogStore(
+            directory, TreeHeadSigner.load_or_create(directory), max_logs=config.max_integrity_logs
+        )
         self._max_append = config.max_batch_rows
         # Leaf data a GetLeaves response may carry: the message limit less per-leaf framing.
-        self._max_leaf_bytes = config.max_message_bytes - 4096 - 64 * MAX_LEAVES_PER_READ
+        self._max_read_bytes = config.max_message_bytes - 4096 - 64 * MAX_LEAVES_PER_READ
+        # A leaf no GetLeaves response could carry is never accepted.
+        self._max_leaf_bytes = min(config.max_leaf_kib * 1024, self._max_read_bytes)
+        self._max_append_bytes = config.max_append_mb * 1024 * 1024
 
     def close(self) -> None:
         self.store.close()
@@ -84,7 +90,9 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
         self, request: integrity_pb2.AppendLeavesRequest, context: grpc.ServicerContext
     ) -> integrity_pb2.AppendLeavesResponse:
         self._check_count(len(request.leaves), "leaves")
-        appended = self.store.append(request.log, list(request.leaves))
+        leaves = list(request.leaves)
+        self._check_sizes(leaves, "leaves")
+        appended = self.store.append(request.log, leaves)
         return integrity_pb2.AppendLeavesResponse(
             first_index=appended.first_index, tree_head=self._signed(appended.head)
         )
@@ -93,7 +101,9 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
         self, request: integrity_pb2.AppendTransactionsRequest, context: grpc.ServicerContext
     ) -> integrity_pb2.AppendTransactionsResponse:
         self._check_count(len(request.transactions), "transactions")
-        appended = self.store.append(request.log, encode_lines(request.transactions))
+        leaves = encode_lines(request.transactions)
+        self._check_sizes(leaves, "transactions")
+        appended = self.store.append(request.log, leaves)
         return integrity_pb2.AppendTransactionsResponse(
             first_index=appended.first_index,
             tree_head=self._signed(appended.head),
@@ -142,7 +152,7 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
     def GetLeaves(
         self, request: integrity_pb2.GetLeavesRequest, context: grpc.ServicerContext
     ) -> integrity_pb2.GetLeavesResponse:
-        leaves = self.store.leaves(request.log, request.start, request.end, self._max_leaf_bytes)
+        leaves = self.store.leaves(request.log, request.start, request.end, self._max_read_bytes)
         return integrity_pb2.GetLeavesResponse(
             leaves=[
                 integrity_pb2.Leaf(index=leaf.index, data=leaf.data, leaf_hash=leaf.leaf_hash)
@@ -156,6 +166,25 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
         if count > self._max_append:
             raise InvalidArgument.field(
                 field, f"at most {self._max_append} per call (got {count}); split the append"
+            )
+
+    def _check_sizes(self, leaves: Sequence[bytes], field: str) -> None:
+        """Every leaf within --max-leaf-kib (and what GetLeaves returns), all of them within
+        --max-append-mb; INVALID_ARGUMENT naming each leaf too big, or the whole field."""
+        most = self._max_leaf_bytes
+        problems = [
+            FieldViolation(f"{field}[{i}]", f"{len(leaf)} bytes; a leaf is at most {most} bytes")
+            for i, leaf in enumerate(leaves)
+            if len(leaf) > most
+        ]
+        if problems:
+            raise InvalidArgument(problems[:_MAX_VIOLATIONS])
+        total = sum(len(leaf) for leaf in leaves)
+        if total > self._max_append_bytes:
+            raise InvalidArgument.field(
+                field,
+                f"{total} bytes of leaves; one append carries at most {self._max_append_bytes}"
+                " bytes; split the append",
             )
 
     def _signed(self, head: TreeHead) -> integrity_pb2.SignedTreeHead:

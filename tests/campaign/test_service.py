@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import shutil
@@ -15,6 +16,8 @@ from clients.errors import CrmError
 from crm.v1 import campaign_pb2
 from server.campaign.assumptions import Assumptions
 from server.campaign.drafts import fits_sms
+from server.campaign.inventory import MAX_LEAD_TIME_DAYS, MAX_UNIT_MONEY, MAX_UNITS
+from server.campaign.wire import MAX_BUDGET
 from tests.campaign.conftest import CampaignServer
 
 S = campaign_pb2
@@ -213,6 +216,60 @@ def test_plan_bad_inputs_name_their_fields(campaign_server: CampaignServer) -> N
         assert fields_of(err) == {"budget"}
 
 
+def test_plan_amounts_beyond_their_bounds_name_their_fields(
+    campaign_server: CampaignServer,
+) -> None:
+    """Amounts that overflowed the planner's integer cents (1e308, inf, NaN) were INTERNAL."""
+    stub = campaign_server.stub
+    (top,) = top_products(campaign_server, 1)
+    for budget in (1e308, MAX_BUDGET * 1.001, math.inf, -math.inf, math.nan):
+        err = failure(stub.PlanCampaigns, S.PlanCampaignsRequest(budget=budget))
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT and fields_of(err) == {"budget"}
+    for bad in (math.nan, math.inf, 1e308):
+        err = failure(
+            stub.PlanCampaigns,
+            S.PlanCampaignsRequest(budget=10, max_discount=bad, min_margin=bad),
+        )
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert fields_of(err) == {"max_discount", "min_margin"}
+    item = {"product_id": top.product_id, "stock_on_hand": 10, "unit_cost": 1, "unit_price": 2}
+    limits = {
+        "unit_price": MAX_UNIT_MONEY,
+        "unit_cost": MAX_UNIT_MONEY,
+        "stock_on_hand": MAX_UNITS,
+        "units_on_order": MAX_UNITS,
+        "lead_time_days": MAX_LEAD_TIME_DAYS,
+    }
+    for name, most in limits.items():
+        for bad in (1e308, most * 1.001, math.inf, math.nan):
+            inventory = [S.InventoryItem(**{**item, name: bad})]
+            err = failure(
+                stub.PlanCampaigns,
+                S.PlanCampaignsRequest(budget=1e308, max_discount=0.5, inventory=inventory),
+            )
+            assert err.code == grpc.StatusCode.INVALID_ARGUMENT, (name, bad, err)
+            assert fields_of(err) == {"budget", f"inventory[0].{name}"}, (name, bad)
+    # At every bound at once the plan is computed, and every amount in it is finite.
+    at_bounds = S.InventoryItem(
+        product_id=top.product_id,
+        stock_on_hand=MAX_UNITS,
+        units_on_order=MAX_UNITS,
+        unit_cost=0,
+        unit_price=MAX_UNIT_MONEY,
+        lead_time_days=0,
+    )
+    plan = stub.PlanCampaigns(
+        S.PlanCampaignsRequest(budget=MAX_BUDGET, max_discount=1, inventory=[at_bounds]),
+        timeout=30,
+    )
+    assert plan.actions and plan.budget_used <= MAX_BUDGET
+    amounts = [plan.budget_used, plan.expected_margin]
+    amounts += [a.expected_revenue for a in plan.actions]
+    amounts += [a.expected_margin for a in plan.actions]
+    amounts += [a.budget_used for a in plan.actions]
+    assert all(math.isfinite(x) for x in amounts)
+
+
 def test_plan_needs_an_inventory_and_its_models(campaign_artifacts: Path, tmp_path: Path) -> None:
     partial = tmp_path / "artifacts"
     shutil.copytree(campaign_artifacts, partial, ignore=shutil.ignore_patterns("inventory"))
@@ -336,6 +393,11 @@ def test_save_and_list_bad_inputs(campaign_server: CampaignServer) -> None:
         assert fields_of(err) == {"page_size"}
     err = failure(stub.ListCampaigns, S.ListCampaignsRequest(page_token="not-a-token"))
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT and fields_of(err) == {"page_token"}
+    # Well-formed tokens past SQLite's integers were INTERNAL (OverflowError binding them).
+    for position in (str(2**63), str(10**30), "9" * 5000):
+        token = base64.urlsafe_b64encode(f"c1:{position}".encode()).decode().rstrip("=")
+        err = failure(stub.ListCampaigns, S.ListCampaignsRequest(page_token=token))
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT and fields_of(err) == {"page_token"}
 
 
 def test_assumption_overrides_are_used_and_echoed(campaign_artifacts: Path, tmp_path: Path) -> None:

@@ -92,3 +92,30 @@ def test_concurrent_saves(tmp_path: Path) -> None:
     page, _ = store.page(100)
     assert len({c.id for c in page}) == 80
     store.close()
+
+
+def test_pages_cut_by_bytes_visit_each_once(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path / "c.sqlite3")
+    sizes = [100, 5000, 300, 2500, 2500, 40, 9000, 10]
+    ids = []
+    for i, size in enumerate(sizes):
+        c = campaign(f"c{i}")
+        c.notes = "n" * size
+        ids.append(store.save(c).id)
+    seen, token = [], ""
+    while True:
+        page, token = store.page(100, token, max_bytes=6000)
+        assert page
+        full = [c for c in page if c.notes.startswith("n")]
+        if len(page) > 1:
+            assert len(full) == len(page)
+            assert sum(c.ByteSize() + 6 for c in page) <= 6000
+        seen += [c.id for c in page]
+        if not token:
+            break
+    assert seen == ids[::-1]
+    (alone,), _ = store.page(1, "", max_bytes=6000)
+    assert alone.id == ids[-1] and alone.notes == "n" * 10
+    big, _ = store.page(1, encode_token(8), max_bytes=6000)  # c6 (seq 7, 9000 bytes): a summary
+    assert big[0].id == ids[6] and "left out" in big[0].notes
+    store.close()
