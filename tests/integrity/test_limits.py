@@ -90,10 +90,17 @@ def test_bytes_per_leaf_and_per_append_are_bounded(start_server: StartServer) ->
         ),
     )
     assert _bad_fields(err) == ["leaves[1]", "leaves[3]"]
+    # Every text field is within its 1,024 characters; together they pass 4 KiB.
+    long_line = _line("x" * 1024)
+    long_line.stock_code, long_line.customer_id, long_line.country = (
+        "s" * 1024,
+        "c" * 1024,
+        "k" * 1024,
+    )
     err = _failure(
         stub.AppendTransactions,
         integrity_pb2.AppendTransactionsRequest(
-            log="big", transactions=[_line("short"), _line("x" * 5000)]
+            log="big", transactions=[_line("short"), long_line, _line("x" * 1000)]
         ),
     )
     assert _bad_fields(err) == ["transactions[1]"]
