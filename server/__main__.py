@@ -49,7 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     app.stop()
     log.info("stopped")
-    return 0
+    # Not a normal interpreter exit: finalising the grpc.Server would shut gRPC's core down,
+    # which cancels calls queued there (see server.drain). The stores are closed and logs are
+    # written unbuffered by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

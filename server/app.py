@@ -8,6 +8,7 @@ for a batching executor that parks callers on futures.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from crm.v1 import (
 )
 from server.churn.alerts import AlertHub
 from server.config import ServerConfig
+from server.drain import CallGate
 from server.executor import BatchingConfig, ModelExecutor
 from server.health import SERVICE_MODELS, ServiceHealth
 from server.inflight import InFlight
@@ -98,11 +100,14 @@ class CrmServer:
         self.resolver = InputResolver(config.max_batch_rows)
         self.health = ServiceHealth(self.registry)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
+        self.gate = CallGate()
         streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
         self.server = grpc.server(
             self._handler_pool,
             interceptors=[
-                ObservabilityInterceptor(self.metrics, in_flight, streams, BATCHED_SERVICES)
+                ObservabilityInterceptor(
+                    self.metrics, in_flight, streams, BATCHED_SERVICES, self.gate
+                )
             ],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
@@ -177,16 +182,20 @@ class CrmServer:
         return self.ports
 
     def stop(self, grace_seconds: float | None = None) -> None:
-        """Health NOT_SERVING, refuse new calls, let in-flight ones finish within the grace."""
+        """Drain, then close what the calls used. Health goes NOT_SERVING (watch streams end),
+        calls still queued in gRPC core are served, later ones get UNAVAILABLE, and in-flight
+        calls get the grace period (`server.drain`). gRPC's core is left running on purpose
+        (its shutdown cancels queued calls): the caller exits the process, with os._exit, since
+        finalising the grpc.Server would run that shutdown."""
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
         self.health.shutdown()
         for endless in self._endless:
             endless.close()
-        self.server.stop(grace).wait()
+        self.gate.drain(grace)
+        self.gate.wait_idle(deadline)
         self.registry.close()
         for closable in self._closables:
             closable.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()
-        self._handler_pool.shutdown(wait=False, cancel_futures=True)
-        self._stream_pool.shutdown(wait=False, cancel_futures=True)

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
+from server.drain import CallGate
 from server.errors import INTERNAL_MESSAGE, ServiceError
 from server.inflight import InFlight
 from server.metrics import MethodMetrics, ServerMetrics
@@ -26,6 +27,7 @@ from server.stream_slots import StreamSlots
 
 log = logging.getLogger("server.rpc")
 _OK = grpc.StatusCode.OK
+DRAINING_MESSAGE = "the server is shutting down; retry the call"
 
 
 def _code_name(context: grpc.ServicerContext) -> str:
@@ -57,6 +59,16 @@ def _fail(
     context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
+def _admit(gate: CallGate, method: str, context: grpc.ServicerContext, m: MethodMetrics) -> None:
+    """Count the call in flight until it has ended (status sent); during a drain, past its
+    settling time, refuse it with UNAVAILABLE instead (`server.drain`)."""
+    if not gate.enter(method):
+        m.handled("UNAVAILABLE").inc()
+        context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+    if not context.add_callback(lambda: gate.leave(method)):
+        gate.leave(method)  # the call had already ended
+
+
 def _count(requests: Iterator[Any], m: MethodMetrics) -> Iterator[Any]:
     for request in requests:
         m.received.inc()
@@ -70,13 +82,15 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         in_flight: InFlight,
         streams: StreamSlots,
         batched_services: Collection[str] = (),
+        gate: CallGate | None = None,
     ) -> None:
         """Only unary calls of `batched_services` (whose calls may reach the batching executor)
         count in `in_flight`: a health check or a campaign plan in flight will never join a
-        batch, so a batching leader must not wait for it."""
+        batch, so a batching leader must not wait for it. Every call counts in `gate`."""
         self._metrics = metrics
         self._in_flight = in_flight
         self._streams = streams
+        self._gate = CallGate() if gate is None else gate
         self._batched = frozenset(batched_services)
         self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
 
@@ -97,37 +111,38 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
     def _wrap(self, method: str, h: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         service, _, name = method.lstrip("/").rpartition("/")
         des, ser = h.request_deserializer, h.response_serializer
-        streams = self._streams
+        streams, gate = self._streams, self._gate
         if h.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _unary_unary(
                     h.unary_unary, self._metrics.for_method("unary", service, name), method,
-                    self._in_flight if service in self._batched else None,
+                    self._in_flight if service in self._batched else None, gate,
                 ),
                 des, ser,
             )  # fmt: skip
         if h.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method, streams),
+                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method, streams, gate),
                 des, ser,
             )  # fmt: skip
         if h.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method, streams),
+                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method, streams, gate),
                 des, ser,
             )  # fmt: skip
         return grpc.stream_stream_rpc_method_handler(
-            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method, streams),
+            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method, streams, gate),
             des, ser,
         )  # fmt: skip
 
 
 def _unary_unary(
-    fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight | None
+    fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight | None, gate: CallGate
 ) -> Callable:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         m.started.inc()
         m.received.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         if in_flight is not None:
             in_flight.enter()
@@ -147,9 +162,12 @@ def _unary_unary(
     return handler
 
 
-def _stream_unary(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
+def _stream_unary(
+    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, gate: CallGate
+) -> Callable:
     def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         m.started.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         try:
             with streams.held():
@@ -188,13 +206,16 @@ def _stream_out(
     m.handled(_code_name(context)).inc()
 
 
-def _unary_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
+def _unary_stream(
+    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, gate: CallGate
+) -> Callable:
     if getattr(fn, "experimental_non_blocking", False):
-        return _unary_stream_by_callback(fn, m, method)
+        return _unary_stream_by_callback(fn, m, method, gate)
 
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
         m.received.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         try:
             responses = fn(request, context)
@@ -206,7 +227,9 @@ def _unary_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSl
     return handler
 
 
-def _unary_stream_by_callback(fn: Callable, m: MethodMetrics, method: str) -> Callable:
+def _unary_stream_by_callback(
+    fn: Callable, m: MethodMetrics, method: str, gate: CallGate
+) -> Callable:
     """grpc's callback form of a server stream (`experimental_non_blocking`, which the health
     service's Watch uses): the handler registers a callback and returns, so the stream holds
     no handler thread and takes no stream slot. A None ends the stream; grpc must get it once,
@@ -217,6 +240,7 @@ def _unary_stream_by_callback(fn: Callable, m: MethodMetrics, method: str) -> Ca
     ) -> None:
         m.started.inc()
         m.received.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         lock = threading.Lock()
         ended = False
@@ -244,9 +268,12 @@ def _unary_stream_by_callback(fn: Callable, m: MethodMetrics, method: str) -> Ca
     return handler
 
 
-def _stream_stream(fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots) -> Callable:
+def _stream_stream(
+    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, gate: CallGate
+) -> Callable:
     def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         try:
             responses = fn(_count(requests, m), context)
