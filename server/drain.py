@@ -22,6 +22,17 @@ import threading
 import time
 from collections import Counter
 
+# Exit codes of `python -m server`, and of the supervisor for its workers.
+EXIT_DRAINED = 0  # every call in flight at SIGTERM finished within the grace period
+EXIT_ABANDONED = 3  # calls were still running when the grace period ended: abandoned
+# After the drain, closing the stores and the registry gets at most this long, so the process
+# exits within --grace-seconds + CLOSE_TIMEOUT_S whatever a handler or a close is stuck on.
+CLOSE_TIMEOUT_S = 3.0
+# The last resort: should even that exit not happen (a handler holding the GIL in C code
+# starves the main thread), the kernel ends the process with SIGALRM this long after the grace
+# period (`server.__main__`). The supervisor kills a worker a second after that.
+HARD_STOP_AFTER_GRACE_S = 5
+
 # How long after the drain began calls that reach a handler are still served: they were queued
 # in gRPC core before it began (grpc hands them over within milliseconds; this is slack for a
 # busy host). Never longer than the grace period.

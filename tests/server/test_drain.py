@@ -1,5 +1,6 @@
 """SIGTERM under load: every call that reached the server finishes OK, later ones get
-UNAVAILABLE, none is CANCELLED (`server.drain`)."""
+UNAVAILABLE, none is CANCELLED; and a handler that will not stop does not hold the exit past
+the grace period (`server.drain`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from crm.v1 import churn_pb2, churn_pb2_grpc
+from crm.v1 import churn_pb2, churn_pb2_grpc, integrity_pb2, integrity_pb2_grpc
+from server.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, HARD_STOP_AFTER_GRACE_S
+from tests.server.test_core import sample, scrape
 from tests.serverproc import RunningServer
 from tests.serving.test_scoring import _snapshot
 
@@ -104,3 +107,78 @@ def test_sigterm_under_load_finishes_every_call_and_cancels_none(
     # Calls after the drain began were refused, not served on (clients retry UNAVAILABLE).
     assert any(o.code is grpc.StatusCode.UNAVAILABLE for o in outcomes)
     assert all(_gone(pid) for pid in pids), "a server process outlived the supervisor"
+
+
+# Two handlers that outlast the grace period and ignore the cancellation old shutdown code
+# relied on: a digest burning CPU in pure Python (~24 s here) and an append inside one SQLite
+# transaction (~15 s here).
+CSV_HEADER = b"Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+CSV_ROWS = 600_000
+APPEND_LEAVES = 1_500_000
+GRACE_S = 1.0
+# What the server promises: its own exit within grace + CLOSE_TIMEOUT_S, the kernel's SIGALRM
+# at grace + HARD_STOP_AFTER_GRACE_S, the supervisor's kill a second later; plus 1 s for this
+# host to notice.
+EXIT_CAP_S = GRACE_S + HARD_STOP_AFTER_GRACE_S + 2.0
+assert CLOSE_TIMEOUT_S < HARD_STOP_AFTER_GRACE_S
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_handlers_that_will_not_stop_are_abandoned_at_the_grace_period(
+    start_server, tmp_path: Path, workers: int
+) -> None:
+    data = tmp_path / "data"
+    args = ["--grace-seconds", str(GRACE_S), "--max-batch-rows", str(APPEND_LEAVES)]
+    server = start_server(data_dir=data, extra_args=[*args, "--workers", str(workers)])
+    pids = _server_pids(server)
+    stub = integrity_pb2_grpc.IntegrityServiceStub(server.channel)
+    acknowledged = stub.AppendLeaves(
+        integrity_pb2.AppendLeavesRequest(log="busy", leaves=[b"a", b"b", b"c"]), timeout=30
+    )
+    assert acknowledged.tree_head.tree_size == 3
+    # One channel: with --workers both calls reach the same worker.
+    chunk = CSV_HEADER + b"1,A,x,1,2010-12-01 08:26:00,1.5,17850,UK\n" * CSV_ROWS
+    digest = stub.HashDataset.future(iter([integrity_pb2.HashDatasetRequest(chunk=chunk)]))
+    leaves = [b"%07d" % i for i in range(APPEND_LEAVES)]
+    append = stub.AppendLeaves.future(
+        integrity_pb2.AppendLeavesRequest(log="busy", leaves=leaves), timeout=120
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        samples = scrape(server.metrics_url)
+        # The append's handler has its request; the digest's has its chunk (and burns CPU).
+        if all(
+            sample(samples, "grpc_server_msg_received_total", grpc_method=method) >= count
+            for method, count in (("AppendLeaves", 2), ("HashDataset", 1))
+        ):
+            break
+        assert time.monotonic() < deadline, "the long calls never reached their handlers"
+        time.sleep(0.01)
+    signalled = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    code = server.proc.wait(timeout=60)
+    took = time.monotonic() - signalled
+    for call in (digest, append):
+        assert not call.done() or call.code() is not grpc.StatusCode.OK, "make the call longer"
+    assert took < EXIT_CAP_S, f"exit took {took:.1f} s after SIGTERM, grace {GRACE_S} s"
+    assert code == EXIT_ABANDONED
+    (abandoned,) = [r for r in server.log_records() if r.get("msg", "").startswith("grace period")]
+    assert abandoned["in_flight"] == 2
+    assert abandoned["methods"] == {
+        "/crm.v1.IntegrityService/AppendLeaves": 1,
+        "/crm.v1.IntegrityService/HashDataset": 1,
+    }
+    # Their clients hear the server went away (never CANCELLED); nothing was acknowledged.
+    for call in (digest, append):
+        assert call.exception(timeout=30) is not None
+        assert call.code() is grpc.StatusCode.UNAVAILABLE
+    assert all(_gone(pid) for pid in pids), "a server process outlived the exit"
+    server.close_channel()
+    # The acknowledged append survived the forced exit; nothing of the abandoned one did.
+    again = start_server(data_dir=data)
+    head = integrity_pb2_grpc.IntegrityServiceStub(again.channel).GetTreeHead(
+        integrity_pb2.GetTreeHeadRequest(log="busy"), timeout=30
+    )
+    assert head.tree_head.tree_size == 3
+    assert head.tree_head.root_hash == acknowledged.tree_head.root_hash
+    assert again.stop() == 0
