@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from crm.affinity import pin_to_one_core
 from server.config import ServerConfig
+from server.drain import HARD_STOP_AFTER_GRACE_S
 from server.logs import configure_logging
 
 log = logging.getLogger("server")
@@ -47,9 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "shutting down",
         extra={"signal": signal.Signals(received).name, "grace_seconds": config.grace_seconds},
     )
-    app.stop()
-    log.info("stopped")
-    return 0
+    # SIGALRM's default action terminates the process without needing the GIL (reset it, in
+    # case the parent left it ignored).
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(min(math.ceil(config.grace_seconds) + HARD_STOP_AFTER_GRACE_S, 2**31 - 1))
+    code = app.stop()
+    log.info("stopped", extra={"exit_code": code})
+    # Not a normal interpreter exit: that joins every handler thread (concurrent.futures'
+    # atexit hook) and an abandoned one may never end; and finalising the grpc.Server would
+    # shut gRPC's core down, which cancels calls queued there (see server.drain). The stores
+    # are closed and logs are written unbuffered by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

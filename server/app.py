@@ -8,6 +8,8 @@ for a batching executor that parks callers on futures.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,7 @@ from crm.v1 import (
 )
 from server.churn.alerts import AlertHub
 from server.config import ServerConfig
+from server.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED, CallGate
 from server.executor import BatchingConfig, ModelExecutor
 from server.health import SERVICE_MODELS, ServiceHealth
 from server.inflight import InFlight
@@ -98,11 +101,14 @@ class CrmServer:
         self.resolver = InputResolver(config.max_batch_rows)
         self.health = ServiceHealth(self.registry, self.config.max_health_watches)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
+        self.gate = CallGate()
         streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
         self.server = grpc.server(
             self._handler_pool,
             interceptors=[
-                ObservabilityInterceptor(self.metrics, in_flight, streams, BATCHED_SERVICES)
+                ObservabilityInterceptor(
+                    self.metrics, in_flight, streams, BATCHED_SERVICES, self.gate
+                )
             ],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
@@ -176,17 +182,42 @@ class CrmServer:
         )
         return self.ports
 
-    def stop(self, grace_seconds: float | None = None) -> None:
-        """Health NOT_SERVING, refuse new calls, let in-flight ones finish within the grace."""
+    def stop(self, grace_seconds: float | None = None) -> int:
+        """Drain, then close what the calls used; returns the process exit code. Health goes
+        NOT_SERVING (watch streams end), calls still queued in gRPC core are served, later ones
+        get UNAVAILABLE, and in-flight calls get the grace period (`server.drain`). Calls still
+        running then are logged and abandoned (EXIT_ABANDONED). gRPC's core is left running on
+        purpose (its shutdown cancels queued calls): the caller exits the process, with
+        os._exit, since abandoned handler threads would block a normal exit forever."""
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
         self.health.shutdown()
         for endless in self._endless:
             endless.close()
-        self.server.stop(grace).wait()
+        self.gate.drain(grace)
+        abandoned = self.gate.wait_idle(deadline)
+        if abandoned:
+            log.error(
+                "grace period over: abandoning calls still in flight",
+                extra={
+                    "in_flight": sum(abandoned.values()),
+                    "methods": abandoned,
+                    "grace_seconds": grace,
+                },
+            )
+        # The stores commit every acknowledged write durably (SQLite WAL, synchronous=FULL), so
+        # a close that cannot finish (an abandoned append holds a store's lock) loses nothing
+        # acknowledged; it just must not hold the exit.
+        closer = threading.Thread(target=self._close, name="close-stores", daemon=True)
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            log.error("closing stores timed out", extra={"timeout_seconds": CLOSE_TIMEOUT_S})
+        return EXIT_ABANDONED if abandoned else EXIT_DRAINED
+
+    def _close(self) -> None:
         self.registry.close()
         for closable in self._closables:
             closable.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()
-        self._handler_pool.shutdown(wait=False, cancel_futures=True)
-        self._stream_pool.shutdown(wait=False, cancel_futures=True)

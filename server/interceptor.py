@@ -22,6 +22,7 @@ import grpc
 from grpc_status import rpc_status
 
 from server.decoding import Decoder, decoded_stream, decoder
+from server.drain import CallGate
 from server.errors import INTERNAL_MESSAGE, ServiceError
 from server.inflight import InFlight
 from server.metrics import MethodMetrics, ServerMetrics
@@ -29,6 +30,7 @@ from server.stream_slots import StreamSlots
 
 log = logging.getLogger("server.rpc")
 _OK = grpc.StatusCode.OK
+DRAINING_MESSAGE = "the server is shutting down; retry the call"
 
 
 def _code_name(context: grpc.ServicerContext) -> str:
@@ -60,6 +62,16 @@ def _fail(
     context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
+def _admit(gate: CallGate, method: str, context: grpc.ServicerContext, m: MethodMetrics) -> None:
+    """Count the call in flight until it has ended (status sent); during a drain, past its
+    settling time, refuse it with UNAVAILABLE instead (`server.drain`)."""
+    if not gate.enter(method):
+        m.handled("UNAVAILABLE").inc()
+        context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+    if not context.add_callback(lambda: gate.leave(method)):
+        gate.leave(method)  # the call had already ended
+
+
 def _count(bodies: Iterator[bytes], m: MethodMetrics, decode: Decoder) -> Iterator[Any]:
     for request in decoded_stream(bodies, decode):
         m.received.inc()
@@ -73,13 +85,15 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         in_flight: InFlight,
         streams: StreamSlots,
         batched_services: Collection[str] = (),
+        gate: CallGate | None = None,
     ) -> None:
         """Only unary calls of `batched_services` (whose calls may reach the batching executor)
         count in `in_flight`: a health check or a campaign plan in flight will never join a
-        batch, so a batching leader must not wait for it."""
+        batch, so a batching leader must not wait for it. Every call counts in `gate`."""
         self._metrics = metrics
         self._in_flight = in_flight
         self._streams = streams
+        self._gate = CallGate() if gate is None else gate
         self._batched = frozenset(batched_services)
         self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
 
@@ -104,27 +118,27 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         # not parse is the client's INVALID_ARGUMENT instead of grpc's INTERNAL.
         des, ser = None, h.response_serializer
         decode = decoder(h.request_deserializer or _identity)
-        streams = self._streams
+        streams, gate = self._streams, self._gate
         if h.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _unary_unary(
                     h.unary_unary, self._metrics.for_method("unary", service, name), method,
-                    self._in_flight if service in self._batched else None, decode,
+                    self._in_flight if service in self._batched else None, decode, gate=gate,
                 ),
                 des, ser,
             )  # fmt: skip
         if h.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method, streams, decode),
+                _unary_stream(h.unary_stream, self._metrics.for_method("server_stream", service, name), method, streams, decode, gate=gate),
                 des, ser,
             )  # fmt: skip
         if h.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method, streams, decode),
+                _stream_unary(h.stream_unary, self._metrics.for_method("client_stream", service, name), method, streams, decode, gate=gate),
                 des, ser,
             )  # fmt: skip
         return grpc.stream_stream_rpc_method_handler(
-            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method, streams, decode),
+            _stream_stream(h.stream_stream, self._metrics.for_method("bidi_stream", service, name), method, streams, decode, gate=gate),
             des, ser,
         )  # fmt: skip
 
@@ -134,11 +148,18 @@ def _identity(body: bytes) -> bytes:
 
 
 def _unary_unary(
-    fn: Callable, m: MethodMetrics, method: str, in_flight: InFlight | None, decode: Decoder
+    fn: Callable,
+    m: MethodMetrics,
+    method: str,
+    in_flight: InFlight | None,
+    decode: Decoder,
+    *,
+    gate: CallGate,
 ) -> Callable:
     def handler(body: bytes, context: grpc.ServicerContext) -> Any:
         m.started.inc()
         m.received.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         if in_flight is not None:
             in_flight.enter()
@@ -159,10 +180,17 @@ def _unary_unary(
 
 
 def _stream_unary(
-    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, decode: Decoder
+    fn: Callable,
+    m: MethodMetrics,
+    method: str,
+    streams: StreamSlots,
+    decode: Decoder,
+    *,
+    gate: CallGate,
 ) -> Callable:
     def handler(bodies: Iterator[bytes], context: grpc.ServicerContext) -> Any:
         m.started.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         try:
             with streams.held():
@@ -202,14 +230,21 @@ def _stream_out(
 
 
 def _unary_stream(
-    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, decode: Decoder
+    fn: Callable,
+    m: MethodMetrics,
+    method: str,
+    streams: StreamSlots,
+    decode: Decoder,
+    *,
+    gate: CallGate,
 ) -> Callable:
     if getattr(fn, "experimental_non_blocking", False):
-        return _unary_stream_by_callback(fn, m, method, decode)
+        return _unary_stream_by_callback(fn, m, method, decode, gate=gate)
 
     def handler(body: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
         m.received.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         try:
             responses = fn(decode(body, "request"), context)
@@ -222,7 +257,7 @@ def _unary_stream(
 
 
 def _unary_stream_by_callback(
-    fn: Callable, m: MethodMetrics, method: str, decode: Decoder
+    fn: Callable, m: MethodMetrics, method: str, decode: Decoder, gate: CallGate
 ) -> Callable:
     """grpc's callback form of a server stream (`experimental_non_blocking`, which the health
     service's Watch uses): the handler registers a callback and returns, so the stream holds
@@ -234,6 +269,7 @@ def _unary_stream_by_callback(
     ) -> None:
         m.started.inc()
         m.received.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         lock = threading.Lock()
         ended = False
@@ -262,10 +298,17 @@ def _unary_stream_by_callback(
 
 
 def _stream_stream(
-    fn: Callable, m: MethodMetrics, method: str, streams: StreamSlots, decode: Decoder
+    fn: Callable,
+    m: MethodMetrics,
+    method: str,
+    streams: StreamSlots,
+    decode: Decoder,
+    *,
+    gate: CallGate,
 ) -> Callable:
     def handler(bodies: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
         m.started.inc()
+        _admit(gate, method, context, m)
         t0 = time.perf_counter()
         try:
             responses = fn(_count(bodies, m, decode), context)

@@ -15,6 +15,7 @@ worker to drain.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import signal
@@ -27,11 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.config import ServerConfig
+from server.drain import EXIT_ABANDONED, EXIT_DRAINED, HARD_STOP_AFTER_GRACE_S
 
 log = logging.getLogger("server.supervisor")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 READY_TIMEOUT_S = 120.0
 RESTART_BACKOFF_S = 1.0
+KILL_MARGIN_S = 1.0  # past a worker's own hard stop, before the supervisor kills it
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -142,14 +145,21 @@ def supervise(config: ServerConfig, argv: Sequence[str]) -> int:
 
 
 def _stop_all(workers: dict[int, subprocess.Popen[bytes]], grace: float) -> int:
+    """SIGTERM every worker (each drains on its own, `server.drain`) and wait for them within
+    the cap a worker keeps itself: grace + CLOSE_TIMEOUT_S, or its SIGALRM a little later.
+    A worker still alive after that is killed. 0 when every worker drained, else EXIT_ABANDONED."""
     for proc in workers.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    code = 0
-    for proc in workers.values():
+    deadline = time.monotonic() + math.ceil(grace) + HARD_STOP_AFTER_GRACE_S + KILL_MARGIN_S
+    code = EXIT_DRAINED
+    for worker_id, proc in workers.items():
         try:
-            code |= proc.wait(timeout=grace + 10)
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             proc.kill()
-            code = 1
+            proc.wait()
+            log.error("worker did not stop; killed", extra={"worker": worker_id, "pid": proc.pid})
+        if proc.returncode != EXIT_DRAINED:
+            code = EXIT_ABANDONED
     return code

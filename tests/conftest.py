@@ -1,13 +1,16 @@
-"""Shared fixtures: a factory that runs the real server as a subprocess on loopback."""
+"""Shared fixtures: a factory that runs the real server as a subprocess on loopback, and
+artifacts trained once per session by the real training module on small synthetic data."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.serverproc import RunningServer, launch
+from tests.serverproc import REPO, RunningServer, launch
 
 StartServer = Callable[..., RunningServer]
 
@@ -35,3 +38,21 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServ
     yield _start
     for server in started:
         server.kill()
+
+
+SYNTHETIC = ["--synthetic", "--customers", "600", "--days", "540", "--seed", "11"]
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("trained")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training", *SYNTHETIC, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out

@@ -22,10 +22,10 @@ MIB = 1024 * KIB
 
 
 def plan_of(size: int, tag: str) -> S.PlanCampaignsResponse:
-    """A plan whose encoding is about `size` bytes."""
+    """A plan whose encoding is about `size` bytes (rationales at their 4 KiB text limit)."""
     plan = S.PlanCampaignsResponse(algorithm=tag, budget=100)
-    for rank in range(size // (16 * KIB)):
-        plan.actions.add(rank=rank + 1, product_id=tag, rationale=tag[0] * (16 * KIB))
+    for rank in range(size // (4 * KIB)):
+        plan.actions.add(rank=rank + 1, product_id=tag, rationale=tag[0] * (4 * KIB))
     return plan
 
 

@@ -10,6 +10,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from server.interceptor import DRAINING_MESSAGE
+
 
 def test_sigterm_drains_in_flight_calls_and_exits_zero(start_server) -> None:
     server = start_server(extra_args=["--grace-seconds", "10"])
@@ -38,7 +40,8 @@ def test_sigterm_drains_in_flight_calls_and_exits_zero(start_server) -> None:
     assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
     assert list(watch) == []
     assert watch.code() == grpc.StatusCode.OK
-    # New calls are refused (from the moment stop() runs, just after NOT_SERVING) ...
+    # New calls are refused (once the drain's settling time for calls already queued in gRPC
+    # core is over, `server.drain`) ...
     refused = None
     deadline = time.monotonic() + 3
     while refused is None and time.monotonic() < deadline:
@@ -48,8 +51,9 @@ def test_sigterm_drains_in_flight_calls_and_exits_zero(start_server) -> None:
         except grpc.RpcError as err:
             refused = err
     assert refused is not None, "new calls were still served after SIGTERM"
-    # grpc core refuses it with UNAVAILABLE or CANCELLED depending on timing: never served.
-    assert refused.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    # UNAVAILABLE, which clients retry; never CANCELLED (what gRPC core's shutdown gave).
+    assert refused.code() == grpc.StatusCode.UNAVAILABLE
+    assert refused.details() == DRAINING_MESSAGE
     # ... while the in-flight call completes normally.
     second = next(stream)
     assert second.file_descriptor_response.file_descriptor_proto
