@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
+from clients.calls import Caller
 from clients.common import ModelRef, RowFailure
-from clients.errors import CrmError
 from crm.inventory import InventoryItem, parse_inventory_csv
 from crm.v1 import campaign_pb2, campaign_pb2_grpc, common_pb2, segmentation_pb2
 
@@ -269,15 +269,12 @@ def read_inventory_csv(path: Path | str) -> list[InventoryItem]:
 class CampaignClient:
     """CampaignService calls with a default deadline; failures raise CrmError."""
 
-    def __init__(self, channel: grpc.Channel, timeout: float = 10.0) -> None:
+    def __init__(
+        self, channel: grpc.Channel, timeout: float = 10.0, *, call: Caller | None = None
+    ) -> None:
+        """`call`: share a CrmClient's deadline and error mapping instead of `timeout`."""
         self.stub = campaign_pb2_grpc.CampaignServiceStub(channel)
-        self.timeout = timeout
-
-    def _call(self, method: Any, request: Any) -> Any:
-        try:
-            return method(request, timeout=self.timeout)
-        except grpc.RpcError as err:
-            raise CrmError.from_rpc_error(err) from None
+        self._call = call or Caller(timeout)
 
     def forecast_demand(self, product_ids: Iterable[str] = (), horizon_days: int = 0) -> Forecast:
         """Units per day for the next `horizon_days` (0 = 7); no ids = every known product."""

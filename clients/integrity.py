@@ -8,21 +8,19 @@ that head's root, and a newer head once a consistency proof links it to an older
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from clients.errors import CrmError
+from clients.calls import Caller
 from crm import merkle
 from crm.lineage import CHUNK_BYTES, DatasetDigest
 from crm.v1 import common_pb2, integrity_pb2, integrity_pb2_grpc
-
-T = TypeVar("T")
 
 
 class VerificationError(Exception):
@@ -171,15 +169,12 @@ def verify_consistency(old: TreeHead, new: TreeHead, proof: ConsistencyProof) ->
 class IntegrityClient:
     """Calls IntegrityService on a channel; raises clients.errors.CrmError on an RPC failure."""
 
-    def __init__(self, channel: grpc.Channel, timeout: float = 10.0) -> None:
+    def __init__(
+        self, channel: grpc.Channel, timeout: float = 10.0, *, call: Caller | None = None
+    ) -> None:
+        """`call`: share a CrmClient's deadline and error mapping instead of `timeout`."""
         self._stub = integrity_pb2_grpc.IntegrityServiceStub(channel)
-        self.timeout = timeout
-
-    def _call(self, method: Callable[..., T], request: Any, timeout: float | None = None) -> T:
-        try:
-            return method(request, timeout=self.timeout if timeout is None else timeout)
-        except grpc.RpcError as err:
-            raise CrmError.from_rpc_error(err) from None
+        self._call = call or Caller(timeout)
 
     def hash_dataset(
         self, chunks: Iterable[bytes], timeout: float | None = 3600.0
