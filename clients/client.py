@@ -1,7 +1,7 @@
 """CrmClient: one object a backend imports to call every crm-serving service.
 
-Deadlines by default on every call; UNAVAILABLE retried by gRPC itself (service config) for
-idempotent methods only, so an append or a save is never sent twice.
+Deadlines by default on every call (clients.calls); UNAVAILABLE retried by gRPC itself
+(clients.channel) for idempotent methods only, so an append or a save is never sent twice.
 """
 
 from __future__ import annotations

@@ -145,6 +145,8 @@ class RevenueForecast:
 
 @dataclass(frozen=True)
 class Scored:
+    """A batch call's answer: `results` are ChurnResult, SpendResult or SegmentResult rows."""
+
     model: ModelRef
     results: list[Any]
     currency: str = ""
