@@ -70,41 +70,32 @@ def forecast_from_proto(r: campaign_pb2.ForecastDemandResponse) -> Forecast:
     )
 
 
+# An action's fields that cross the wire as they are, both ways; its enums go by name.
+_ACTION_AS_IS = (
+    "rank", "product_id", "category", "target_segment_name", "audience_size", "discount",
+    "expected_extra_units", "expected_revenue", "expected_margin", "budget_used", "rationale",
+)  # fmt: skip
+
+
+def _as_is(a: CampaignAction | campaign_pb2.CampaignAction) -> dict[str, Any]:
+    return {name: getattr(a, name) for name in _ACTION_AS_IS}
+
+
 def action_from_proto(a: campaign_pb2.CampaignAction) -> CampaignAction:
     return CampaignAction(
-        rank=a.rank,
         objective=_objective(a.objective),
-        product_id=a.product_id,
-        category=a.category,
         target_segment=_segment(a.target_segment),
-        target_segment_name=a.target_segment_name,
-        audience_size=a.audience_size,
         channel=_channel(a.channel),
-        discount=a.discount,
-        expected_extra_units=a.expected_extra_units,
-        expected_revenue=a.expected_revenue,
-        expected_margin=a.expected_margin,
-        budget_used=a.budget_used,
-        rationale=a.rationale,
+        **_as_is(a),
     )
 
 
 def action_to_proto(a: CampaignAction) -> campaign_pb2.CampaignAction:
     return campaign_pb2.CampaignAction(
-        rank=a.rank,
         objective=_value(campaign_pb2.CampaignObjective, a.objective, "CAMPAIGN_OBJECTIVE_"),
-        product_id=a.product_id,
-        category=a.category,
         target_segment=_value(segmentation_pb2.Segment, a.target_segment, "SEGMENT_"),
-        target_segment_name=a.target_segment_name,
-        audience_size=a.audience_size,
         channel=channel_value(a.channel),
-        discount=a.discount,
-        expected_extra_units=a.expected_extra_units,
-        expected_revenue=a.expected_revenue,
-        expected_margin=a.expected_margin,
-        budget_used=a.budget_used,
-        rationale=a.rationale,
+        **_as_is(a),
     )
 
 
