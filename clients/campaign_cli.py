@@ -9,7 +9,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from clients.campaign import Plan, read_inventory_csv
+from clients.campaign import read_inventory_csv
+from clients.campaign_types import Plan
 from clients.client import CrmClient
 from clients.errors import CrmError
 

@@ -17,11 +17,8 @@ from typing import Any
 
 from clients.client import CrmClient
 from clients.errors import CrmError
-from clients.integrity import (
-    TreeHead,
-    VerificationError,
-    verify_tree_head,
-)
+from clients.integrity_types import TreeHead
+from clients.integrity_verify import VerificationError, verify_tree_head
 from crm.lineage import CHUNK_BYTES, CsvDigester, DatasetFormatError, digest_file
 
 DEFAULT_BATCH = 5000

@@ -1,308 +1,86 @@
-"""Typed client calls for segmentation, churn and spend, returning plain Python objects.
+"""ScoringClient: the segmentation, churn and spend calls, returning clients.scoring_types.
 
-A customer is given as a customer id (`"13085"`), a mapping of feature values
-(`{"recency_days": 3.0, ...}`), or a `History` of transaction lines plus an as-of time.
-Bulk scoring of a pandas DataFrame streams columnar batches through the bidi RPCs.
+Bulk scoring of a pandas DataFrame streams columnar batches through the bidi RPCs
+(clients.frames encodes and decodes them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Union
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import grpc
-import numpy as np
 
-from clients.common import ModelRef, RowFailure
-from clients.errors import CrmError
-from crm.v1 import churn_pb2, common_pb2, segmentation_pb2, spend_pb2
+from clients import scoring_convert as convert
+from clients.calls import Caller
+from clients.frames import FrameBatches, response_rows
+from clients.scoring_types import (
+    ChurnAlert,
+    ChurnStatsReport,
+    Customer,
+    History,
+    Line,
+    RevenueForecast,
+    Scored,
+    SegmentOverview,
+)
+from crm.v1 import (
+    churn_pb2,
+    churn_pb2_grpc,
+    segmentation_pb2,
+    segmentation_pb2_grpc,
+    spend_pb2,
+    spend_pb2_grpc,
+)
 
+# `from clients.scoring import History, Line` is the documented import (README).
+__all__ = ["History", "Line", "ScoringClient"]
 
-@dataclass(frozen=True)
-class Line:
-    """One transaction line (Online Retail II columns)."""
-
-    invoice: str
-    stock_code: str
-    quantity: float
-    price: float
-    invoice_date: datetime
-    customer_id: str = ""
-    description: str = ""
-    country: str = ""
-    category: str = ""
-
-
-@dataclass(frozen=True)
-class History:
-    lines: Sequence[Line]
-    as_of: datetime
-
-
-Customer = Union[str, Mapping[str, float], History]  # noqa: UP007 -- a runtime alias
-
-
-@dataclass(frozen=True)
-class Driver:
-    feature: str
-    value: float
-    contribution: float
-
-
-@dataclass(frozen=True)
-class ChurnResult:
-    index: int
-    customer_id: str
-    request_key: str
-    probability: float | None
-    risk_level: str | None  # "LOW" | "MEDIUM" | "HIGH" | "CRITICAL"
-    recommendations: tuple[str, ...] = ()
-    drivers: tuple[Driver, ...] = ()
-    error: RowFailure | None = None
-
-
-@dataclass(frozen=True)
-class SpendResult:
-    index: int
-    customer_id: str
-    request_key: str
-    total: float | None
-    categories: Mapping[str, float] = field(default_factory=dict)
-    error: RowFailure | None = None
-
-
-@dataclass(frozen=True)
-class SegmentResult:
-    index: int
-    customer_id: str
-    request_key: str
-    segment: str | None  # "VIP", "Loyal", ...
-    cluster_id: int | None
-    recency_score: int | None
-    frequency_score: int | None
-    monetary_score: int | None
-    recommended_action: str = ""
-    error: RowFailure | None = None
-
-
-@dataclass(frozen=True)
-class SegmentSummary:
-    segment: str
-    cluster_id: int
-    customers: int
-    share: float
-    mean_recency_days: float
-    mean_frequency: float
-    mean_monetary: float
-    recommended_action: str
-
-
-@dataclass(frozen=True)
-class SegmentOverview:
-    model: ModelRef
-    total_customers: int
-    currency: str
-    segments: tuple[SegmentSummary, ...]
-
-
-@dataclass(frozen=True)
-class ChurnStats:
-    scored: int
-    mean_probability: float
-    by_risk_level: Mapping[str, int]  # "LOW" -> count, ...
-    distribution: tuple[tuple[float, int], ...]  # (bucket upper bound, count)
-
-
-@dataclass(frozen=True)
-class ChurnStatsReport:
-    model: ModelRef
-    live: ChurnStats
-    snapshot: ChurnStats
-    risk_thresholds: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class ChurnAlert:
-    customer_id: str
-    request_key: str
-    probability: float
-    risk_level: str
-    model: ModelRef
-    scored_at: datetime
-    dropped_total: int  # alerts this subscriber lost so far (its queue was full)
-
-
-@dataclass(frozen=True)
-class LineRevenue:
-    index: int
-    gross_revenue: float
-    expected_net_revenue: float
-
-
-@dataclass(frozen=True)
-class RevenueForecast:
-    model: ModelRef
-    currency: str
-    lines: tuple[LineRevenue, ...]
-    total_expected_net_revenue: float
-
-
-@dataclass(frozen=True)
-class Scored:
-    model: ModelRef
-    results: list[Any]
-    currency: str = ""
-    horizon_days: int = 0
-
-
-def _line_message(line: Line) -> common_pb2.TransactionLine:
-    msg = common_pb2.TransactionLine(
-        invoice=line.invoice, stock_code=line.stock_code, quantity=line.quantity,
-        price=line.price, customer_id=line.customer_id, description=line.description,
-        country=line.country, category=line.category,
-    )  # fmt: skip
-    msg.invoice_date.FromDatetime(line.invoice_date)
-    return msg
-
-
-def _level(value: int) -> str:
-    return churn_pb2.RiskLevel.Name(value).removeprefix("RISK_LEVEL_")
-
-
-def _stats(s: churn_pb2.ChurnStats) -> ChurnStats:
-    return ChurnStats(
-        s.scored,
-        s.mean_probability,
-        {_level(c.risk_level): c.count for c in s.by_risk_level},
-        tuple((b.upper_bound, b.count) for b in s.distribution),
-    )
-
-
-def to_input(customer: Customer, request_key: str = "") -> common_pb2.CustomerInput:
-    if isinstance(customer, str):
-        return common_pb2.CustomerInput(customer_id=customer, request_key=request_key)
-    if isinstance(customer, History):
-        history = common_pb2.TransactionHistory(lines=[_line_message(x) for x in customer.lines])
-        history.as_of.FromDatetime(customer.as_of)
-        return common_pb2.CustomerInput(transactions=history, request_key=request_key)
-    if isinstance(customer, Mapping):
-        return common_pb2.CustomerInput(
-            features=common_pb2.FeatureValues(values={k: float(v) for k, v in customer.items()}),
-            request_key=request_key,
-        )
-    raise TypeError(f"a customer is an id, a feature mapping or a History, not {type(customer)}")
-
-
-def churn_result(p: churn_pb2.ChurnPrediction) -> ChurnResult:
-    if p.HasField("error"):
-        return ChurnResult(
-            p.index, p.customer_id, p.request_key, None, None, error=RowFailure.from_proto(p.error)
-        )
-    return ChurnResult(
-        p.index, p.customer_id, p.request_key, p.probability,
-        _level(p.risk_level),
-        tuple(r.code for r in p.recommendations),
-        tuple(Driver(d.feature, d.value, d.contribution) for d in p.drivers),
-    )  # fmt: skip
-
-
-def spend_result(p: spend_pb2.SpendPrediction) -> SpendResult:
-    if p.HasField("error"):
-        return SpendResult(
-            p.index, p.customer_id, p.request_key, None, error=RowFailure.from_proto(p.error)
-        )
-    cats = {c.category: c.amount for c in p.categories}
-    return SpendResult(p.index, p.customer_id, p.request_key, p.total, cats)
-
-
-def segment_result(a: segmentation_pb2.SegmentAssignment) -> SegmentResult:
-    if a.HasField("error"):
-        return SegmentResult(
-            a.index, a.customer_id, a.request_key, None, None, None, None, None,
-            error=RowFailure.from_proto(a.error),
-        )  # fmt: skip
-    return SegmentResult(
-        a.index, a.customer_id, a.request_key, a.segment_name, a.cluster_id,
-        a.recency_score, a.frequency_score, a.monetary_score, a.recommended_action,
-    )  # fmt: skip
+# A watch ends normally by its deadline or by the caller stopping it.
+WATCH_ENDS = (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class ScoringClient:
-    """Segmentation, churn and spend calls; `call` applies deadlines and error translation."""
+    """Segmentation, churn and spend calls; failures raise CrmError."""
 
-    def __init__(self, stubs: Any, call: Callable[..., Any], timeout: float) -> None:
-        self._s = stubs
-        self._call = call
-        self._timeout = timeout
-
-    def _inputs(self, customers: Iterable[Customer]) -> list[common_pb2.CustomerInput]:
-        return [to_input(c) for c in customers]
+    def __init__(
+        self, channel: grpc.Channel, timeout: float = 10.0, *, call: Caller | None = None
+    ) -> None:
+        """`call`: share a CrmClient's deadline and error mapping instead of `timeout`."""
+        self._churn = churn_pb2_grpc.ChurnServiceStub(channel)
+        self._spend = spend_pb2_grpc.SpendServiceStub(channel)
+        self._segmentation = segmentation_pb2_grpc.SegmentationServiceStub(channel)
+        self._call = call or Caller(timeout)
 
     def predict_churn(self, customers: Iterable[Customer], include_drivers: bool = False) -> Scored:
-        response = self._call(
-            self._s.churn_stub.PredictChurn,
-            churn_pb2.PredictChurnRequest(
-                customers=self._inputs(customers), include_drivers=include_drivers
-            ),
+        request = churn_pb2.PredictChurnRequest(
+            customers=[convert.to_input(c) for c in customers], include_drivers=include_drivers
         )
-        return Scored(
-            ModelRef.from_proto(response.model), [churn_result(p) for p in response.predictions],
-            horizon_days=response.horizon_days,
-        )  # fmt: skip
+        return convert.scored_churn(self._call(self._churn.PredictChurn, request))
 
     def predict_spend(self, customers: Iterable[Customer]) -> Scored:
-        response = self._call(
-            self._s.spend_stub.PredictSpend,
-            spend_pb2.PredictSpendRequest(customers=self._inputs(customers)),
-        )
-        return Scored(
-            ModelRef.from_proto(response.model), [spend_result(p) for p in response.predictions],
-            response.currency, response.horizon_days,
-        )  # fmt: skip
+        request = spend_pb2.PredictSpendRequest(customers=[convert.to_input(c) for c in customers])
+        return convert.scored_spend(self._call(self._spend.PredictSpend, request))
 
     def assign_segments(self, customers: Iterable[Customer]) -> Scored:
-        response = self._call(
-            self._s.segmentation_stub.AssignSegments,
-            segmentation_pb2.AssignSegmentsRequest(customers=self._inputs(customers)),
+        request = segmentation_pb2.AssignSegmentsRequest(
+            customers=[convert.to_input(c) for c in customers]
         )
-        return Scored(
-            ModelRef.from_proto(response.model), [segment_result(a) for a in response.assignments]
-        )
+        return convert.scored_segments(self._call(self._segmentation.AssignSegments, request))
 
     def segment_summary(self) -> SegmentOverview:
-        r = self._call(
-            self._s.segmentation_stub.GetSegmentSummary, segmentation_pb2.GetSegmentSummaryRequest()
-        )
-        return SegmentOverview(
-            ModelRef.from_proto(r.model), r.total_customers, r.currency,
-            tuple(
-                SegmentSummary(
-                    s.segment_name, s.cluster_id, s.customers, s.share, s.mean_recency_days,
-                    s.mean_frequency, s.mean_monetary, s.recommended_action,
-                )
-                for s in r.segments
-            ),
-        )  # fmt: skip
+        request = segmentation_pb2.GetSegmentSummaryRequest()
+        return convert.segment_overview(self._call(self._segmentation.GetSegmentSummary, request))
 
     def churn_stats(self) -> ChurnStatsReport:
-        r = self._call(self._s.churn_stub.GetChurnStats, churn_pb2.GetChurnStatsRequest())
-        return ChurnStatsReport(
-            ModelRef.from_proto(r.model), _stats(r.live), _stats(r.snapshot),
-            tuple(r.risk_thresholds),
-        )  # fmt: skip
+        request = churn_pb2.GetChurnStatsRequest()
+        return convert.churn_stats_report(self._call(self._churn.GetChurnStats, request))
 
     def predict_invoice_revenue(self, lines: Iterable[Line]) -> RevenueForecast:
-        r = self._call(
-            self._s.spend_stub.PredictInvoiceRevenue,
-            spend_pb2.PredictInvoiceRevenueRequest(lines=[_line_message(x) for x in lines]),
+        request = spend_pb2.PredictInvoiceRevenueRequest(
+            lines=[convert.line_message(x) for x in lines]
         )
-        return RevenueForecast(
-            ModelRef.from_proto(r.model), r.currency,
-            tuple(LineRevenue(x.index, x.gross_revenue, x.expected_net_revenue) for x in r.lines),
-            r.total_expected_net_revenue,
-        )  # fmt: skip
+        return convert.revenue_forecast(self._call(self._spend.PredictInvoiceRevenue, request))
 
     def watch_churn_alerts(
         self,
@@ -315,17 +93,10 @@ class ScoringClient:
             min_probability=min_probability,
             min_risk_level=churn_pb2.RiskLevel.Value(f"RISK_LEVEL_{min_risk_level}"),
         )
-        stream = self._s.churn_stub.WatchChurnAlerts(request, timeout=timeout)
+        stream = self._churn.WatchChurnAlerts(request, timeout=timeout)
         try:
-            for m in stream:
-                a = m.alert
-                yield ChurnAlert(
-                    a.customer_id, a.request_key, a.probability, _level(a.risk_level),
-                    ModelRef.from_proto(a.model), a.scored_at.ToDatetime(), m.dropped_total,
-                )  # fmt: skip
-        except grpc.RpcError as err:
-            if err.code() not in (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise CrmError.from_rpc_error(err) from None
+            for message in self._call.stream(stream, ends=WATCH_ENDS):
+                yield convert.churn_alert(message)
         finally:
             stream.cancel()
 
@@ -346,109 +117,27 @@ class ScoringClient:
         """
         import pandas as pd
 
-        ids = frame[id_column].astype(str).tolist() if id_column in frame.columns else None
-        feature_cols = [c for c in frame.columns if c != id_column]
-        values = frame[feature_cols].to_numpy(dtype=np.float32) if feature_cols else None
-        starts = range(0, len(frame), batch_rows)
-
-        def payload(start: int) -> dict[str, Any]:
-            stop = min(start + batch_rows, len(frame))
-            if values is not None:
-                batch = common_pb2.FeatureMatrix(
-                    feature_names=feature_cols,
-                    values=values[start:stop].reshape(-1).tolist(),
-                    row_keys=ids[start:stop] if ids else [],
-                )
-                return {"batch": batch}
-            assert ids is not None
-            return {"customers": [to_input(c) for c in ids[start:stop]]}
-
+        batches = FrameBatches.of(frame, batch_rows, id_column)
         rows: list[dict[str, Any]] = []
-        try:
-            if kind == "segments":
-                responses: Iterable[Any] = (
-                    self._s.segmentation_stub.AssignSegments(
-                        segmentation_pb2.AssignSegmentsRequest(**payload(s)), timeout=self._timeout
-                    )
-                    for s in starts
-                )
-            else:
-                stub, request_type = {
-                    "churn": (self._s.churn_stub.StreamPredictChurn, churn_pb2.StreamPredictChurnRequest),
-                    "spend": (self._s.spend_stub.StreamPredictSpend, spend_pb2.StreamPredictSpendRequest),
-                }[kind]  # fmt: skip
-                responses = stub(request_type(sequence=s, **payload(s)) for s in starts)
-            for start, response in zip(starts, responses, strict=False):
-                batch_ids = ids[start : start + batch_rows] if ids else None
-                rows.extend(_rows(kind, response, start, batch_ids))
-                if on_progress is not None:
-                    on_progress(len(rows))
-        except grpc.RpcError as err:
-            raise CrmError.from_rpc_error(err) from None
+        responses = self._call.stream(self._frame_responses(kind, batches))
+        for start, response in zip(batches.starts, responses, strict=False):
+            rows.extend(response_rows(kind, response, start, batches.ids_at(start)))
+            if on_progress is not None:
+                on_progress(len(rows))
         return pd.DataFrame(rows)
 
-
-def _rows(kind: str, response: Any, start: int, ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    model = f"{response.model.name}:{response.model.version}"
-    if kind == "segments":
-        if response.HasField("columns"):
-            return _segment_rows(response.columns, start, ids, model)
-        return [
-            {"row": start + a.index, "customer_id": a.customer_id, "model": model,
-             **_drop_index(segment_result(a))}
-            for a in response.assignments
-        ]  # fmt: skip
-    if response.HasField("columns"):
-        cols = response.columns
-        if kind == "churn":
-            return [
-                {"row": start + i, "customer_id": ids[i] if ids else "", "model": model,
-                 "probability": float(p), "risk_level": _level(r)}
-                for i, (p, r) in enumerate(zip(cols.probabilities, cols.risk_levels, strict=True))
-            ]  # fmt: skip
-        width = len(cols.categories)
-        amounts = np.asarray(cols.category_amounts, dtype=np.float64).reshape(-1, width or 1)
-        return [
-            {"row": start + i, "customer_id": ids[i] if ids else "", "model": model,
-             "total": float(t), **{f"spend_{c}": float(amounts[i, j]) for j, c in enumerate(cols.categories)}}
-            for i, t in enumerate(cols.totals)
-        ]  # fmt: skip
-    convert = churn_result if kind == "churn" else spend_result
-    out = []
-    for p in response.predictions:
-        result = _drop_index(convert(p))
-        if kind == "spend":
-            cats = result.pop("categories") or {}
-            result.update({f"spend_{c}": v for c, v in cats.items()})
-        out.append({"row": start + p.index, "model": model, **result})
-    return out
-
-
-def _segment_rows(
-    cols: segmentation_pb2.SegmentColumns, start: int, ids: Sequence[str] | None, model: str
-) -> list[dict[str, Any]]:
-    legend = {c.cluster_id: c for c in cols.legend}
-    unknown = segmentation_pb2.SegmentLegend()
-    return [
-        {"row": start + i, "customer_id": ids[i] if ids else "", "model": model,
-         "segment": legend.get(c, unknown).segment_name, "cluster_id": c, "recency_score": r,
-         "frequency_score": f, "monetary_score": m,
-         "recommended_action": legend.get(c, unknown).recommended_action}
-        for i, (c, r, f, m) in enumerate(zip(
-            cols.cluster_ids, cols.recency_scores, cols.frequency_scores, cols.monetary_scores,
-            strict=True,
-        ))
-    ]  # fmt: skip
-
-
-def _drop_index(result: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    data = asdict(result)
-    data.pop("index", None)
-    data.pop("drivers", None)
-    error = data.pop("error", None)
-    data["error"] = f"{error['code']}: {error['message']}" if error else ""
-    if "recommendations" in data:
-        data["recommendations"] = ";".join(data["recommendations"])
-    return data
+    def _frame_responses(self, kind: str, batches: FrameBatches) -> Iterable[Any]:
+        """Segments: one unary call a batch (no stream RPC); churn, spend: one bidi stream."""
+        if kind == "segments":
+            return (
+                self._call(
+                    self._segmentation.AssignSegments,
+                    segmentation_pb2.AssignSegmentsRequest(**batches.payload(s)),
+                )
+                for s in batches.starts
+            )
+        method, request_type = {
+            "churn": (self._churn.StreamPredictChurn, churn_pb2.StreamPredictChurnRequest),
+            "spend": (self._spend.StreamPredictSpend, spend_pb2.StreamPredictSpendRequest),
+        }[kind]
+        return method(request_type(sequence=s, **batches.payload(s)) for s in batches.starts)

@@ -1,0 +1,51 @@
+"""What the ModelService calls give back, as plain dataclasses, with their wire conversions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crm.v1 import model_pb2
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    version: int
+    loaded_versions: tuple[int, ...]
+    onnx_sha256: str
+    created_at: datetime | None
+    loaded_at: datetime | None
+    feature_names: tuple[str, ...]
+
+    @classmethod
+    def from_proto(cls, info: model_pb2.ModelInfo) -> ModelSummary:
+        return cls(
+            name=info.name,
+            version=info.version,
+            loaded_versions=tuple(info.loaded_versions),
+            onnx_sha256=info.onnx_sha256,
+            created_at=info.created_at.ToDatetime() if info.HasField("created_at") else None,
+            loaded_at=info.loaded_at.ToDatetime() if info.HasField("loaded_at") else None,
+            feature_names=tuple(info.feature_names),
+        )
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    summary: ModelSummary
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    name: str
+    version: int
+    outcome: str  # "LOADED" | "UNCHANGED" | "REFUSED"
+    reason: str
+
+    @classmethod
+    def from_proto(cls, r: model_pb2.ModelReload) -> ReloadOutcome:
+        outcome = model_pb2.ReloadOutcome.Name(r.outcome).removeprefix("RELOAD_OUTCOME_")
+        return cls(r.name, r.version, outcome, r.reason)
