@@ -19,7 +19,7 @@ import pytest
 from clients import CrmClient
 from clients.scoring import History, Line
 from crm.features import compute_customer_features, prepare_lines
-from tests.serving.conftest import SYNTHETIC
+from tests.conftest import SYNTHETIC
 
 N_CHECKED = 40
 
