@@ -1,4 +1,4 @@
-"""Builds the gRPC server: registry, servicers, health, reflection, interceptor, /metrics.
+"""Builds the gRPC server: registry, servicers, health, reflection, interceptors, /metrics.
 
 grpc's threaded server, not grpc.aio: measured here, pre-forked threaded servers scale with
 processes where aio ones did not (benchmarks/grpc_ceiling.py), and blocking handlers leave room
@@ -33,7 +33,9 @@ from server.executor import BatchingConfig, ModelExecutor
 from server.health import SERVICE_MODELS, ServiceHealth
 from server.inflight import InFlight
 from server.inputs import InputResolver
-from server.interceptor import ObservabilityInterceptor
+from server.interceptor import serving_stages
+from server.interceptors.chain import StagedInterceptor
+from server.interceptors.in_flight import ScoringInFlight
 from server.metrics import MetricsEndpoint, ServerMetrics
 from server.reflection import enable_reflection
 from server.registry import ModelRegistry
@@ -106,8 +108,9 @@ class CrmServer:
         self.server = grpc.server(
             self._handler_pool,
             interceptors=[
-                ObservabilityInterceptor(
-                    self.metrics, in_flight, streams, BATCHED_SERVICES, self.gate
+                StagedInterceptor(
+                    *serving_stages(self.metrics, streams, self.gate),
+                    ScoringInFlight(in_flight, BATCHED_SERVICES),
                 )
             ],
             options=[

@@ -1,10 +1,12 @@
 """Request bodies to messages, answered INVALID_ARGUMENT when they are not what the API takes.
 
 grpc's own deserialization turns a body that does not parse into INTERNAL ("Exception
-deserializing request!"): a client's mistake reported as the server's. The interceptor
-registers handlers without a deserializer and decodes here instead, so a garbage, truncated or
-bit-flipped body is a BadRequest naming the message, and a string longer than its limit
-(`server.limits`) is a BadRequest naming the field, before any handler sees it.
+deserializing request!"): a client's mistake reported as the server's. The decoding stage
+(`server.interceptors.decoding`) registers handlers without a deserializer and decodes here
+instead, so a garbage, truncated or bit-flipped body is a BadRequest naming the message, and a
+string longer than its limit (`server.limits`) is a BadRequest naming the field, before any
+handler sees it. A client stream's messages are decoded one by one, the first bad one failing
+the call with its index (`requests[3]`).
 
 The text walk costs nothing on small calls: a body no longer than the smallest limit cannot
 hold a longer string, so only larger bodies are walked.
@@ -13,7 +15,7 @@ hold a longer string, so only larger bodies are walked.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -129,9 +131,3 @@ def decoder(parse: Callable[[bytes], Message]) -> Decoder:
         return message
 
     return decode
-
-
-def decoded_stream(bodies: Iterator[bytes], decode: Decoder) -> Iterator[Any]:
-    """A client stream's messages; the first bad one fails the call naming its index."""
-    for i, body in enumerate(bodies):
-        yield decode(body, f"requests[{i}]")

@@ -5,7 +5,7 @@ thread while it is open: an alert watcher for hours. With as many open streams a
 threads, no thread is left for unary calls and they stop being answered (measured before this
 bound: 40 WatchChurnAlerts streams on 32 threads made a health Check time out). So streams
 beyond the bound are refused at once with RESOURCE_EXHAUSTED. Health Watch is not counted: it
-runs in grpc's callback form and holds no thread (see the interceptor).
+runs in grpc's callback form and holds no thread (`server.interceptors.stream_limits`).
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ class StreamSlots:
     @contextmanager
     def held(self) -> Iterator[None]:
         """Hold a slot while a stream holds its handler thread, or refuse the stream."""
-        self._take()
+        self.take()
         try:
             yield
         finally:
-            self._give_back()
+            self.give_back()
 
-    def _take(self) -> None:
+    def take(self) -> None:
+        """Take a slot, or refuse the stream with RESOURCE_EXHAUSTED."""
         with self._lock:
             if self._open >= self.limit:
                 raise ResourceExhausted(
@@ -49,7 +50,7 @@ class StreamSlots:
             self._open += 1
         self._gauge.inc()
 
-    def _give_back(self) -> None:
+    def give_back(self) -> None:
         with self._lock:
             self._open -= 1
         self._gauge.dec()

@@ -1,0 +1,12 @@
+"""What every call goes through, one concern a module, run by one interceptor (`chain`).
+
+In the server's order, outermost first (`server.interceptor.serving_stages`):
+
+- `errors`: an exception becomes a status (ServiceError -> its status with details, anything
+  else -> INTERNAL with a generic message);
+- `metrics`: gRPC started/handled/latency/messages;
+- `drain`: the call counts until its status is sent, or is refused during a drain;
+- `stream_limits`: a stream holds a slot while it holds a handler thread;
+- `decoding`: request bodies are decoded here, not by grpc (bad body -> INVALID_ARGUMENT);
+- `in_flight`: scoring calls in flight, for the batching executor (its own line in app.py).
+"""
