@@ -28,7 +28,7 @@ MAX_TEXT_VIOLATIONS = 20
 _SMALLEST_LIMIT = min(MAX_TEXT_CHARS, *TEXT_LIMIT_OVERRIDES.values())
 _STRING = FieldDescriptor.TYPE_STRING
 _MESSAGE = FieldDescriptor.TYPE_MESSAGE
-Decoder = Callable[[bytes, str], Any]
+Decoder = Callable[..., Any]  # (body, field="request") -> message
 
 
 def _text_limit(descriptor: Descriptor, field: FieldDescriptor) -> int:
@@ -115,7 +115,7 @@ def decoder(parse: Callable[[bytes], Message]) -> Decoder:
     type_name = cls.DESCRIPTOR.full_name if cls is not None else "request"
     walk = cls is not None and _has_text(cls.DESCRIPTOR)
 
-    def decode(body: bytes, field: str) -> Any:
+    def decode(body: bytes, field: str = "request") -> Any:
         try:
             message = parse(body)
         except (DecodeError, ValueError, RuntimeError) as err:

@@ -60,7 +60,7 @@ class Hooks:
 
     start(context) -> token: before the handler; may raise (the call ends there).
     end(token, context, error): when the call has ended, `error` None or what ended it.
-    decode(body, field) -> message: every request body (at most one stage decodes).
+    decode(body, field="request") -> message: every request body (at most one stage decodes).
     received(): every request message of a client stream, once decoded.
     sent(): every response message, the one of a unary call included.
     responses(iterator) -> iterator: wraps a server stream's responses (not the callback form).
@@ -72,6 +72,7 @@ class Hooks:
     received: Callable[[], None] | None = None
     sent: Callable[[], None] | None = None
     responses: Callable[[Iterator[Any]], Iterator[Any]] | None = None
+    end_on_success: bool = True  # False: `end` is called only for a call that failed
 
 
 class Stage(Protocol):
@@ -120,7 +121,7 @@ class StagedInterceptor(grpc.ServerInterceptor):
         if h.request_streaming:
             request_of = functools.partial(hooks.requests, decode=decode)
         else:
-            request_of = functools.partial(decode, field="request")
+            request_of = decode  # its field defaults to "request"
         if method.callback:
             behaviour = _unary_stream_by_callback(fn, hooks, decode)
         else:
@@ -130,7 +131,7 @@ class StagedInterceptor(grpc.ServerInterceptor):
         return _HANDLER_OF[streaming](behaviour, des, ser)
 
 
-def _as_is(message: Any, field: str) -> Any:
+def _as_is(message: Any, field: str = "request") -> Any:
     return message
 
 
@@ -138,9 +139,19 @@ class _Hooks:
     """The hooks of all stages for one method, in the order each point runs them."""
 
     def __init__(self, bound: Sequence[Hooks]) -> None:
-        self.spans = [(h.start, h.end) for h in bound if h.start or h.end]
-        # Ends innermost first, each with the index of its stage's token.
-        self.ends = [(i, end) for i, (_, end) in enumerate(self.spans) if end][::-1]
+        self.starts = [h.start for h in bound if h.start]
+        # Ends innermost first, with how many starts ran before the stage was reached and the
+        # index of its token (-1: a stage without a start has none).
+        ends, ok_ends = [], []
+        reached = 0
+        for h in bound:
+            if h.start:
+                reached += 1
+            if h.end:
+                ends.append(entry := (reached, reached - 1 if h.start else -1, h.end))
+                if h.end_on_success:
+                    ok_ends.append(entry)
+        self.ends, self.ok_ends = ends[::-1], ok_ends[::-1]
         decoders = [h.decode for h in bound if h.decode]
         if len(decoders) > 1:
             raise ValueError("at most one stage may decode requests")
@@ -150,11 +161,12 @@ class _Hooks:
         self.wrappers = [h.responses for h in bound if h.responses][::-1]  # innermost first
 
     def start(self, context: grpc.ServicerContext) -> list[Any]:
-        """Each stage's token; if a start raises, the stages started so far end with it."""
+        """Each started stage's token; if a start raises, the stages reached end with it."""
         tokens: list[Any] = []
+        append = tokens.append
         try:
-            for start, _ in self.spans:
-                tokens.append(start(context) if start else None)
+            for start in self.starts:
+                append(start(context))
         except BaseException as exc:
             self.fail(tokens, context, exc)
         return tokens
@@ -162,15 +174,19 @@ class _Hooks:
     def end(
         self, tokens: list[Any], context: grpc.ServicerContext, error: BaseException | None
     ) -> None:
-        """Run the ends of the stages that started, innermost first; raise what is left."""
-        for i, end in self.ends:
-            if i < len(tokens):
+        """Run the ends of the stages reached, innermost first; raise what is left."""
+        if error is None:
+            for _, i, end in self.ok_ends:
+                end(tokens[i] if i >= 0 else None, context, None)
+            return
+        started = len(tokens)
+        for reached, i, end in self.ends:
+            if reached <= started:
                 try:
-                    end(tokens[i], context, error)
+                    end(tokens[i] if i >= 0 else None, context, error)
                 except BaseException as replaced:
                     error = replaced
-        if error is not None:
-            raise error
+        raise error
 
     def fail(
         self, tokens: list[Any], context: grpc.ServicerContext, error: BaseException
@@ -213,15 +229,22 @@ class _Hooks:
 def _one_response(fn: Callable, hooks: _Hooks, request_of: Callable) -> Callable:
     """A unary or client-stream call: the call ends when the handler returns."""
 
+    starts, sent, ok_ends = hooks.starts, hooks.sent, hooks.ok_ends
+
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        tokens = hooks.start(context)
+        # The hot path of every unary call, so the loops of `_Hooks.start` and `.end` inline.
+        tokens: list[Any] = []
+        append = tokens.append
         try:
+            for start in starts:
+                append(start(context))
             response = fn(request_of(request), context)
         except BaseException as exc:
             hooks.fail(tokens, context, exc)
-        for each in hooks.sent:
+        for each in sent:
             each()
-        hooks.end(tokens, context, None)
+        for _, i, end in ok_ends:
+            end(tokens[i] if i >= 0 else None, context, None)
         return response
 
     return handler

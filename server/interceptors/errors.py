@@ -44,11 +44,13 @@ class ErrorStatus:
 
 
 class _Mapped(Hooks):
+    end_on_success = False
+
     def __init__(self, path: str) -> None:
         self._path = path
 
     def end(self, token: Any, context: grpc.ServicerContext, error: BaseException | None) -> None:
-        if error is None:
+        if error is None:  # not called for a call that succeeded (end_on_success)
             return
         code = outcome(error, context)
         if isinstance(error, ServiceError):
