@@ -16,7 +16,7 @@ import numpy as np
 from google.rpc import code_pb2
 
 from crm.artifacts import KIND_INVENTORY, KIND_PRODUCTS
-from crm.v1 import campaign_pb2, campaign_pb2_grpc, common_pb2, segmentation_pb2
+from crm.v1 import campaign_pb2, campaign_pb2_grpc, common_pb2
 from server.campaign import wire
 from server.campaign.assumptions import ASSUMPTIONS_FILE, Assumptions, load_assumptions
 from server.campaign.audiences import build_profiles
@@ -31,12 +31,12 @@ from server.campaign.inventory import diagnose_all, load_inventory_snapshot
 from server.campaign.planner import plan
 from server.campaign.store import FIELD_FRAMING, STORE_FILE, BadPageToken, CampaignStore
 from server.campaign.types import InventoryItem, Segment, SegmentProfile
-from server.churn.rules import thresholds_from
 from server.config import ServerConfig
+from server.dataplane.base import ModelId, Plane, VersionCache
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, echo
 from server.registry import LoadedArtifact, Loader, ModelRegistry
-from server.services.scoring import VersionCache, model_ref, serving_section
-from server.services.segmentation import SEGMENTS, segment_table
+from server.services.rows import model_ref
+from server.services.segmentation import segment_enum
 from server.snapshot import FeatureSnapshot
 
 DEMAND = "demand"
@@ -57,12 +57,13 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def __init__(
         self,
         config: ServerConfig,
-        registry: ModelRegistry,
+        plane: Plane,
         *,
         writer: MessageWriter | None = None,
         assumptions: Assumptions | None = None,
     ) -> None:
-        self._registry = registry
+        self._plane = plane
+        self._registry = plane.registry
         self._max_rows = config.max_batch_rows
         self._assumptions = assumptions or load_assumptions(config.data_dir / ASSUMPTIONS_FILE)
         self._writer: MessageWriter = writer or TemplateWriter()
@@ -95,7 +96,11 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         def compute() -> np.ndarray:
             try:
-                return forecast_all(demand.model, products.payload)
+                return forecast_all(
+                    lambda rows: self._plane.run(demand, rows, None),
+                    demand.spec.categories,
+                    products.payload,
+                )
             except ValueError as err:
                 raise FailedPrecondition(
                     f"demand model and product snapshot disagree: {err}"
@@ -115,17 +120,20 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             if not len(snapshot):
                 return []
             try:
-                clusters = segmentation.model.run(
-                    snapshot.matrix(segmentation.model.feature_names)
+                run = self._plane.run
+                clusters = run(
+                    segmentation, snapshot.matrix(segmentation.model.feature_names), None
                 )["cluster"]
-                churn_p = churn.model.run(snapshot.matrix(churn.model.feature_names))["probability"]
+                churn_p = run(churn, snapshot.matrix(churn.model.feature_names), None)[
+                    "probability"
+                ]
                 return build_profiles(
                     snapshot.feature_names,
                     snapshot.values,
                     np.asarray(clusters),
                     _segment_names(segmentation),
                     churn_probability=np.asarray(churn_p),
-                    churn_threshold=thresholds_from(serving_section(churn))[1],
+                    churn_threshold=churn.spec.risk_thresholds[1],
                 )
             except (KeyError, ValueError) as err:
                 raise FailedPrecondition(f"cannot build segment audiences: {err}") from None
@@ -147,7 +155,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     ) -> campaign_pb2.ForecastDemandResponse:
         wanted, horizon = wire.forecast_request(request, self._max_rows)
         demand, products, table = self._forecasts()
-        response = campaign_pb2.ForecastDemandResponse(model=model_ref(demand))
+        response = campaign_pb2.ForecastDemandResponse(model=model_ref(ModelId.of(demand)))
         response.start_date.FromSeconds(
             int(products.origin.astype("datetime64[s]").astype(np.int64))
         )
@@ -225,15 +233,15 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 def _segment_names(segmentation: LoadedArtifact) -> dict[int, tuple[Segment, str]]:
     """Cluster id -> (segment, display name), from the segmentation manifest."""
     return {
-        cluster: (Segment(SEGMENTS.get(name, segmentation_pb2.SEGMENT_UNSPECIFIED)), name)
-        for cluster, (name, _action) in segment_table(segmentation).items()
+        cluster: (Segment(segment_enum(segment.name)), segment.name)
+        for cluster, segment in segmentation.spec.segments.items()
     }
 
 
 def _currency(demand: LoadedArtifact, registry: ModelRegistry) -> str:
     """The data's currency, as training recorded it (demand model, then any served artifact)."""
     for artifact in (demand, *registry.serving().values()):
-        currency = serving_section(artifact).get("currency")
+        currency = (artifact.manifest.get("serving") or {}).get("currency")
         if currency:
             return str(currency)
     return ""
