@@ -53,6 +53,7 @@ from server.stream_slots import StreamSlots
 
 log = logging.getLogger("server")
 
+
 class PortInUse(RuntimeError):
     """The gRPC port could not be bound (another process holds it)."""
 
@@ -93,7 +94,7 @@ class CrmServer:
             for name, o in config.batching_overrides().items()
         }
         self.executor = ModelExecutor(self.metrics, defaults, per_model, InFlight())
-        self.plane = Plane(self.registry, self.executor, InputResolver(config.max_batch_rows))
+        self.plane = Plane(self.registry, self.executor, InputResolver(config.max_request_rows))
         self.health = ServiceHealth(self.registry, self.config.max_health_watches)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
         self.gate = CallGate()

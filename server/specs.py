@@ -126,7 +126,9 @@ class DemandSpec:
     @classmethod
     def parse(cls, serving: Mapping[str, Any], features: Sequence[str]) -> DemandSpec:
         categories = tuple(
-            n[len(DEMAND_CATEGORY_PREFIX) :] for n in features if n.startswith(DEMAND_CATEGORY_PREFIX)
+            n[len(DEMAND_CATEGORY_PREFIX) :]
+            for n in features
+            if n.startswith(DEMAND_CATEGORY_PREFIX)
         )
         if list(features) != demand_feature_names(categories):
             raise ValueError("the demand model's features are not crm.demand's feature list")

@@ -8,22 +8,15 @@ import grpc
 import numpy as np
 
 from crm.v1 import segmentation_pb2, segmentation_pb2_grpc
+from server.campaign.types import Segment
 from server.dataplane.segmentation import SegmentationHandler, Segments
 from server.services.rows import batch_of, model_ref, slots
 from server.specs import SegmentationSpec
 
-SEGMENTS = {
-    "VIP": segmentation_pb2.SEGMENT_VIP,
-    "Loyal": segmentation_pb2.SEGMENT_LOYAL,
-    "Regular": segmentation_pb2.SEGMENT_REGULAR,
-    "New": segmentation_pb2.SEGMENT_NEW,
-    "At-Risk": segmentation_pb2.SEGMENT_AT_RISK,
-    "Lost": segmentation_pb2.SEGMENT_LOST,
-}
-
 
 def segment_enum(name: str) -> int:
-    return SEGMENTS.get(name, segmentation_pb2.SEGMENT_UNSPECIFIED)
+    """The crm.v1.Segment of a display name (server.campaign.types.Segment has its numbers)."""
+    return int(Segment.named(name))
 
 
 def _columns(s: Segments) -> segmentation_pb2.SegmentColumns:
@@ -109,7 +102,9 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         if as_of:
             # a snapshot whose as-of does not parse simply leaves the field unset
             with contextlib.suppress(ValueError):
-                response.snapshot_as_of.FromJsonString(as_of if as_of.endswith("Z") else as_of + "Z")
+                response.snapshot_as_of.FromJsonString(
+                    as_of if as_of.endswith("Z") else as_of + "Z"
+                )
         for share in summary.segments:
             response.segments.add(
                 segment=segment_enum(share.segment.name),

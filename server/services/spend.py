@@ -68,9 +68,7 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer):
             request: spend_pb2.StreamPredictSpendRequest,
         ) -> spend_pb2.StreamPredictSpendResponse:
             batch = batch_of(request)
-            scores = self.spend.predict(
-                request.customers, batch, timeout=context.time_remaining()
-            )
+            scores = self.spend.predict(request.customers, batch, timeout=context.time_remaining())
             reply = spend_pb2.StreamPredictSpendResponse(sequence=request.sequence)
             return fill(reply, scores, batch is not None)
 

@@ -68,7 +68,7 @@ def test_a_call_that_reaches_no_model_is_no_company(
         [
             "--batch-queue-delay-us", str(DELAY_US),
             "--batch-preferred-rows", "64",
-            "--max-batch-rows", str(APPEND_LEAVES),
+            "--max-request-rows", str(APPEND_LEAVES),
         ],
     )  # fmt: skip
     try:
