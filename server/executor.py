@@ -111,8 +111,8 @@ class ModelExecutor:
         per_model: dict[str, BatchingConfig] | None = None,
         in_flight: InFlight | None = None,
     ) -> None:
-        """`in_flight`: the server's scoring calls (the interceptor keeps it); without it,
-        nothing is known to be coming and no leader waits."""
+        """`in_flight`: the scoring requests in the data plane (its handlers count them
+        through `in_flight.call()`); while none is counted, no leader waits."""
         self.config = config or BatchingConfig()
         self._in_flight = InFlight() if in_flight is None else in_flight
         self._per_model = dict(per_model or {})
@@ -121,6 +121,10 @@ class ModelExecutor:
         self._batch_rows: Histogram = metrics.batch_rows
         self._queue_wait: Histogram = metrics.queue_wait
         self._precomputed_rows: Counter = metrics.precomputed_rows
+
+    @property
+    def in_flight(self) -> InFlight:
+        return self._in_flight
 
     def _lane(self, artifact: LoadedArtifact) -> _Lane:
         key = (artifact.name, artifact.version)

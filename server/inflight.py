@@ -1,14 +1,15 @@
-"""How many scoring calls the server is handling, and when two last overlapped.
+"""How many scoring requests the data plane is handling, and when two last overlapped.
 
 The batching executor's only hint that company may come. The count alone is a poor hint:
 under load most calls wait inside gRPC's core for a handler thread to get the GIL, so a
 leader usually sees only itself in flight (measured: 1 in over 95% of leader decisions at 16
 calls in flight). What tells load apart from a sequential client is that calls overlap at
 all: a client that waits for each reply before sending the next never makes two overlap.
-Streaming calls are not counted: an alert watcher stays open for hours. Nor are unary calls of
-services that never reach the executor (health, models, integrity, campaigns; the interceptor
-is told which services do): a leader would wait out its whole delay for a health check or an
-append in flight, which never joins its batch.
+The data plane counts each scoring request (a unary call, or one message of a scoring
+stream) while its handler runs (`call()`): only requests that may reach the executor are
+company a batching leader could wait for. Open streams are not counted (an alert watcher stays
+open for hours), nor are calls that never reach a model (health, models, integrity, campaign
+calls): a leader would wait out its whole delay for a health check or an append in flight.
 
 It also counts, per model lane, the calls that have already reached a model's executor. A call
 that reached another model is not on its way to a waiting leader's batch, so a client asking
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 
 # How long an overlap of two calls counts as "the server is under concurrent load".
 OVERLAP_MEMORY_S = 0.05
@@ -56,6 +58,15 @@ class InFlight:
             if self._count > 1:
                 self._last_overlap = time.monotonic()
         self._call.reached = False
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """Count the calling thread's scoring request for as long as the block runs."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
 
     def leave(self) -> None:
         lane = getattr(self._call, "reached", None)

@@ -10,7 +10,7 @@ Rules (documented in the README):
   e.g. `customers[3].features.recency_days`;
 - an unknown customer_id is a per-row NOT_FOUND marker (RowError code 5) in a batch, and the
   call's NOT_FOUND when the request holds that one customer alone;
-- more rows than `max_batch_rows` is INVALID_ARGUMENT on `customers` (or `batch`).
+- more rows than `max_request_rows` is INVALID_ARGUMENT on `customers` (or `batch`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ import pytest
 from crm.artifacts import KIND_FEATURES
 from crm.v1 import campaign_pb2_grpc
 from server.config import ServerConfig
+from server.dataplane.base import Plane
+from server.executor import ModelExecutor
 from server.inflight import InFlight
+from server.inputs import InputResolver
 from server.interceptor import ObservabilityInterceptor
 from server.metrics import ServerMetrics
 from server.registry import ModelRegistry
@@ -68,7 +71,8 @@ class CampaignServer:
             config.artifacts, metrics, loaders={KIND_FEATURES: load_feature_snapshot, **LOADERS}
         )
         registry.reload()
-        self.servicer = CampaignServicer(config, registry)
+        plane = Plane(registry, ModelExecutor(metrics), InputResolver(config.max_request_rows))
+        self.servicer = CampaignServicer(config, plane)
         self._server = grpc.server(
             ThreadPoolExecutor(4),
             interceptors=[

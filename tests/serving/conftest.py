@@ -17,7 +17,7 @@ def served(
     server = launch(
         trained_artifacts,
         tmp_path_factory.mktemp("data"),
-        ["--alert-queue-size", "20", "--max-batch-rows", "60000"],
+        ["--alert-queue-size", "20", "--max-request-rows", "60000"],
     )
     yield server
     server.kill()
