@@ -306,8 +306,13 @@ class InputResolver:
                 cols = snapshot.columns_for(names)
             except KeyError as err:
                 raise FailedPrecondition(f"model and snapshot disagree: {err}") from None
-            req = np.array([i for i, _ in by_id])
             rows = np.array([r for _, r in by_id])
+            if len(by_id) == n:  # the common by-id case: every customer found, nothing else
+                return Resolved(
+                    n, snapshot.values[rows][:, cols], np.arange(n), ids, keys, errors, rows,
+                    snapshot,
+                )  # fmt: skip
+            req = np.array([i for i, _ in by_id])
             matrix[req] = snapshot.values[rows][:, cols]
             ok[req] = True
             if len(by_id) == int(ok.sum()):  # by_id is in request order, like `scored`
