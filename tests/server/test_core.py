@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import onnxruntime as ort
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from clients import CrmClient, CrmError
 from crm.v1 import churn_pb2, churn_pb2_grpc, model_pb2, model_pb2_grpc
 from server.health import SERVICE_MODELS
 from tests.factories import corrupt, make_onnx_artifact
+from tests.helpers import sample, scrape
 
 CRM_SERVICES = {
     "crm.v1.SegmentationService",
@@ -29,21 +28,6 @@ CRM_SERVICES = {
     "crm.v1.CampaignService",
     "crm.v1.ModelService",
 }
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    return sum(
-        v for (n, ls), v in samples.items() if n == name and labels.items() <= dict(ls).items()
-    )
 
 
 @pytest.fixture

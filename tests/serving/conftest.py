@@ -1,33 +1,17 @@
-"""Artifacts trained once per session by the real training module on small synthetic data,
-and one real server on them for the module."""
+"""One real server per module on the session's trained artifacts (tests/conftest.py), and the
+cleaned transaction lines those artifacts were trained on."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from tests.serverproc import REPO, RunningServer, launch
-
-SYNTHETIC = ["--synthetic", "--customers", "600", "--days", "540", "--seed", "11"]
-
-
-@pytest.fixture(scope="session")
-def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("trained")
-    proc = subprocess.run(
-        [sys.executable, "-m", "training", *SYNTHETIC, "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out
+from tests.conftest import SYNTHETIC
+from tests.serverproc import RunningServer, launch
+from tests.serving.helpers import cleaned_lines
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +25,9 @@ def served(
     )
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def trained_lines(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The cleaned lines behind `trained_artifacts`, regenerated from SYNTHETIC's seed."""
+    return cleaned_lines(SYNTHETIC, tmp_path_factory.mktemp("synthetic"))
