@@ -1,10 +1,8 @@
-"""Artifacts trained once per session by the real training module on small synthetic data, and
-the CampaignService on them in an in-process gRPC server (real registry, real interceptor)."""
+"""The CampaignService on the session's trained artifacts (tests/conftest.py) in an in-process
+gRPC server (real registry, real interceptor)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,24 +24,6 @@ from server.registry import ModelRegistry
 from server.services.campaign import LOADERS, CampaignServicer
 from server.snapshot import load_feature_snapshot
 from server.stream_slots import StreamSlots
-from tests.serverproc import REPO
-
-SYNTHETIC = ["--synthetic", "--customers", "300", "--days", "400", "--seed", "5"]
-
-
-@pytest.fixture(scope="session")
-def campaign_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("campaign-artifacts")
-    proc = subprocess.run(
-        [sys.executable, "-m", "training", *SYNTHETIC, "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out
 
 
 @dataclass
@@ -98,7 +78,7 @@ class CampaignServer:
 
 
 @pytest.fixture
-def campaign_server(campaign_artifacts: Path, tmp_path: Path) -> Iterator[CampaignServer]:
-    server = CampaignServer(campaign_artifacts, tmp_path / "data")
+def campaign_server(trained_artifacts: Path, tmp_path: Path) -> Iterator[CampaignServer]:
+    server = CampaignServer(trained_artifacts, tmp_path / "data")
     yield server
     server.stop()

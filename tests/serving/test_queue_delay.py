@@ -11,9 +11,9 @@ import grpc
 import pytest
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, integrity_pb2, integrity_pb2_grpc
-from tests.server.test_core import sample, scrape
+from tests.helpers import sample, scrape
 from tests.serverproc import launch
-from tests.serving.test_scoring import _features_of
+from tests.serving.helpers import features_of
 
 DELAY_US = 5_000_000  # a call that waited it out would miss its 2 s deadline
 
@@ -30,7 +30,7 @@ def test_a_lone_call_never_waits_out_the_queue_delay(
         stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
         # Open streams are not calls in flight: an alert watcher stays open for hours.
         watch = stub.WatchChurnAlerts(churn_pb2.WatchChurnAlertsRequest(), timeout=60)
-        features = common_pb2.FeatureValues(values=_features_of(trained_artifacts, "churn", 0))
+        features = common_pb2.FeatureValues(values=features_of(trained_artifacts, "churn", 0))
         good = churn_pb2.PredictChurnRequest(
             customers=[common_pb2.CustomerInput(features=features)]
         )
@@ -83,7 +83,7 @@ def test_a_call_that_reaches_no_model_is_no_company(
             time.sleep(0.01)
         stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
         batches = sample(scrape(server.metrics_url), "crm_batch_rows_count", model="churn")
-        features = common_pb2.FeatureValues(values=_features_of(trained_artifacts, "churn", 0))
+        features = common_pb2.FeatureValues(values=features_of(trained_artifacts, "churn", 0))
         request = churn_pb2.PredictChurnRequest(
             customers=[common_pb2.CustomerInput(features=features)]
         )
