@@ -1,7 +1,7 @@
 """Server CPU per call spent around a trivial unary handler: what the interceptor costs.
 
 The server runs in a child process with the server's own interceptor stack
-(`server.interceptor.ObservabilityInterceptor`) and one method that echoes a small protobuf
+(`server.interceptor.serving_interceptor`) and one method that echoes a small protobuf
 message; the parent makes sequential calls over loopback and reads the child's CPU time
 (user + system, from /proc) before and after. The handler does nothing, so a change in the
 figure is a change in gRPC's or the interceptor's per-call cost.
@@ -29,15 +29,12 @@ METHOD = f"/{SERVICE}/Echo"
 
 def _serve() -> None:
     """Child: serve Echo behind the server's interceptor stack until stdin closes."""
-    from server.inflight import InFlight
-    from server.interceptor import ObservabilityInterceptor
+    from server.interceptor import serving_interceptor
     from server.metrics import ServerMetrics
     from server.stream_slots import StreamSlots
 
     metrics = ServerMetrics()
-    interceptor = ObservabilityInterceptor(
-        metrics, InFlight(), StreamSlots(4, 8, metrics.open_streams), {SERVICE}
-    )
+    interceptor = serving_interceptor(metrics, StreamSlots(4, 8, metrics.open_streams))
     server = grpc.server(ThreadPoolExecutor(8), interceptors=[interceptor])
     handler = grpc.unary_unary_rpc_method_handler(
         lambda request, context: request,

@@ -28,14 +28,16 @@ from crm.v1 import (
 )
 from server.churn.alerts import AlertHub
 from server.config import ServerConfig
+from server.dataplane.base import Plane
+from server.dataplane.churn import ChurnHandler
+from server.dataplane.segmentation import SegmentationHandler
+from server.dataplane.spend import RevenueHandler, SpendHandler
 from server.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED, CallGate
 from server.executor import BatchingConfig, ModelExecutor
 from server.health import SERVICE_MODELS, ServiceHealth
 from server.inflight import InFlight
 from server.inputs import InputResolver
-from server.interceptor import serving_stages
-from server.interceptors.chain import StagedInterceptor
-from server.interceptors.in_flight import ScoringInFlight
+from server.interceptor import serving_interceptor
 from server.metrics import MetricsEndpoint, ServerMetrics
 from server.reflection import enable_reflection
 from server.registry import ModelRegistry
@@ -50,13 +52,6 @@ from server.snapshot import load_feature_snapshot
 from server.stream_slots import StreamSlots
 
 log = logging.getLogger("server")
-
-# The services whose unary calls may reach the batching executor. Campaign planning runs its
-# models directly and the rest run none, so their calls are no company a batching leader could
-# wait for (`server.inflight`).
-BATCHED_SERVICES = frozenset(
-    {"crm.v1.SegmentationService", "crm.v1.ChurnService", "crm.v1.SpendService"}
-)
 
 
 class PortInUse(RuntimeError):
@@ -98,21 +93,15 @@ class CrmServer:
             )
             for name, o in config.batching_overrides().items()
         }
-        in_flight = InFlight()
-        self.executor = ModelExecutor(self.metrics, defaults, per_model, in_flight)
-        self.resolver = InputResolver(config.max_batch_rows)
+        self.executor = ModelExecutor(self.metrics, defaults, per_model, InFlight())
+        self.plane = Plane(self.registry, self.executor, InputResolver(config.max_request_rows))
         self.health = ServiceHealth(self.registry, self.config.max_health_watches)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
         self.gate = CallGate()
         streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
         self.server = grpc.server(
             self._handler_pool,
-            interceptors=[
-                StagedInterceptor(
-                    *serving_stages(self.metrics, streams, self.gate),
-                    ScoringInFlight(in_flight, BATCHED_SERVICES),
-                )
-            ],
+            interceptors=[serving_interceptor(self.metrics, streams, self.gate)],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
                 # workers of one supervisor, which checked the port was free first.
@@ -134,20 +123,24 @@ class CrmServer:
         self._stream_pool = ThreadPoolExecutor(
             max(4, self.config.threads // 4), thread_name_prefix="stream"
         )
-        scoring = (registry, self.executor, self.resolver, self._stream_pool)
-        segmentation = SegmentationServicer(*scoring)
-        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(segmentation, self.server)
-        churn = ChurnServicer(*scoring, AlertHub(self.config.alert_queue_size))
+        plane, pool = self.plane, self._stream_pool
+        segments = SegmentationHandler(plane)
+        churn = ChurnHandler(plane, AlertHub(self.config.alert_queue_size))
+        spend = SpendHandler(plane)
+        for handler in (segments, churn, spend):
+            registry.add_listener(handler.precompute)
+        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
+            SegmentationServicer(segments), self.server
+        )
         self._endless.append(churn)
-        churn_pb2_grpc.add_ChurnServiceServicer_to_server(churn, self.server)
-        spend = SpendServicer(*scoring)
-        spend_pb2_grpc.add_SpendServiceServicer_to_server(spend, self.server)
-        for servicer in (segmentation, churn, spend):
-            registry.add_listener(servicer.precompute)
+        churn_pb2_grpc.add_ChurnServiceServicer_to_server(ChurnServicer(churn, pool), self.server)
+        spend_pb2_grpc.add_SpendServiceServicer_to_server(
+            SpendServicer(spend, RevenueHandler(plane), pool), self.server
+        )
         integrity = IntegrityServicer(self.config)
         self._closables.append(integrity)
         integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(integrity, self.server)
-        campaign = CampaignServicer(self.config, registry)
+        campaign = CampaignServicer(self.config, plane)
         self._closables.append(campaign)
         campaign_pb2_grpc.add_CampaignServiceServicer_to_server(campaign, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)

@@ -52,8 +52,9 @@ class ServerConfig:
         "RESOURCE_EXHAUSTED, so unary calls keep the other threads. 0 = half of --threads (at least 1)",
     )
     max_concurrent_rpcs: int = _opt(1000, "calls above this get RESOURCE_EXHAUSTED at once")
-    max_batch_rows: int = _opt(
-        100_000, "most customers/rows in one request (INVALID_ARGUMENT above)"
+    max_request_rows: int = _opt(
+        100_000,
+        "most rows in one request: customers, lines, inventory items, leaves (INVALID_ARGUMENT above); the batcher's own bound is --batch-max-rows",
     )
     max_health_watches: int = _opt(
         256,
@@ -115,8 +116,8 @@ class ServerConfig:
             problems.append("batch_max_rows, batch_preferred_rows, alert_queue_size must be >= 1")
         if self.batch_queue_delay_us < 0:
             problems.append("batch_queue_delay_us must be >= 0")
-        if self.max_batch_rows < 1:
-            problems.append("max_batch_rows must be >= 1")
+        if self.max_request_rows < 1:
+            problems.append("max_request_rows must be >= 1")
         for name in (
             "max_health_watches",
             "max_integrity_logs",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -31,8 +32,38 @@ _MESSAGE = FieldDescriptor.TYPE_MESSAGE
 Decoder = Callable[..., Any]  # (body, field="request") -> message
 
 
-def _text_limit(descriptor: Descriptor, field: FieldDescriptor) -> int:
-    return TEXT_LIMIT_OVERRIDES.get((descriptor.full_name, field.name), MAX_TEXT_CHARS)
+@dataclass(frozen=True)
+class _Field:
+    """One field of a message type that can hold text, with what checking it takes."""
+
+    name: str
+    kind: int  # _TEXT, _TEXTS, _MAP, _MESSAGE, _MESSAGES
+    limit: int  # characters (text fields, map keys and string values)
+    key_is_text: bool = False
+    value_kind: int = 0  # for maps: _TEXT or _MESSAGE or 0 (neither)
+
+
+_TEXT, _TEXTS, _MAP, _ONE, _MANY = range(1, 6)
+
+
+@functools.cache
+def _plan(descriptor: Descriptor) -> tuple[_Field, ...]:
+    """The fields of a type worth visiting, computed once per type: reading descriptors and
+    options on every call costs more than the check itself."""
+    plan = []
+    for field in descriptor.fields:
+        limit = TEXT_LIMIT_OVERRIDES.get((descriptor.full_name, field.name), MAX_TEXT_CHARS)
+        if field.type == _STRING:
+            plan.append(_Field(field.name, _TEXTS if field.is_repeated else _TEXT, limit))
+        elif field.type != _MESSAGE or not _has_text(field.message_type):
+            continue
+        elif field.message_type.GetOptions().map_entry:
+            key, value = (field.message_type.fields_by_name[n] for n in ("key", "value"))
+            value_kind = {_STRING: _TEXT, _MESSAGE: _ONE}.get(value.type, 0)
+            plan.append(_Field(field.name, _MAP, limit, key.type == _STRING, value_kind))
+        else:
+            plan.append(_Field(field.name, _MANY if field.is_repeated else _ONE, limit))
+    return tuple(plan)
 
 
 @functools.cache
@@ -56,52 +87,51 @@ _has_text_seen: set[str] = set()
 
 
 def text_violations(message: Message, path: str, out: list[FieldViolation]) -> None:
-    """Append a violation for every string in `message` longer than its field's limit."""
-    descriptor = message.DESCRIPTOR
-    for field in descriptor.fields:
+    """Append a violation for every string in `message` longer than its field's limit.
+
+    A message no bigger than the smallest limit cannot hold a longer string, so items that
+    small (ByteSize, in C) are skipped: a big batch of short items costs one C call each."""
+    for f in _plan(message.DESCRIPTOR):
         if len(out) >= MAX_TEXT_VIOLATIONS:
             return
-        name = f"{path}.{field.name}" if path else field.name
-        if field.type == _STRING:
-            limit = _text_limit(descriptor, field)
-            if field.is_repeated:
-                texts = getattr(message, field.name)
-                if texts and max(map(len, texts)) > limit:  # one C pass in the common case
-                    out.extend(
-                        _too_long(f"{name}[{i}]", len(text), limit)
-                        for i, text in enumerate(texts)
-                        if len(text) > limit
-                    )
-            elif len(text := getattr(message, field.name)) > limit:
-                out.append(_too_long(name, len(text), limit))
-        elif field.type == _MESSAGE and _has_text(field.message_type):
-            if field.message_type.GetOptions().map_entry:
-                _map_violations(field, getattr(message, field.name), name, out)
-            elif field.is_repeated:
-                # A message no bigger than the smallest limit cannot hold a longer string:
-                # ByteSize (C) spares the walk of every short item of a big batch.
-                for i, item in enumerate(getattr(message, field.name)):
-                    if item.ByteSize() > _SMALLEST_LIMIT:
-                        text_violations(item, f"{name}[{i}]", out)
-            elif message.HasField(field.name):
-                item = getattr(message, field.name)
+        value = getattr(message, f.name)
+        name = f"{path}.{f.name}" if path else f.name
+        if f.kind == _TEXT:
+            if len(value) > f.limit:
+                out.append(_too_long(name, len(value), f.limit))
+        elif f.kind == _TEXTS:
+            if value and max(map(len, value)) > f.limit:  # one C pass in the common case
+                out.extend(
+                    _too_long(f"{name}[{i}]", len(text), f.limit)
+                    for i, text in enumerate(value)
+                    if len(text) > f.limit
+                )
+        elif f.kind == _MAP:
+            if value:
+                _map_violations(f, value, name, out)
+        elif f.kind == _MANY:
+            for i, item in enumerate(value):
                 if item.ByteSize() > _SMALLEST_LIMIT:
-                    text_violations(item, name, out)
+                    text_violations(item, f"{name}[{i}]", out)
+        elif message.HasField(f.name) and value.ByteSize() > _SMALLEST_LIMIT:
+            text_violations(value, name, out)
 
 
-def _map_violations(
-    field: FieldDescriptor, entries: Any, name: str, out: list[FieldViolation]
-) -> None:
-    entry = field.message_type
-    key_is_text = entry.fields_by_name["key"].type == _STRING
-    value_field = entry.fields_by_name["value"]
+def _map_violations(f: _Field, entries: Any, name: str, out: list[FieldViolation]) -> None:
+    # The common case in C passes: no key and no string value is too long.
+    keys_ok = not f.key_is_text or max(map(len, entries)) <= f.limit
+    if f.value_kind == _TEXT:
+        if keys_ok and max(map(len, entries.values())) <= f.limit:
+            return
+    elif keys_ok and f.value_kind != _ONE:
+        return
     for key, value in entries.items():
         shown = str(key)[:40]
-        if key_is_text and len(key) > MAX_TEXT_CHARS:
-            out.append(_too_long(f"{name}[key {len(key)} chars]", len(key), MAX_TEXT_CHARS))
-        elif value_field.type == _STRING and len(value) > MAX_TEXT_CHARS:
-            out.append(_too_long(f"{name}[{shown!r}]", len(value), MAX_TEXT_CHARS))
-        elif value_field.type == _MESSAGE:
+        if f.key_is_text and len(key) > f.limit:
+            out.append(_too_long(f"{name}[key {len(key)} chars]", len(key), f.limit))
+        elif f.value_kind == _TEXT and len(value) > f.limit:
+            out.append(_too_long(f"{name}[{shown!r}]", len(value), f.limit))
+        elif f.value_kind == _ONE:
             text_violations(value, f"{name}[{shown!r}]", out)
 
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from prometheus_client import Counter, Histogram
@@ -52,6 +54,14 @@ class BatchingConfig:
     max_batch_rows: int = 1024
     preferred_batch_rows: int = 64
     max_queue_delay_us: int = 0
+
+
+class LaneState(NamedTuple):
+    """What a model lane is doing, as `ModelExecutor.wait_for_lane` shows it to tests."""
+
+    busy: bool  # a batch runs, or its leader waits for company
+    queued: int  # calls queued behind it
+    leader_waiting: bool  # the leader is asleep waiting for company
 
 
 @dataclass(eq=False)
@@ -87,6 +97,15 @@ class _Lane:
         # reached other models may finish (and no longer count) before the leader rechecks.
         self.nobody_coming = False
         self.busy = False
+        self.watched: threading.Condition | None = None  # see ModelExecutor.wait_for_lane
+
+    def state(self) -> LaneState:
+        return LaneState(self.busy, len(self.pending), self.waiting is not None)
+
+    def changed(self) -> None:
+        """Lock held, state just changed: wake whoever watches the lane (only tests do)."""
+        if self.watched is not None:
+            self.watched.notify_all()
 
     def enough(self, jobs: list[_Job] | deque[_Job], in_flight: InFlight) -> bool:
         """Company enough for a waiting leader: its preferred rows, or every call in flight
@@ -99,6 +118,7 @@ class _Lane:
     def push(self, job: _Job, in_flight: InFlight) -> None:
         """Queue `job` (lock held), waking a waiting leader that it completes."""
         self.pending.append(job)
+        self.changed()
         if self.waiting is not None and self.enough([*self.waiting, *self.pending], in_flight):
             self.arrived.notify()
 
@@ -111,8 +131,8 @@ class ModelExecutor:
         per_model: dict[str, BatchingConfig] | None = None,
         in_flight: InFlight | None = None,
     ) -> None:
-        """`in_flight`: the server's scoring calls (the interceptor keeps it); without it,
-        nothing is known to be coming and no leader waits."""
+        """`in_flight`: the scoring requests in the data plane (its handlers count them
+        through `in_flight.call()`); while none is counted, no leader waits."""
         self.config = config or BatchingConfig()
         self._in_flight = InFlight() if in_flight is None else in_flight
         self._per_model = dict(per_model or {})
@@ -121,6 +141,10 @@ class ModelExecutor:
         self._batch_rows: Histogram = metrics.batch_rows
         self._queue_wait: Histogram = metrics.queue_wait
         self._precomputed_rows: Counter = metrics.precomputed_rows
+
+    @property
+    def in_flight(self) -> InFlight:
+        return self._in_flight
 
     def _lane(self, artifact: LoadedArtifact) -> _Lane:
         key = (artifact.name, artifact.version)
@@ -168,6 +192,7 @@ class ModelExecutor:
                 lane.push(job, self._in_flight)
             else:
                 lane.busy = True
+                lane.changed()
         if not queued and not self._may_wait(lane):
             # The idle-lane fast path: run alone at once, then hand the lane on.
             try:
@@ -216,6 +241,7 @@ class ModelExecutor:
         with lane.lock:
             if job in lane.pending:
                 lane.pending.remove(job)
+                lane.changed()
                 raise DeadlineExceeded("deadline expired while queued for the model")
         job.done.wait()  # already taken into a batch: its result is moments away
 
@@ -228,6 +254,7 @@ class ModelExecutor:
         with lane.lock:
             if job in lane.pending:
                 lane.pending.remove(job)
+                lane.changed()
                 return
             if job.batch is None:
                 return  # carried by another leader's batch; its result is simply unused
@@ -255,10 +282,12 @@ class ModelExecutor:
                     ):
                         return  # out of time, the next job does not fit, or company enough
                     lane.waiting = batch
+                    lane.changed()
                     lane.arrived.wait(left)
             finally:
                 lane.waiting = None
                 lane.nobody_coming = False
+                lane.changed()
 
     def _take(self, lane: _Lane, batch: list[_Job]) -> None:
         """Move queued jobs into `batch` up to max_batch_rows (caller holds lane.lock)."""
@@ -297,6 +326,7 @@ class ModelExecutor:
 
     def _pass_baton(self, lane: _Lane) -> None:
         with lane.lock:
+            lane.changed()
             if not lane.pending:
                 lane.busy = False
                 return
@@ -304,6 +334,27 @@ class ModelExecutor:
             leader.batch = [leader]
             self._take(lane, leader.batch)
         leader.done.set()
+
+    def wait_for_lane(
+        self,
+        artifact: LoadedArtifact,
+        until: Callable[[LaneState], bool],
+        timeout: float,
+    ) -> LaneState | None:
+        """Test hook: block until `until(state of artifact's lane)` holds and return that
+        state; None on timeout.
+
+        Tests use it to act at a known point (a batch holds the lane, a call is queued, a
+        leader waits for company) instead of sleeping. Serving never calls it; a lane only
+        signals its changes once something has waited on it here.
+        """
+        lane = self._lane(artifact)
+        with lane.lock:
+            if lane.watched is None:
+                lane.watched = threading.Condition(lane.lock)
+            if lane.watched.wait_for(lambda: until(lane.state()), timeout):
+                return lane.state()
+            return None
 
     @staticmethod
     def _outcome(job: _Job) -> Outputs:

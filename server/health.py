@@ -16,7 +16,7 @@ from server.registry import ModelRegistry
 SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
     "crm.v1.SegmentationService": ("segmentation",),
     "crm.v1.ChurnService": ("churn",),
-    "crm.v1.SpendService": ("spend",),
+    "crm.v1.SpendService": ("spend", "revenue"),  # PredictSpend and PredictInvoiceRevenue
     "crm.v1.CampaignService": ("demand", "products"),
     "crm.v1.IntegrityService": (),
     "crm.v1.ModelService": (),

@@ -10,7 +10,7 @@ Rules (documented in the README):
   e.g. `customers[3].features.recency_days`;
 - an unknown customer_id is a per-row NOT_FOUND marker (RowError code 5) in a batch, and the
   call's NOT_FOUND when the request holds that one customer alone;
-- more rows than `max_batch_rows` is INVALID_ARGUMENT on `customers` (or `batch`).
+- more rows than `max_request_rows` is INVALID_ARGUMENT on `customers` (or `batch`).
 """
 
 from __future__ import annotations
@@ -306,8 +306,13 @@ class InputResolver:
                 cols = snapshot.columns_for(names)
             except KeyError as err:
                 raise FailedPrecondition(f"model and snapshot disagree: {err}") from None
-            req = np.array([i for i, _ in by_id])
             rows = np.array([r for _, r in by_id])
+            if len(by_id) == n:  # the common by-id case: every customer found, nothing else
+                return Resolved(
+                    n, snapshot.values[rows][:, cols], np.arange(n), ids, keys, errors, rows,
+                    snapshot,
+                )  # fmt: skip
+            req = np.array([i for i, _ in by_id])
             matrix[req] = snapshot.values[rows][:, cols]
             ok[req] = True
             if len(by_id) == int(ok.sum()):  # by_id is in request order, like `scored`

@@ -29,6 +29,7 @@ from crm.artifacts import (
 from server.errors import NotFound, Unavailable, echo
 from server.metrics import ServerMetrics
 from server.runtime import OnnxModel
+from server.specs import parse_spec
 
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s'\":,;()]+")
 log = logging.getLogger("server.registry")
@@ -51,6 +52,7 @@ class LoadedArtifact:
     manifest: Mapping[str, Any]
     loaded_at: datetime
     payload: Any  # OnnxModel for onnx_model; what the kind's loader returned otherwise
+    spec: Any = None  # the typed serving spec (server.specs) of a model a handler serves
 
     @property
     def model(self) -> OnnxModel:
@@ -207,8 +209,10 @@ class ModelRegistry:
         manifest = read_manifest(version_dir)
         verify_files(version_dir, manifest)
         kind = str(manifest["kind"])
+        spec = None
         if kind == KIND_ONNX:
             payload: Any = OnnxModel(version_dir, manifest, self._ort_threads, self._metrics)
+            spec = parse_spec(name, manifest, payload.feature_names)
         elif kind in self._loaders:
             try:
                 payload = self._loaders[kind](version_dir, manifest)
@@ -217,7 +221,7 @@ class ModelRegistry:
         else:
             payload = None
         return LoadedArtifact(
-            name, version, kind, version_dir, manifest, datetime.now(UTC), payload
+            name, version, kind, version_dir, manifest, datetime.now(UTC), payload, spec
         )
 
     def _publish(self, name: str, entry: _Entry) -> None:

@@ -1,5 +1,5 @@
-"""Shared fixtures: a factory that runs the real server as a subprocess on loopback, and
-artifacts trained once per session by the real training module on small synthetic data."""
+"""Shared fixtures: a factory that runs the real server as a subprocess on loopback, and the
+artifacts the real training module trains once per test run for the tests that score."""
 
 from __future__ import annotations
 
@@ -13,6 +13,26 @@ import pytest
 from tests.serverproc import REPO, RunningServer, launch
 
 StartServer = Callable[..., RunningServer]
+
+# The synthetic data `trained_artifacts` trains on (python -m training arguments).
+SYNTHETIC = ["--synthetic", "--customers", "600", "--days", "540", "--seed", "11"]
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every artifact (models, feature snapshot, inventory) from one `python -m training` run
+    on SYNTHETIC, shared by the serving and campaign tests: copy it before changing it."""
+    out = tmp_path_factory.mktemp("trained")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training", *SYNTHETIC, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
 
 
 @pytest.fixture
@@ -38,21 +58,3 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServ
     yield _start
     for server in started:
         server.kill()
-
-
-SYNTHETIC = ["--synthetic", "--customers", "600", "--days", "540", "--seed", "11"]
-
-
-@pytest.fixture(scope="session")
-def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("trained")
-    proc = subprocess.run(
-        [sys.executable, "-m", "training", *SYNTHETIC, "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out

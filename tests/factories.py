@@ -10,9 +10,19 @@ from crm.artifacts import KIND_ONNX, write_artifact
 
 
 def make_onnx_artifact(
-    root: Path, name: str = "churn", n_features: int = 4, seed: int = 0, version: int | None = None
+    root: Path,
+    name: str = "churn",
+    n_features: int = 4,
+    seed: int = 0,
+    version: int | None = None,
+    *,
+    probability_output: bool = False,
 ) -> Path:
-    """A LogisticRegression on random data exported with skl2onnx: input `features` [N, F]."""
+    """A LogisticRegression on random data exported with skl2onnx: input `features` [N, F].
+
+    `probability_output`: also output `probability` [N, 1] (class 1's), the output
+    ChurnService scores with, so PredictChurn runs on it."""
+    from onnx import TensorProto, helper, numpy_helper
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.linear_model import LogisticRegression
@@ -27,6 +37,21 @@ def make_onnx_artifact(
         options={id(model): {"zipmap": False}},
         target_opset=17,
     )
+    if probability_output:
+        onx.graph.initializer.extend(
+            numpy_helper.from_array(np.array([v], dtype=np.int64), f"probability_{k}")
+            for k, v in (("start", 1), ("end", 2), ("axis", 1))
+        )
+        onx.graph.node.append(
+            helper.make_node(
+                "Slice",
+                ["probabilities", "probability_start", "probability_end", "probability_axis"],
+                ["probability"],
+            )
+        )
+        onx.graph.output.append(
+            helper.make_tensor_value_info("probability", TensorProto.FLOAT, [None, 1])
+        )
     features = [f"f{i}" for i in range(n_features)]
     return write_artifact(
         root,

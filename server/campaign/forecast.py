@@ -9,15 +9,16 @@ on h), so every request is a lookup.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crm.demand import CATEGORY_PREFIX, MAX_HORIZON_DAYS, demand_feature_names, demand_rows
-from server.runtime import OnnxModel
+from crm.demand import MAX_HORIZON_DAYS, demand_rows
+
+Outputs = Mapping[str, np.ndarray]
 
 UNITS_OUTPUT = "units"
 PRODUCTS_FILE = "products.npz"
@@ -49,17 +50,11 @@ class ProductHistory:
         return self.category[i] if i is not None else ""
 
 
-def model_categories(model: OnnxModel) -> list[str]:
-    """The categories the demand model was trained with; ValueError if its inputs are not ours."""
-    names = list(model.feature_names)
-    categories = [n[len(CATEGORY_PREFIX) :] for n in names if n.startswith(CATEGORY_PREFIX)]
-    if names != demand_feature_names(categories):
-        raise ValueError("the demand model's features are not crm.demand's feature list")
-    return categories
-
-
-def forecast_all(model: OnnxModel, products: ProductHistory) -> np.ndarray:
-    """[P, 7] expected units per product and day (>= 0), one model call."""
+def forecast_all(
+    run: Callable[[np.ndarray], Outputs], categories: Sequence[str], products: ProductHistory
+) -> np.ndarray:
+    """[P, 7] expected units per product and day (>= 0), one model call through `run` (the
+    executor, like every inference), for a demand model trained on `categories`."""
     if not products.product_ids:
         return np.zeros((0, MAX_HORIZON_DAYS))
     rows = demand_rows(
@@ -67,10 +62,10 @@ def forecast_all(model: OnnxModel, products: ProductHistory) -> np.ndarray:
         products.origin,
         products.unit_price,
         products.category,
-        model_categories(model),
+        list(categories),
         horizon=MAX_HORIZON_DAYS,
     )
-    units = np.asarray(model.run(rows)[UNITS_OUTPUT], dtype=np.float64).reshape(-1)
+    units = np.asarray(run(rows)[UNITS_OUTPUT], dtype=np.float64).reshape(-1)
     return np.clip(units.reshape(len(products.product_ids), MAX_HORIZON_DAYS), 0.0, None)
 
 

@@ -55,6 +55,21 @@ class Segment(IntEnum):
     AT_RISK = 5
     LOST = 6
 
+    @classmethod
+    def named(cls, name: str) -> Segment:
+        """The segment a display name (as training names clusters) stands for."""
+        return _SEGMENT_NAMES.get(name, cls.UNSPECIFIED)
+
+
+_SEGMENT_NAMES = {
+    "VIP": Segment.VIP,
+    "Loyal": Segment.LOYAL,
+    "Regular": Segment.REGULAR,
+    "New": Segment.NEW,
+    "At-Risk": Segment.AT_RISK,
+    "Lost": Segment.LOST,
+}
+
 
 @dataclass(frozen=True)
 class Position:

@@ -1,7 +1,7 @@
 """Risk levels and the recommendation rule table.
 
 Risk level from the calibrated probability p and thresholds (t_medium, t_high, t_critical),
-taken from the model manifest (`serving.risk_thresholds`) or these defaults:
+taken from the model manifest (`serving.risk_thresholds`, parsed by `server.specs`):
     p <  t_medium -> LOW;  p < t_high -> MEDIUM;  p < t_critical -> HIGH;  else CRITICAL.
 
 Recommendations (codes are stable; "high value" = net spend in the top RFM quintile):
@@ -15,14 +15,12 @@ Recommendations (codes are stable; "high value" = net spend in the top RFM quint
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from crm.v1 import churn_pb2
 
-DEFAULT_THRESHOLDS: tuple[float, float, float] = (0.3, 0.6, 0.8)
 LEVELS = (
     churn_pb2.RISK_LEVEL_LOW,
     churn_pb2.RISK_LEVEL_MEDIUM,
@@ -47,14 +45,6 @@ _BY_LEVEL = {
 RECOMMENDATIONS = {
     code: churn_pb2.Recommendation(code=code, text=text) for code, text in _TEXT.items()
 }
-
-
-def thresholds_from(serving: Mapping[str, Any]) -> tuple[float, float, float]:
-    raw = serving.get("risk_thresholds") or DEFAULT_THRESHOLDS
-    values = tuple(float(v) for v in raw)
-    if len(values) != 3 or not 0 < values[0] < values[1] < values[2] < 1:
-        raise ValueError(f"risk_thresholds must be three increasing probabilities, got {raw}")
-    return values  # type: ignore[return-value]
 
 
 def risk_levels(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:

@@ -1,50 +1,29 @@
-"""CampaignService: demand forecasts, inventory-aware campaign plans, message drafts, saved plans.
-
-Artifacts used through the registry: `demand` (ONNX), `products` (product snapshot: recent daily
-units and catalogue), `inventory` (the default inventory snapshot), `segmentation` and `churn`
-(ONNX) over `features` (the customer feature snapshot). Forecasts and segment audiences are
-computed once per artifact-version combination and cached; a plan itself is pure arithmetic.
+"""CampaignService: converts between crm.v1 campaign messages and the campaign handlers
+(forecasts and plans: `server.dataplane.campaign`); drafts messages; saves and lists campaigns.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 
 import grpc
 import numpy as np
 from google.rpc import code_pb2
 
 from crm.artifacts import KIND_INVENTORY, KIND_PRODUCTS
-from crm.v1 import campaign_pb2, campaign_pb2_grpc, common_pb2, segmentation_pb2
+from crm.v1 import campaign_pb2, campaign_pb2_grpc, common_pb2
 from server.campaign import wire
 from server.campaign.assumptions import ASSUMPTIONS_FILE, Assumptions, load_assumptions
-from server.campaign.audiences import build_profiles
 from server.campaign.drafts import MessageWriter, NotDraftable, TemplateWriter, draft_messages
-from server.campaign.forecast import (
-    ProductHistory,
-    forecast_all,
-    load_product_snapshot,
-    mean_daily,
-)
-from server.campaign.inventory import diagnose_all, load_inventory_snapshot
-from server.campaign.planner import plan
+from server.campaign.forecast import load_product_snapshot
+from server.campaign.inventory import load_inventory_snapshot
 from server.campaign.store import FIELD_FRAMING, STORE_FILE, BadPageToken, CampaignStore
-from server.campaign.types import InventoryItem, Segment, SegmentProfile
-from server.churn.rules import thresholds_from
 from server.config import ServerConfig
-from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, echo
-from server.registry import LoadedArtifact, Loader, ModelRegistry
-from server.services.scoring import VersionCache, model_ref, serving_section
-from server.services.segmentation import SEGMENTS, segment_table
-from server.snapshot import FeatureSnapshot
-
-DEMAND = "demand"
-PRODUCTS = "products"
-INVENTORY = "inventory"
-SEGMENTATION = "segmentation"
-CHURN = "churn"
-FEATURES = "features"
+from server.dataplane.base import Plane
+from server.dataplane.campaign import CampaignHandlers
+from server.errors import InvalidArgument, echo
+from server.registry import Loader
+from server.services.rows import model_ref
 
 # Registry loaders this service needs for its non-ONNX artifacts (besides feature_snapshot).
 LOADERS: Mapping[str, Loader] = {
@@ -57,13 +36,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def __init__(
         self,
         config: ServerConfig,
-        registry: ModelRegistry,
+        plane: Plane,
         *,
         writer: MessageWriter | None = None,
         assumptions: Assumptions | None = None,
     ) -> None:
-        self._registry = registry
-        self._max_rows = config.max_batch_rows
+        self._max_rows = config.max_request_rows
         self._assumptions = assumptions or load_assumptions(config.data_dir / ASSUMPTIONS_FILE)
         self._writer: MessageWriter = writer or TemplateWriter()
         self._store = CampaignStore(config.data_dir / STORE_FILE)
@@ -73,88 +51,26 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self._max_campaign_bytes = min(
             config.max_campaign_kib * 1024, self._page_bytes - FIELD_FRAMING
         )
-        self._cache = VersionCache()
+        self._handlers = CampaignHandlers(plane, self._assumptions)
 
     def close(self) -> None:
         self._store.close()
-
-    # -- artifacts -------------------------------------------------------------------------
-    def _artifact(self, name: str, payload_type: type | None = None) -> LoadedArtifact:
-        try:
-            artifact = self._registry.get(name)
-        except NotFound:
-            raise Unavailable(f"artifact {name!r} is not loaded") from None
-        if payload_type is not None and not isinstance(artifact.payload, payload_type):
-            raise FailedPrecondition(f"artifact {name!r} is not a {payload_type.__name__}")
-        return artifact
-
-    def _forecasts(self) -> tuple[LoadedArtifact, ProductHistory, np.ndarray]:
-        demand = self._artifact(DEMAND)
-        products = self._artifact(PRODUCTS, ProductHistory)
-        key: Hashable = ("forecast", demand.version, products.version)
-
-        def compute() -> np.ndarray:
-            try:
-                return forecast_all(demand.model, products.payload)
-            except ValueError as err:
-                raise FailedPrecondition(
-                    f"demand model and product snapshot disagree: {err}"
-                ) from None
-
-        return demand, products.payload, self._cache.get(key, compute)
-
-    def _segments(self) -> tuple[list[SegmentProfile], dict[str, int]]:
-        features = self._artifact(FEATURES, FeatureSnapshot)
-        segmentation = self._artifact(SEGMENTATION)
-        churn = self._artifact(CHURN)
-        versions = {a.name: a.version for a in (features, segmentation, churn)}
-        key: Hashable = ("segments", features.version, segmentation.version, churn.version)
-
-        def compute() -> list[SegmentProfile]:
-            snapshot: FeatureSnapshot = features.payload
-            if not len(snapshot):
-                return []
-            try:
-                clusters = segmentation.model.run(
-                    snapshot.matrix(segmentation.model.feature_names)
-                )["cluster"]
-                churn_p = churn.model.run(snapshot.matrix(churn.model.feature_names))["probability"]
-                return build_profiles(
-                    snapshot.feature_names,
-                    snapshot.values,
-                    np.asarray(clusters),
-                    _segment_names(segmentation),
-                    churn_probability=np.asarray(churn_p),
-                    churn_threshold=thresholds_from(serving_section(churn))[1],
-                )
-            except (KeyError, ValueError) as err:
-                raise FailedPrecondition(f"cannot build segment audiences: {err}") from None
-
-        return self._cache.get(key, compute), versions
-
-    def _default_inventory(self) -> tuple[list[InventoryItem], int]:
-        try:
-            artifact = self._registry.get(INVENTORY)
-        except (NotFound, Unavailable):
-            raise FailedPrecondition(
-                "no inventory in the request and no default inventory snapshot is loaded"
-            ) from None
-        return list(artifact.payload), artifact.version
 
     # -- RPCs ------------------------------------------------------------------------------
     def ForecastDemand(
         self, request: campaign_pb2.ForecastDemandRequest, context: grpc.ServicerContext
     ) -> campaign_pb2.ForecastDemandResponse:
         wanted, horizon = wire.forecast_request(request, self._max_rows)
-        demand, products, table = self._forecasts()
-        response = campaign_pb2.ForecastDemandResponse(model=model_ref(demand))
+        forecasts = self._handlers.forecasts()
+        products = forecasts.products
+        response = campaign_pb2.ForecastDemandResponse(model=model_ref(forecasts.model))
         response.start_date.FromSeconds(
             int(products.origin.astype("datetime64[s]").astype(np.int64))
         )
         for i, product_id in enumerate(wanted or products.product_ids):
-            row = products.index.get(product_id)
+            daily = forecasts.daily(product_id, horizon)
             forecast = response.forecasts.add(product_id=product_id)
-            if row is None:
+            if daily is None:
                 forecast.error.CopyFrom(
                     common_pb2.RowError(
                         code=code_pb2.NOT_FOUND,
@@ -163,7 +79,6 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                     )
                 )
                 continue
-            daily = table[row, :horizon]
             forecast.daily_units.extend(float(u) for u in daily)
             forecast.total_units = float(daily.sum())
         return response
@@ -172,26 +87,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self, request: campaign_pb2.PlanCampaignsRequest, context: grpc.ServicerContext
     ) -> campaign_pb2.PlanCampaignsResponse:
         plan_request, items = wire.plan_request(request, self._max_rows)
-        demand, products, table = self._forecasts()
-        models = {DEMAND: demand.version, PRODUCTS: products.version}
-        if items is None:
-            items, models[INVENTORY] = self._default_inventory()
-        items = [
-            i if i.category else dataclasses.replace(i, category=products.category_of(i.product_id))
-            for i in items
-        ]
-        means = mean_daily(table, plan_request.horizon_days)
-        daily = {
-            i.product_id: float(means[row])
-            for i in items
-            if (row := products.index.get(i.product_id)) is not None
-        }
-        positions = diagnose_all(items, daily, self._assumptions)
-        segments, versions = self._segments()
-        models.update(versions)
-        currency = _currency(demand, self._registry)
-        result = plan(positions, segments, plan_request, self._assumptions, currency)
-        return wire.plan_to_proto(result, self._assumptions, currency, models)
+        planned = self._handlers.plan(plan_request, items)
+        return wire.plan_to_proto(planned.plan, self._assumptions, planned.currency, planned.models)
 
     def DraftMessages(
         self, request: campaign_pb2.DraftMessagesRequest, context: grpc.ServicerContext
@@ -220,20 +117,3 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         except BadPageToken as err:
             raise InvalidArgument.field("page_token", str(err)) from None
         return campaign_pb2.ListCampaignsResponse(campaigns=campaigns, next_page_token=token)
-
-
-def _segment_names(segmentation: LoadedArtifact) -> dict[int, tuple[Segment, str]]:
-    """Cluster id -> (segment, display name), from the segmentation manifest."""
-    return {
-        cluster: (Segment(SEGMENTS.get(name, segmentation_pb2.SEGMENT_UNSPECIFIED)), name)
-        for cluster, (name, _action) in segment_table(segmentation).items()
-    }
-
-
-def _currency(demand: LoadedArtifact, registry: ModelRegistry) -> str:
-    """The data's currency, as training recorded it (demand model, then any served artifact)."""
-    for artifact in (demand, *registry.serving().values()):
-        currency = serving_section(artifact).get("currency")
-        if currency:
-            return str(currency)
-    return ""

@@ -50,7 +50,7 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
         self.store = LogStore(
             directory, TreeHeadSigner.load_or_create(directory), max_logs=config.max_integrity_logs
         )
-        self._max_append = config.max_batch_rows
+        self._max_append = config.max_request_rows
         # Leaf data a GetLeaves response may carry: the message limit less per-leaf framing.
         self._max_read_bytes = config.max_message_bytes - 4096 - 64 * MAX_LEAVES_PER_READ
         # A leaf no GetLeaves response could carry is never accepted.

@@ -1,10 +1,8 @@
-"""Artifacts trained once per session by the real training module on small synthetic data, and
-the CampaignService on them in an in-process gRPC server (real registry, real interceptor)."""
+"""The CampaignService on the session's trained artifacts (tests/conftest.py) in an in-process
+gRPC server (real registry, real interceptor)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,31 +14,15 @@ import pytest
 from crm.artifacts import KIND_FEATURES
 from crm.v1 import campaign_pb2_grpc
 from server.config import ServerConfig
-from server.inflight import InFlight
-from server.interceptor import ObservabilityInterceptor
+from server.dataplane.base import Plane
+from server.executor import ModelExecutor
+from server.inputs import InputResolver
+from server.interceptor import serving_interceptor
 from server.metrics import ServerMetrics
 from server.registry import ModelRegistry
 from server.services.campaign import LOADERS, CampaignServicer
 from server.snapshot import load_feature_snapshot
 from server.stream_slots import StreamSlots
-from tests.serverproc import REPO
-
-SYNTHETIC = ["--synthetic", "--customers", "300", "--days", "400", "--seed", "5"]
-
-
-@pytest.fixture(scope="session")
-def campaign_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("campaign-artifacts")
-    proc = subprocess.run(
-        [sys.executable, "-m", "training", *SYNTHETIC, "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out
 
 
 @dataclass
@@ -68,14 +50,11 @@ class CampaignServer:
             config.artifacts, metrics, loaders={KIND_FEATURES: load_feature_snapshot, **LOADERS}
         )
         registry.reload()
-        self.servicer = CampaignServicer(config, registry)
+        plane = Plane(registry, ModelExecutor(metrics), InputResolver(config.max_request_rows))
+        self.servicer = CampaignServicer(config, plane)
         self._server = grpc.server(
             ThreadPoolExecutor(4),
-            interceptors=[
-                ObservabilityInterceptor(
-                    metrics, InFlight(), StreamSlots(2, 4, metrics.open_streams)
-                )
-            ],
+            interceptors=[serving_interceptor(metrics, StreamSlots(2, 4, metrics.open_streams))],
         )
         campaign_pb2_grpc.add_CampaignServiceServicer_to_server(self.servicer, self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
@@ -94,7 +73,7 @@ class CampaignServer:
 
 
 @pytest.fixture
-def campaign_server(campaign_artifacts: Path, tmp_path: Path) -> Iterator[CampaignServer]:
-    server = CampaignServer(campaign_artifacts, tmp_path / "data")
+def campaign_server(trained_artifacts: Path, tmp_path: Path) -> Iterator[CampaignServer]:
+    server = CampaignServer(trained_artifacts, tmp_path / "data")
     yield server
     server.stop()

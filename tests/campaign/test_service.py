@@ -108,11 +108,11 @@ def test_plan_on_the_default_inventory(campaign_server: CampaignServer) -> None:
     assert again.SerializeToString(deterministic=True) == plan.SerializeToString(deterministic=True)
 
 
-def test_plan_on_a_hand_made_inventory(campaign_artifacts: Path, tmp_path: Path) -> None:
+def test_plan_on_a_hand_made_inventory(trained_artifacts: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "campaign_assumptions.json").write_text('{"max_actions_per_segment": 10}')
-    server = CampaignServer(campaign_artifacts, data)
+    server = CampaignServer(trained_artifacts, data)
     try:
         over, low, steady = top_products(server, 3)
         d_over, d_low, d_steady = (f.total_units / 7 for f in (over, low, steady))
@@ -270,9 +270,9 @@ def test_plan_amounts_beyond_their_bounds_name_their_fields(
     assert all(math.isfinite(x) for x in amounts)
 
 
-def test_plan_needs_an_inventory_and_its_models(campaign_artifacts: Path, tmp_path: Path) -> None:
+def test_plan_needs_an_inventory_and_its_models(trained_artifacts: Path, tmp_path: Path) -> None:
     partial = tmp_path / "artifacts"
-    shutil.copytree(campaign_artifacts, partial, ignore=shutil.ignore_patterns("inventory"))
+    shutil.copytree(trained_artifacts, partial, ignore=shutil.ignore_patterns("inventory"))
     server = CampaignServer(partial, tmp_path / "data")
     try:
         err = failure(server.stub.PlanCampaigns, S.PlanCampaignsRequest(budget=10))
@@ -400,13 +400,13 @@ def test_save_and_list_bad_inputs(campaign_server: CampaignServer) -> None:
         assert err.code == grpc.StatusCode.INVALID_ARGUMENT and fields_of(err) == {"page_token"}
 
 
-def test_assumption_overrides_are_used_and_echoed(campaign_artifacts: Path, tmp_path: Path) -> None:
+def test_assumption_overrides_are_used_and_echoed(trained_artifacts: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "campaign_assumptions.json").write_text(
         json.dumps({"contact_cost_by_channel": {"email": 1000}, "overstock_cover_days": 365})
     )
-    server = CampaignServer(campaign_artifacts, data)
+    server = CampaignServer(trained_artifacts, data)
     try:
         plan = server.stub.PlanCampaigns(
             S.PlanCampaignsRequest(budget=1000, max_discount=0.3, channels=[S.CHANNEL_EMAIL]),

@@ -90,7 +90,7 @@ def test_bytes_per_leaf_and_per_append_are_bounded(start_server: StartServer) ->
         ),
     )
     assert _bad_fields(err) == ["leaves[1]", "leaves[3]"]
-    # Every text field is within its 1,024 characters; together they pass 4 KiB.
+    # Every text field is within its text limit; together they pass the 4 KiB leaf bound.
     long_line = _line("x" * 1024)
     long_line.stock_code, long_line.customer_id, long_line.country = (
         "s" * 1024,

@@ -203,7 +203,7 @@ def test_bad_input_is_invalid_argument_with_the_field(
 
 
 def test_limits_on_appends_and_reads(start_server: StartServer) -> None:
-    running = start_server(extra_args=["--max-batch-rows", "10", "--max-message-mb", "1"])
+    running = start_server(extra_args=["--max-request-rows", "10", "--max-message-mb", "1"])
     client = IntegrityClient(running.channel)
     err = rpc_error(lambda: client.append_leaves([b"%d" % i for i in range(11)]))
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import numpy as np
+import onnxruntime as ort
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from clients import CrmClient, CrmError
 from crm.v1 import churn_pb2, churn_pb2_grpc, model_pb2, model_pb2_grpc
 from server.health import SERVICE_MODELS
 from tests.factories import corrupt, make_onnx_artifact
+from tests.helpers import sample, scrape
 
 CRM_SERVICES = {
     "crm.v1.SegmentationService",
@@ -26,21 +28,6 @@ CRM_SERVICES = {
     "crm.v1.CampaignService",
     "crm.v1.ModelService",
 }
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    return sum(
-        v for (n, ls), v in samples.items() if n == name and labels.items() <= dict(ls).items()
-    )
 
 
 @pytest.fixture
@@ -181,34 +168,65 @@ def test_unknown_method_is_unimplemented(start_server) -> None:
     assert "Traceback" not in server.logs()
 
 
-def test_hot_reload_swaps_good_and_refuses_corrupt_while_serving(
-    start_server, churn_artifacts: Path
+def _probability(version_dir: Path, features: dict[str, float]) -> float:
+    """Churn probability of `features` by the model in `version_dir`, run here."""
+    session = ort.InferenceSession(str(version_dir / "model.onnx"))
+    row = np.array([[features[f"f{i}"] for i in range(len(features))]], dtype=np.float32)
+    return float(session.run(["probability"], {"features": row})[0][0, 0])
+
+
+def test_hot_reload_swaps_good_and_refuses_corrupt_while_scoring(
+    start_server, tmp_path: Path
 ) -> None:
-    server = start_server(churn_artifacts)
+    """Clients keep calling PredictChurn while a new version is written and reloaded: every
+    call succeeds, each client's answers go from version 1 to 2 and never back, and each
+    answer is the probability of the version it names. A corrupt version 3 is refused
+    without a failed call."""
+    v1 = make_onnx_artifact(tmp_path, "churn", probability_output=True)
+    server = start_server(tmp_path)
     client = CrmClient(server.target)
+    features = {"f0": 0.5, "f1": 0.1, "f2": 1.0, "f3": 2.0}
+    n_clients = 4
+    answers: list[list[tuple[int, float]]] = [[] for _ in range(n_clients)]
     failures: list[BaseException] = []
-    calls = 0
+    progress = threading.Condition()  # notified after every answer or failure
     stop = threading.Event()
 
-    def hammer() -> None:
-        nonlocal calls
+    # The bare stub on a channel without a retry policy: a failed call is not retried away.
+    stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
+    request = churn_pb2.PredictChurnRequest(customers=[{"features": {"values": features}}])
+
+    def score(mine: list[tuple[int, float]]) -> None:
         while not stop.is_set():
             try:
-                client.list_models()
-                client.model_metadata("churn")
-                calls += 1
+                reply = stub.PredictChurn(request, timeout=10)
+                answer = (reply.model.version, reply.predictions[0].probability)
             except BaseException as exc:  # any failure fails the test
-                failures.append(exc)
+                with progress:
+                    failures.append(exc)
+                    progress.notify_all()
+                return
+            with progress:
+                mine.append(answer)
+                progress.notify_all()
 
-    worker = threading.Thread(target=hammer)
-    worker.start()
+    def wait_until(what: str, done: Callable[[], bool]) -> None:
+        with progress:
+            assert progress.wait_for(lambda: failures or done(), timeout=30), what
+        assert not failures, failures[:3]
+
+    scorers = [threading.Thread(target=score, args=(mine,)) for mine in answers]
+    for thread in scorers:
+        thread.start()
     try:
-        make_onnx_artifact(churn_artifacts, "churn", seed=1)
+        wait_until("clients got no answers", lambda: all(answers))
+        v2 = make_onnx_artifact(tmp_path, "churn", seed=1, probability_output=True)
         results = {(r.name, r.version): r.outcome for r in client.reload_models()}
         assert results == {("churn", 2): "LOADED"}
         assert client.list_models()[0].version == 2
         assert client.model_metadata("churn").manifest["test_seed"] == 1
-        corrupt(make_onnx_artifact(churn_artifacts, "churn", seed=2))
+        wait_until("a client never got version 2", lambda: all(a[-1][0] == 2 for a in answers))
+        corrupt(make_onnx_artifact(tmp_path, "churn", seed=2, probability_output=True))
         results = client.reload_models()
         refused = [r for r in results if r.outcome == "REFUSED"]
         assert [(r.name, r.version) for r in refused] == [("churn", 3)]
@@ -216,13 +234,25 @@ def test_hot_reload_swaps_good_and_refuses_corrupt_while_serving(
         (model,) = client.list_models()
         assert (model.version, model.loaded_versions) == (2, (1, 2))
         assert client.model_metadata("churn", version=1).summary.version == 1
-        time.sleep(0.3)
+        counts = [len(a) for a in answers]
+        wait_until(
+            "clients stopped getting answers after the refused reload",
+            lambda: all(len(a) > n for a, n in zip(answers, counts, strict=True)),
+        )
     finally:
         stop.set()
-        worker.join()
+        for thread in scorers:
+            thread.join()
         client.close()
     assert not failures, failures[:3]
-    assert calls > 0
+    expected = {1: _probability(v1, features), 2: _probability(v2, features)}
+    assert abs(expected[1] - expected[2]) > 1e-3, "the two versions cannot be told apart"
+    for mine in answers:
+        versions = [version for version, _ in mine]
+        assert versions[0] == 1 and versions[-1] == 2
+        assert versions == sorted(versions), "a client was answered by version 1 after 2"
+        for version, probability in mine:
+            assert probability == pytest.approx(expected[version], abs=1e-6), version
     samples = scrape(server.metrics_url)
     assert sample(samples, "crm_model_reloads_total", model="churn", outcome="refused") == 1
     assert sample(samples, "crm_model_info", model="churn", version="2", serving="true") == 1

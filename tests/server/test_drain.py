@@ -128,7 +128,7 @@ def test_handlers_that_will_not_stop_are_abandoned_at_the_grace_period(
     start_server, tmp_path: Path, workers: int
 ) -> None:
     data = tmp_path / "data"
-    args = ["--grace-seconds", str(GRACE_S), "--max-batch-rows", str(APPEND_LEAVES)]
+    args = ["--grace-seconds", str(GRACE_S), "--max-request-rows", str(APPEND_LEAVES)]
     server = start_server(data_dir=data, extra_args=[*args, "--workers", str(workers)])
     pids = _server_pids(server)
     stub = integrity_pb2_grpc.IntegrityServiceStub(server.channel)

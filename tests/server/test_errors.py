@@ -11,8 +11,7 @@ import pytest
 
 from clients.errors import CrmError
 from server.errors import FieldViolation, InvalidArgument, NotFound
-from server.inflight import InFlight
-from server.interceptor import ObservabilityInterceptor
+from server.interceptor import serving_interceptor
 from server.metrics import ServerMetrics
 from server.stream_slots import StreamSlots
 
@@ -47,9 +46,7 @@ def channel() -> Iterator[tuple[grpc.Channel, ServerMetrics]]:
     metrics = ServerMetrics()
     server = grpc.server(
         ThreadPoolExecutor(4),
-        interceptors=[
-            ObservabilityInterceptor(metrics, InFlight(), StreamSlots(2, 4, metrics.open_streams))
-        ],
+        interceptors=[serving_interceptor(metrics, StreamSlots(2, 4, metrics.open_streams))],
     )
     identity = {"request_deserializer": None, "response_serializer": None}
     server.add_generic_rpc_handlers(

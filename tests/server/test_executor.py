@@ -6,7 +6,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 
 from server.errors import DeadlineExceeded
-from server.executor import BatchingConfig, ModelExecutor
+from server.executor import BatchingConfig, LaneState, ModelExecutor
 from server.inflight import OVERLAP_MEMORY_S, InFlight
 from server.metrics import ServerMetrics
 from server.registry import LoadedArtifact, ModelRegistry
 from tests.factories import make_onnx_artifact
 
 N_FEATURES = 4
+SETTLE_S = 30.0  # how long a test waits for a state the executor signals before it fails
 
 
 @pytest.fixture
@@ -119,8 +120,9 @@ def test_a_leader_waits_for_company_and_merges_with_it(
     results: dict[str, dict[str, np.ndarray]] = {}
     leader = threading.Thread(target=lambda: results.update(first=executor.run(artifact, first)))
     leader.start()
-    time.sleep(0.02)  # the leader holds the lane, waiting for company
-    assert leader.is_alive(), "the leader ran alone although calls overlapped"
+    assert executor.wait_for_lane(artifact, lambda s: s.leader_waiting, SETTLE_S), (
+        "the leader ran alone although calls overlapped"
+    )
     if second_enters:
         in_flight.enter()
     t0 = time.monotonic()
@@ -147,7 +149,8 @@ def test_a_lone_call_runs_at_once_once_the_overlap_is_old_news(loaded) -> None:
     in_flight.enter()
     in_flight.enter()
     in_flight.leave()
-    time.sleep(OVERLAP_MEMORY_S * 2)
+    time.sleep(OVERLAP_MEMORY_S * 2)  # not a hand-off between threads: the clock InFlight reads
+    assert not in_flight.concurrent()
     executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
     assert _queue_wait_sum(metrics) < 0.5, "a lone call waited for company"
 
@@ -169,13 +172,21 @@ def test_a_leader_waits_no_longer_than_its_queue_delay(loaded) -> None:
     assert delay_s * 0.9 <= waited < delay_s * 5, f"waited {waited:.3f} s for a {delay_s} s delay"
 
 
+def _hold_lane(
+    executor: ModelExecutor, artifact: LoadedArtifact, big: np.ndarray
+) -> threading.Thread:
+    """Run `big` on a thread; return once its batch holds the lane, so the next call queues."""
+    blocker = threading.Thread(target=executor.run, args=(artifact, big))
+    blocker.start()
+    assert executor.wait_for_lane(artifact, lambda s: s.busy, SETTLE_S), "no batch took the lane"
+    return blocker
+
+
 def test_deadline_expiring_in_the_queue_is_not_run(loaded) -> None:
     artifact, metrics = loaded
     executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=10_000_000))
     big = np.random.default_rng(0).normal(size=(3_000_000, N_FEATURES)).astype(np.float32)
-    blocker = threading.Thread(target=executor.run, args=(artifact, big))
-    blocker.start()
-    time.sleep(0.005)  # let the big batch take the lane
+    blocker = _hold_lane(executor, artifact, big)
     rows_before = metrics.registry.get_sample_value(
         "crm_model_rows_scored_total", {"model": "churn", "version": "1"}
     )
@@ -226,13 +237,23 @@ def test_queued_request_without_a_deadline_waits_its_turn(loaded) -> None:
     artifact, metrics = loaded
     executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=10_000_000))
     big = np.random.default_rng(1).normal(size=(2_000_000, N_FEATURES)).astype(np.float32)
-    blocker = threading.Thread(target=executor.run, args=(artifact, big))
-    blocker.start()
-    time.sleep(0.005)  # the big batch holds the lane, so the next request must queue
+    blocker = _hold_lane(executor, artifact, big)
+    seen: list[object] = []
+    watcher = threading.Thread(target=_record_lane, args=(executor, artifact, seen))
+    watcher.start()
     x = np.ones((2, N_FEATURES), dtype=np.float32)
     got = executor.run(artifact, x, timeout=1.7e10)
     blocker.join()
+    watcher.join()
+    assert seen == [LaneState(busy=True, queued=1, leader_waiting=False)], (
+        "the request did not queue behind the batch"
+    )
     np.testing.assert_array_equal(got["probabilities"], artifact.model.run(x)["probabilities"])
+
+
+def _record_lane(executor: ModelExecutor, artifact: LoadedArtifact, seen: list[object]) -> None:
+    """Record the lane's state once a call queues behind its batch, or the batch is over."""
+    seen.append(executor.wait_for_lane(artifact, lambda s: s.queued > 0 or not s.busy, SETTLE_S))
 
 
 class Interrupted(Exception):
@@ -240,18 +261,26 @@ class Interrupted(Exception):
 
 
 @contextlib.contextmanager
-def interrupted_after(seconds: float) -> Iterator[None]:
-    """Raise Interrupted in the main thread after `seconds`, as a signal handler would."""
+def interrupted_when(
+    executor: ModelExecutor, artifact: LoadedArtifact, until: Callable[[LaneState], bool]
+) -> Iterator[None]:
+    """Raise Interrupted in the main thread, as a signal handler would, once the state of
+    `artifact`'s lane satisfies `until`."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise Interrupted
 
+    def watch() -> None:
+        if executor.wait_for_lane(artifact, until, SETTLE_S):
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+
     previous = signal.signal(signal.SIGALRM, interrupt)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     try:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        watcher.join()
         signal.signal(signal.SIGALRM, previous)
 
 
@@ -260,10 +289,9 @@ def test_an_interrupted_waiter_does_not_wedge_the_lane(loaded) -> None:
     artifact, metrics = loaded
     executor = ModelExecutor(metrics, BatchingConfig(max_batch_rows=10_000_000))
     big = np.random.default_rng(2).normal(size=(3_000_000, N_FEATURES)).astype(np.float32)
-    blocker = threading.Thread(target=executor.run, args=(artifact, big))
-    blocker.start()
-    time.sleep(0.005)  # the big batch holds the lane, so this (main) thread's call queues
-    with pytest.raises(Interrupted), interrupted_after(0.02):  # while the call is queued
+    blocker = _hold_lane(executor, artifact, big)  # so this (main) thread's call queues
+    queued = interrupted_when(executor, artifact, lambda s: s.queued == 1)
+    with pytest.raises(Interrupted), queued:
         executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
     blocker.join()
     x = np.ones((3, N_FEATURES), dtype=np.float32)
@@ -290,11 +318,18 @@ def test_an_interrupted_leader_waiting_for_company_frees_the_lane(loaded) -> Non
     x = np.full((1, N_FEATURES), 3.0, dtype=np.float32)
     mate: list[dict[str, np.ndarray]] = []
     mate_thread = threading.Thread(target=lambda: mate.append(executor.run(artifact, x)))
-    starter = threading.Timer(0.02, mate_thread.start)  # queues behind the waiting leader
+
+    def start_mate() -> None:  # once this (main) thread leads and waits, queue behind it
+        if executor.wait_for_lane(artifact, lambda s: s.leader_waiting, SETTLE_S):
+            mate_thread.start()
+
+    starter = threading.Thread(target=start_mate)
     starter.start()
-    with pytest.raises(Interrupted), interrupted_after(0.1):  # while this (main) thread leads
+    mate_queued = interrupted_when(executor, artifact, lambda s: s.leader_waiting and s.queued == 1)
+    with pytest.raises(Interrupted), mate_queued:
         executor.run(artifact, np.ones((1, N_FEATURES), dtype=np.float32))
     starter.join()
+    assert mate_thread.ident is not None, "the leader never waited for company"
     mate_thread.join(timeout=delay_s + 10)
     assert mate, "the queued call was stranded by its interrupted leader"
     np.testing.assert_array_equal(mate[0]["probabilities"], artifact.model.run(x)["probabilities"])
@@ -317,26 +352,31 @@ def test_leaders_of_two_models_stop_waiting_once_every_call_has_arrived(
     x = np.ones((1, N_FEATURES), dtype=np.float32)
     both_in_flight = threading.Barrier(2)
     results: dict[str, dict[str, np.ndarray]] = {}
+    churn_waited: list[LaneState | None] = []
 
-    def call(name: str, artifact: LoadedArtifact, pause: float) -> None:
+    def call(name: str, artifact: LoadedArtifact, after: LoadedArtifact | None) -> None:
         in_flight.enter()  # as the interceptor does, on the handler's thread
         try:
             both_in_flight.wait()
-            time.sleep(pause)  # churn reaches its model first and waits for company
+            if after is not None:  # churn reaches its model first and waits for company
+                churn_waited.append(
+                    executor.wait_for_lane(after, lambda s: s.leader_waiting, SETTLE_S)
+                )
             results[name] = executor.run(artifact, x)
         finally:
             in_flight.leave()
 
     t0 = time.monotonic()
     threads = [
-        threading.Thread(target=call, args=("churn", churn, 0.0)),
-        threading.Thread(target=call, args=("spend", spend, 0.05)),
+        threading.Thread(target=call, args=("churn", churn, None)),
+        threading.Thread(target=call, args=("spend", spend, churn)),
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     took = time.monotonic() - t0
+    assert churn_waited[0] is not None, "churn's leader did not wait for company"
     assert took < LONG_DELAY_US / 4e6, f"a leader slept out its delay ({took:.2f} s)"
     for name, artifact in (("churn", churn), ("spend", spend)):
         expected = artifact.model.run(x)["probabilities"]

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, integrity_pb2, integrity_pb2_grpc
-from tests.server.test_core import sample, scrape
+from tests.helpers import sample, scrape
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 

@@ -11,7 +11,7 @@ import pytest
 
 from clients import CrmClient
 from tests.factories import make_onnx_artifact
-from tests.server.test_core import sample, scrape
+from tests.helpers import sample, scrape
 
 
 def _loaded_at(target: str) -> str:

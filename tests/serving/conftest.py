@@ -1,13 +1,17 @@
-"""One real server for the module, on the artifacts trained once per session (tests/conftest.py)."""
+"""One real server per module on the session's trained artifacts (tests/conftest.py), and the
+cleaned transaction lines those artifacts were trained on."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from tests.conftest import SYNTHETIC
 from tests.serverproc import RunningServer, launch
+from tests.serving.helpers import cleaned_lines
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +21,13 @@ def served(
     server = launch(
         trained_artifacts,
         tmp_path_factory.mktemp("data"),
-        ["--alert-queue-size", "20", "--max-batch-rows", "60000"],
+        ["--alert-queue-size", "20", "--max-request-rows", "60000"],
     )
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def trained_lines(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The cleaned lines behind `trained_artifacts`, regenerated from SYNTHETIC's seed."""
+    return cleaned_lines(SYNTHETIC, tmp_path_factory.mktemp("synthetic"))

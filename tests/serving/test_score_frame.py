@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from clients import CrmClient
-from tests.serving.test_scoring import _model_features, _snapshot
-from tests.test_client_cli import run_cli
+from tests.helpers import run_cli
+from tests.serving.helpers import model_features, snapshot
 
 ROWS = 250
 BATCH_ROWS = 100  # three stream messages, the last one partial
@@ -28,8 +28,8 @@ CLOSE = {"churn": "probability", "spend": "total"}
 
 
 def _frame(artifacts: Path, model: str) -> pd.DataFrame:
-    ids, values, names, _ = _snapshot(artifacts)
-    features = _model_features(artifacts, model)
+    ids, values, names, _ = snapshot(artifacts)
+    features = model_features(artifacts, model)
     return pd.DataFrame(
         {"customer_id": ids[:ROWS], **{n: values[:ROWS, names.index(n)] for n in features}}
     )

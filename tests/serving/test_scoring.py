@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import numpy as np
 import onnxruntime as ort
+import pandas as pd
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -23,35 +24,16 @@ from crm.v1 import (
     spend_pb2,
     spend_pb2_grpc,
 )
-from server.snapshot import SNAPSHOT_FILE
-from tests.server.test_core import sample, scrape
-
-
-def _snapshot(artifacts: Path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
-    version_dir = max((artifacts / "features").iterdir(), key=lambda p: int(p.name))
-    with np.load(version_dir / SNAPSHOT_FILE) as data:
-        ids, values = data["customer_ids"].astype(str), data["values"]
-        names = [str(n) for n in data["feature_names"]]
-    return ids, values, names, json.loads((version_dir / "manifest.json").read_text())
-
-
-def _model_features(artifacts: Path, name: str) -> list[str]:
-    version_dir = max((artifacts / name).iterdir(), key=lambda p: int(p.name))
-    return json.loads((version_dir / "manifest.json").read_text())["features"]
-
-
-def _features_of(artifacts: Path, model: str, row: int) -> dict[str, float]:
-    _, values, names, _ = _snapshot(artifacts)
-    wanted = _model_features(artifacts, model)
-    return {n: float(values[row, names.index(n)]) for n in wanted}
-
-
-def _snapshot_batch(artifacts: Path, model: str, rows: int) -> common_pb2.FeatureMatrix:
-    """The snapshot's first `rows` customers as a columnar batch in `model`'s feature order."""
-    _, values, names, _ = _snapshot(artifacts)
-    wanted = _model_features(artifacts, model)
-    matrix = values[:rows][:, [names.index(n) for n in wanted]]
-    return common_pb2.FeatureMatrix(feature_names=wanted, values=matrix.reshape(-1).tolist())
+from tests.helpers import sample, scrape
+from tests.serving.helpers import (
+    customer_lines,
+    features_of,
+    latest,
+    model_features,
+    snapshot,
+    snapshot_as_of,
+    snapshot_batch,
+)
 
 
 def _by_id(ids: Sequence[str]) -> list[dict[str, str]]:
@@ -66,8 +48,8 @@ def test_health_serving_for_every_scoring_service(served) -> None:
 
 
 def test_each_input_form_scores_and_names_the_model(served, trained_artifacts: Path) -> None:
-    ids, _, _, _ = _snapshot(trained_artifacts)
-    by_features = _features_of(trained_artifacts, "churn", 0)
+    ids, _, _, _ = snapshot(trained_artifacts)
+    by_features = features_of(trained_artifacts, "churn", 0)
     with CrmClient(served.target) as client:
         scored = client.predict_churn([ids[0], by_features])
         assert scored.model.name == "churn"
@@ -97,9 +79,9 @@ def test_each_input_form_scores_and_names_the_model(served, trained_artifacts: P
 def test_drivers_are_the_top_mean_occlusion_effects(served, trained_artifacts: Path) -> None:
     """include_drivers: per customer the (up to) three features whose replacement by the
     snapshot mean moves the log-odds most, checked against onnxruntime run here."""
-    ids, values, snapshot_names, _ = _snapshot(trained_artifacts)
-    names = _model_features(trained_artifacts, "churn")
-    version_dir = max((trained_artifacts / "churn").iterdir(), key=lambda p: int(p.name))
+    ids, values, snapshot_names, _ = snapshot(trained_artifacts)
+    names = model_features(trained_artifacts, "churn")
+    version_dir, _ = latest(trained_artifacts, "churn")
     session = ort.InferenceSession(str(version_dir / "model.onnx"))
     columns = [snapshot_names.index(n) for n in names]
     means = values[:, columns].mean(axis=0).astype(np.float32)
@@ -127,33 +109,37 @@ def test_drivers_are_the_top_mean_occlusion_effects(served, trained_artifacts: P
             assert d.contribution == pytest.approx(effect[j], abs=1e-4)
 
 
-def test_transaction_lines_give_the_snapshot_features(served, trained_artifacts: Path) -> None:
-    """Same customer by raw lines and by id: the same probability (one feature module)."""
-    from datetime import UTC, datetime, timedelta
-
-    _, _, _, manifest = _snapshot(trained_artifacts)
-    as_of = datetime.fromisoformat(str(manifest["as_of"]).replace("Z", "+00:00"))
-    if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)
-    lines = [
-        Line("100", "A1", 2, 10.0, as_of - timedelta(days=40), category="grocery"),
-        Line("101", "A2", 1, 55.5, as_of - timedelta(days=12), category="electronics"),
-        Line("C102", "A2", -1, 55.5, as_of - timedelta(days=10), category="electronics"),
-        Line("103", "A3", 3, 7.25, as_of + timedelta(days=1), category="home"),  # after as_of
-    ]
+def test_transaction_lines_give_the_snapshot_features(
+    served, trained_artifacts: Path, trained_lines: pd.DataFrame
+) -> None:
+    """Same customer by raw lines and by id: the same probability (one feature module).
+    The lines are the customer's own, from the data the snapshot was computed on, sent with
+    the snapshot's as-of time; a line after that time changes nothing."""
+    ids, _, _, manifest = snapshot(trained_artifacts)
+    as_of = snapshot_as_of(manifest)
+    chosen = [str(ids[i]) for i in np.linspace(0, len(ids) - 1, 5).astype(int)]
+    histories = [customer_lines(trained_lines, cid) for cid in chosen]
+    assert all(histories), "a snapshot customer without lines"
+    later = Line(
+        "999999", "A3", 3, 7.25, as_of + timedelta(days=1), customer_id=chosen[0], category="home"
+    )
     with CrmClient(served.target) as client:
-        (r,) = client.predict_churn([History(lines, as_of)]).results
-        assert r.error is None
-        assert 0 <= r.probability <= 1
-        (without_future,) = client.predict_churn([History(lines[:3], as_of)]).results
-        assert without_future.probability == pytest.approx(r.probability, abs=1e-9)
+        by_id = client.predict_churn(chosen).results
+        by_lines = client.predict_churn([History(lines, as_of) for lines in histories]).results
+        (with_future,) = client.predict_churn([History([*histories[0], later], as_of)]).results
+    assert [r.error for r in [*by_id, *by_lines, with_future]] == [None] * (2 * len(chosen) + 1)
+    np.testing.assert_allclose(
+        [r.probability for r in by_lines], [r.probability for r in by_id], atol=1e-6, rtol=0
+    )
+    assert len({round(r.probability, 6) for r in by_id}) > 1, "the customers cannot be told apart"
+    assert with_future.probability == pytest.approx(by_lines[0].probability, abs=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["churn", "spend", "segments"])
 def test_batch_marks_unknown_ids_and_single_unknown_is_not_found(
     served, trained_artifacts, kind: str
 ) -> None:
-    ids, _, _, _ = _snapshot(trained_artifacts)
+    ids, _, _, _ = snapshot(trained_artifacts)
     with CrmClient(served.target) as client:
         call = {
             "churn": client.predict_churn,
@@ -189,7 +175,7 @@ def _violations(call, request) -> tuple[grpc.StatusCode, list[str]]:
 
 def test_bad_inputs_name_their_fields(served, trained_artifacts: Path) -> None:
     stub = churn_pb2_grpc.ChurnServiceStub(served.channel)
-    good = _features_of(trained_artifacts, "churn", 0)
+    good = features_of(trained_artifacts, "churn", 0)
     first = next(iter(good))
     count_feature = "frequency"
     missing = dict(good)
@@ -249,8 +235,8 @@ def test_bad_inputs_name_their_fields(served, trained_artifacts: Path) -> None:
 
 
 def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> None:
-    ids, values, names, _ = _snapshot(trained_artifacts)
-    churn_names = _model_features(trained_artifacts, "churn")
+    ids, values, names, _ = snapshot(trained_artifacts)
+    churn_names = model_features(trained_artifacts, "churn")
     cols = [names.index(n) for n in churn_names]
     rows = values[:50][:, cols]
     shuffled = list(reversed(churn_names))  # any column order is accepted
@@ -278,7 +264,7 @@ def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> 
     assert list(columnar.columns.risk_levels) == [p.risk_level for p in per_customer.predictions]
     spend_stub = spend_pb2_grpc.SpendServiceStub(served.channel)
     col_spend = spend_stub.PredictSpend(
-        spend_pb2.PredictSpendRequest(batch=_snapshot_batch(trained_artifacts, "spend", 20)),
+        spend_pb2.PredictSpendRequest(batch=snapshot_batch(trained_artifacts, "spend", 20)),
         timeout=10,
     )
     row_spend = spend_stub.PredictSpend(
@@ -290,7 +276,7 @@ def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> 
     segment_stub = segmentation_pb2_grpc.SegmentationServiceStub(served.channel)
     col_seg = segment_stub.AssignSegments(
         segmentation_pb2.AssignSegmentsRequest(
-            batch=_snapshot_batch(trained_artifacts, "segmentation", 30)
+            batch=snapshot_batch(trained_artifacts, "segmentation", 30)
         ),
         timeout=10,
     )
@@ -314,8 +300,8 @@ def test_columnar_batch_equals_per_customer(served, trained_artifacts: Path) -> 
         )  # fmt: skip
 
 
-def test_summaries_over_the_snapshot(served, trained_artifacts: Path) -> None:
-    ids, _, _, _ = _snapshot(trained_artifacts)
+def test_summaries_over_thesnapshot(served, trained_artifacts: Path) -> None:
+    ids, _, _, _ = snapshot(trained_artifacts)
     names = {"VIP", "Loyal", "Regular", "New", "At-Risk", "Lost"}
     with CrmClient(served.target) as client:
         summary = client.scoring.segment_summary()
@@ -341,7 +327,7 @@ def test_client_alerts_and_revenue_are_plain_objects(served, trained_artifacts: 
     import threading
     from datetime import UTC, datetime
 
-    ids, _, _, _ = _snapshot(trained_artifacts)
+    ids, _, _, _ = snapshot(trained_artifacts)
     with CrmClient(served.target) as client:
         alerts = client.scoring.watch_churn_alerts(min_risk_level="LOW", timeout=20)
         got: list = []
@@ -403,11 +389,11 @@ def test_invoice_revenue_and_its_bad_inputs(served) -> None:
     assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["lines"])
 
 
-def test_calls_by_id_use_the_scores_precomputed_over_the_snapshot(
+def test_calls_by_id_use_the_scores_precomputed_over_thesnapshot(
     served, trained_artifacts: Path
 ) -> None:
     """By id: no model run, and the same numbers a model run gives for those feature rows."""
-    ids, _, _, _ = _snapshot(trained_artifacts)
+    ids, _, _, _ = snapshot(trained_artifacts)
 
     def counts() -> tuple[float, float]:
         samples = scrape(served.metrics_url)
@@ -416,7 +402,7 @@ def test_calls_by_id_use_the_scores_precomputed_over_the_snapshot(
             sample(samples, "crm_model_rows_scored_total", model="churn"),
         )
 
-    features = [_features_of(trained_artifacts, "churn", row) for row in (3, 4, 5)]
+    features = [features_of(trained_artifacts, "churn", row) for row in (3, 4, 5)]
     with CrmClient(served.target) as client:
         before = counts()
         by_id = client.predict_churn([ids[3], ids[4], ids[5]]).results

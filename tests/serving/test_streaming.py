@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2
-from tests.serving.test_scoring import _model_features, _snapshot
+from tests.serving.helpers import model_features, snapshot
 
 
 def test_stream_of_50k_customers_is_complete_and_in_order(served, trained_artifacts: Path) -> None:
-    ids, values, names, _ = _snapshot(trained_artifacts)
-    churn_names = _model_features(trained_artifacts, "churn")
+    ids, values, names, _ = snapshot(trained_artifacts)
+    churn_names = model_features(trained_artifacts, "churn")
     base = values[:, [names.index(n) for n in churn_names]]
     total, batch_rows = 50_000, 1_000
     picks = np.arange(total) % len(base)
@@ -80,7 +80,7 @@ def _reader(stream, sink: list, first: threading.Event, resume: threading.Event 
 def test_alerts_reach_two_subscribers_and_a_slow_one_drops_oldest(
     served, trained_artifacts
 ) -> None:
-    ids, _, _, _ = _snapshot(trained_artifacts)
+    ids, _, _, _ = snapshot(trained_artifacts)
     stub = churn_pb2_grpc.ChurnServiceStub(served.channel)
     # A truly slow consumer: a tiny HTTP/2 receive window, so the server's sends block once it
     # stops reading (a client that merely sleeps would have everything buffered for it).
@@ -155,8 +155,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_score_cli_on_csv_files(served, trained_artifacts: Path, tmp_path: Path) -> None:
-    ids, values, names, _ = _snapshot(trained_artifacts)
-    churn_names = _model_features(trained_artifacts, "churn")
+    ids, values, names, _ = snapshot(trained_artifacts)
+    churn_names = model_features(trained_artifacts, "churn")
     frame = pd.DataFrame(values[:, [names.index(n) for n in churn_names]], columns=churn_names)
     frame.insert(0, "customer_id", ids)
     frame = pd.concat([frame] * 5, ignore_index=True)  # several stream messages

@@ -1,0 +1,171 @@
+"""The churn handler: probability, risk level, high value and drivers; live stats and alerts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from crm.v1 import common_pb2
+from server.churn.alerts import AlertHub
+from server.churn.rules import risk_levels
+from server.churn.stats import ScoreStats
+from server.dataplane.base import ModelId, Plane, ScoringHandler
+from server.inputs import Resolved
+from server.registry import LoadedArtifact
+from server.snapshot import FeatureSnapshot
+from server.specs import ChurnSpec
+
+TOP_DRIVERS = 3
+HIGH_VALUE_QUANTILE = 80.0  # net spend at or above this percentile of the snapshot
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+@dataclass(frozen=True)
+class Driver:
+    feature: str
+    value: float
+    contribution: float  # change in log-odds when the feature takes its population mean
+
+
+@dataclass(frozen=True)
+class ChurnScores:
+    """Scores of one request, columnar: row k of the arrays is request row `rows.scored[k]`."""
+
+    model: ModelId
+    horizon_days: int
+    rows: Resolved
+    probabilities: np.ndarray  # float64 [k]
+    levels: np.ndarray  # RiskLevel values [k]
+    high_value: np.ndarray  # bool [k]: net spend in the snapshot's top quintile
+    drivers: list[list[Driver]] | None  # per scored row, when asked for
+
+
+@dataclass(frozen=True)
+class ChurnStats:
+    model: ModelId
+    thresholds: tuple[float, float, float]
+    live: ScoreStats
+    snapshot: ScoreStats | None
+
+
+class ChurnHandler(ScoringHandler):
+    model_name = "churn"
+
+    def __init__(self, plane: Plane, hub: AlertHub | None = None) -> None:
+        super().__init__(plane)
+        self.hub = hub or AlertHub()
+        self.live = ScoreStats()
+
+    def close(self) -> None:
+        self.hub.close()
+
+    def predict(
+        self,
+        customers: Sequence[common_pb2.CustomerInput],
+        batch: common_pb2.FeatureMatrix | None,
+        *,
+        include_drivers: bool = False,
+        version: int = 0,
+        timeout: float | None = None,
+    ) -> ChurnScores:
+        with self.plane.counted():
+            artifact = self.model(version)
+            spec: ChurnSpec = artifact.spec
+            snapshot = self.plane.snapshot()  # once per call: rows, high value, drivers agree
+            rows = self.resolve(artifact, customers, batch, snapshot)
+            out = self.score(artifact, rows, timeout)
+            probs = np.asarray(out.get("probability", ()), dtype=np.float64).reshape(-1)
+            levels = risk_levels(probs, spec.risk_thresholds)
+            self._publish(artifact, rows, probs, levels)
+            columnar = batch is not None
+            return ChurnScores(
+                ModelId.of(artifact),
+                spec.horizon_days,
+                rows,
+                probs,
+                levels,
+                np.zeros(0, bool) if columnar else self._high_value(artifact, rows, snapshot),
+                self._drivers(artifact, rows.matrix, probs, snapshot)
+                if include_drivers and not columnar
+                else None,
+            )
+
+    def _publish(
+        self, artifact: LoadedArtifact, rows: Resolved, probs: np.ndarray, levels: np.ndarray
+    ) -> None:
+        every_row = len(rows.scored) == rows.n  # no per-row errors: k == i
+        ids = rows.customer_ids if every_row else [rows.customer_ids[i] for i in rows.scored]
+        keys = rows.request_keys if every_row else [rows.request_keys[i] for i in rows.scored]
+        self.live.add(probs, levels)
+        self.hub.publish(
+            probs, levels, customer_ids=ids, request_keys=keys,
+            model=(artifact.name, artifact.version), scored_at_ns=time.time_ns(),
+        )  # fmt: skip
+
+    def _high_value(
+        self, artifact: LoadedArtifact, rows: Resolved, snapshot: FeatureSnapshot | None
+    ) -> np.ndarray:
+        column = artifact.spec.monetary_column
+        matrix = rows.matrix
+        if column is None or snapshot is None or "monetary" not in snapshot.feature_names:
+            return np.zeros(matrix.shape[0], dtype=bool)
+        cut = self.cache.get(
+            ("high_value", snapshot.version),
+            lambda: float(np.percentile(snapshot.matrix(["monetary"]), HIGH_VALUE_QUANTILE)),
+        )
+        return matrix[:, column] >= cut
+
+    def _drivers(
+        self,
+        artifact: LoadedArtifact,
+        matrix: np.ndarray,
+        probs: np.ndarray,
+        snapshot: FeatureSnapshot | None,
+    ) -> list[list[Driver]]:
+        """Mean-occlusion attributions: the change in log-odds when one feature is replaced by
+        its population mean (from the feature snapshot). Works for any model; positive raises
+        risk. Costs F extra rows per customer, so only on request."""
+        names = artifact.model.feature_names
+        if snapshot is None:
+            return [[] for _ in range(matrix.shape[0])]
+        means = self.cache.get(
+            ("means", snapshot.version, names), lambda: snapshot.matrix(names).mean(axis=0)
+        )
+        n, f = matrix.shape
+        if n == 0:
+            return []
+        occluded = np.repeat(matrix, f, axis=0).reshape(n, f, f)
+        occluded[:, np.arange(f), np.arange(f)] = means.astype(np.float32)
+        out = self.plane.run(artifact, occluded.reshape(n * f, f), None)
+        base = _logit(probs)[:, None]
+        contrib = base - _logit(np.asarray(out["probability"], dtype=np.float64).reshape(n, f))
+        result = []
+        for row in range(n):
+            top = np.argsort(-np.abs(contrib[row]), kind="stable")[:TOP_DRIVERS]
+            result.append(
+                [
+                    Driver(names[j], float(matrix[row, j]), float(contrib[row, j]))
+                    for j in top
+                    if abs(contrib[row, j]) > 0
+                ]
+            )
+        return result
+
+    def stats(self) -> ChurnStats:
+        artifact = self.model()
+        thresholds = artifact.spec.risk_thresholds
+        snapshot_stats = None
+        scored = self.snapshot_outputs(artifact)
+        if scored is not None:
+            probs = np.asarray(scored[1]["probability"], dtype=np.float64).reshape(-1)
+            snapshot_stats = ScoreStats()
+            snapshot_stats.add(probs, risk_levels(probs, thresholds))
+        return ChurnStats(ModelId.of(artifact), thresholds, self.live, snapshot_stats)

@@ -1,0 +1,142 @@
+"""The spend handler (next-horizon spend per customer, total and per category) and the revenue
+handler (expected net revenue of invoice lines after returns)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from crm import features as feat
+from crm.line_features import line_feature_matrix
+from crm.v1 import common_pb2
+from server.dataplane.base import ModelId, Plane, ScoringHandler
+from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from server.inputs import Resolved, lines_frame
+from server.limits import timestamp_violation
+from server.specs import RevenueSpec, SpendSpec
+
+PRODUCTS_ARTIFACT = "products"
+MAX_LINE_VIOLATIONS = 50
+
+
+@dataclass(frozen=True)
+class SpendScores:
+    """Row k of `amounts` is request row `rows.scored[k]`: the total, then one column per
+    category in `categories` order."""
+
+    model: ModelId
+    currency: str
+    horizon_days: int
+    categories: tuple[str, ...]
+    rows: Resolved
+    amounts: np.ndarray  # float64 [k, 1 + len(categories)]
+
+
+@dataclass(frozen=True)
+class LineRevenue:
+    model: ModelId
+    currency: str
+    gross: np.ndarray  # float64 [lines]: quantity x price
+    expected_net: np.ndarray  # float64 [lines]
+
+
+def _category_of(plane: Plane, handler: ScoringHandler) -> dict[str, str]:
+    """StockCode -> category from the product snapshot, for lines that carry none."""
+    try:
+        products = plane.registry.get(PRODUCTS_ARTIFACT)
+    except (NotFound, Unavailable):
+        return {}
+    payload = products.payload
+    if payload is None:
+        return {}
+    return handler.cache.get(
+        ("category_of", products.version),
+        lambda: dict(zip(payload.product_ids, payload.category, strict=True)),
+    )
+
+
+class SpendHandler(ScoringHandler):
+    model_name = "spend"
+
+    def predict(
+        self,
+        customers: Sequence[common_pb2.CustomerInput],
+        batch: common_pb2.FeatureMatrix | None,
+        *,
+        version: int = 0,
+        timeout: float | None = None,
+    ) -> SpendScores:
+        with self.plane.counted():
+            artifact = self.model(version)
+            spec: SpendSpec = artifact.spec
+            rows = self.resolve(artifact, customers, batch, self.plane.snapshot())
+            out = self.score(artifact, rows, timeout)
+            k = rows.matrix.shape[0]
+            amounts = (
+                np.asarray(out["spend"], dtype=np.float64).reshape(k, -1)
+                if k
+                else np.zeros((0, 1 + len(spec.categories)))
+            )
+            return SpendScores(
+                ModelId.of(artifact),
+                spec.currency,
+                spec.horizon_days,
+                spec.categories,
+                rows,
+                amounts,
+            )
+
+
+def sale_line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[FieldViolation]:
+    """Invoice lines to price: sales only (quantity and price > 0), dated within the API's
+    timestamp range."""
+    problems: list[FieldViolation] = []
+    for i, line in enumerate(lines):
+        path = f"lines[{i}]"
+        if not (math.isfinite(line.quantity) and line.quantity > 0):
+            problems.append(FieldViolation(f"{path}.quantity", "must be a finite number > 0"))
+        if not (math.isfinite(line.price) and line.price > 0):
+            problems.append(FieldViolation(f"{path}.price", "must be a finite number > 0"))
+        if not line.HasField("invoice_date"):
+            problems.append(FieldViolation(f"{path}.invoice_date", "required"))
+        elif bad := timestamp_violation(line.invoice_date, f"{path}.invoice_date"):
+            problems.append(bad)
+        if len(problems) >= MAX_LINE_VIOLATIONS:
+            break
+    return problems
+
+
+class RevenueHandler(ScoringHandler):
+    model_name = "revenue"
+
+    def predict(
+        self,
+        lines: Sequence[common_pb2.TransactionLine],
+        *,
+        version: int = 0,
+        timeout: float | None = None,
+    ) -> LineRevenue:
+        if not lines:
+            raise InvalidArgument.field("lines", "at least one line is required")
+        limit = self.plane.resolver.max_rows
+        if len(lines) > limit:
+            raise InvalidArgument.field(
+                "lines", f"{len(lines)} lines exceed the limit of {limit} per call"
+            )
+        problems = sale_line_problems(lines)
+        if problems:
+            raise InvalidArgument(problems)
+        with self.plane.counted():
+            artifact = self.model(version)
+            spec: RevenueSpec = artifact.spec
+            frame = lines_frame(lines)
+            matrix = line_feature_matrix(
+                frame, list(spec.categories), _category_of(self.plane, self)
+            )
+            out = self.plane.run(artifact, matrix, timeout)
+            expected = np.asarray(out["revenue"], dtype=np.float64).reshape(-1)
+            gross = frame[feat.QUANTITY].to_numpy() * frame[feat.PRICE].to_numpy()
+            return LineRevenue(ModelId.of(artifact), spec.currency, gross, expected)
