@@ -7,6 +7,8 @@ In the server's order, outermost first (`server.interceptor.serving_stages`):
 - `metrics`: gRPC started/handled/latency/messages;
 - `drain`: the call counts until its status is sent, or is refused during a drain;
 - `stream_limits`: a stream holds a slot while it holds a handler thread;
-- `decoding`: request bodies are decoded here, not by grpc (bad body -> INVALID_ARGUMENT);
-- `in_flight`: scoring calls in flight, for the batching executor (its own line in app.py).
+- `decoding`: request bodies are decoded here, not by grpc (bad body -> INVALID_ARGUMENT).
+
+Scoring requests in flight (the batching executor's hint) are counted by the data plane,
+not here: the transport does not know which calls reach a model.
 """

@@ -18,7 +18,7 @@ from crm.v1 import churn_pb2, churn_pb2_grpc, integrity_pb2, integrity_pb2_grpc
 from server.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, HARD_STOP_AFTER_GRACE_S
 from tests.server.test_core import sample, scrape
 from tests.serverproc import RunningServer
-from tests.serving.test_scoring import _snapshot
+from tests.serving.helpers import snapshot
 
 CLIENTS = 16
 CALLS_BEFORE_SIGNAL = 20 * CLIENTS  # load is well under way when SIGTERM arrives
@@ -54,7 +54,7 @@ def test_sigterm_under_load_finishes_every_call_and_cancels_none(
     )
     pids = _server_pids(server)
     assert len(pids) == workers + (workers > 1)
-    ids = _snapshot(trained_artifacts)[0][:4].tolist()
+    ids = snapshot(trained_artifacts)[0][:4].tolist()
     request = churn_pb2.PredictChurnRequest(customers=[{"customer_id": c} for c in ids])
     outcomes: list[Outcome] = []
     lock = threading.Condition()
