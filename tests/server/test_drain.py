@@ -16,7 +16,7 @@ import pytest
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, integrity_pb2, integrity_pb2_grpc
 from server.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, HARD_STOP_AFTER_GRACE_S
-from tests.server.test_core import sample, scrape
+from tests.helpers import sample, scrape
 from tests.serverproc import RunningServer
 from tests.serving.helpers import snapshot
 
