@@ -38,7 +38,7 @@ def cache_effect(model: Path, calls: int = 300) -> list[tuple[int, float, float]
     """(rows, warm us, cold us): median onnxruntime call time on the churn model."""
     import onnxruntime as ort
 
-    from server.runtime import session_options
+    from server.models.runtime import session_options
 
     session = ort.InferenceSession(
         str(model), session_options(1), providers=["CPUExecutionProvider"]

@@ -448,7 +448,7 @@ def raw_onnxruntime(
     thread each; onnxruntime releases the GIL), with the server's session options."""
     import onnxruntime as ort
 
-    from server.runtime import session_options
+    from server.models.runtime import session_options
 
     options = session_options(threads)
     sessions = [

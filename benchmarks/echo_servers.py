@@ -47,7 +47,7 @@ import grpc
 import numpy as np
 
 from benchmarks.h2load_grpc import stop_process
-from crm.affinity import pin_to_one_core
+from server.transport.affinity import pin_to_one_core
 
 SERVICE = "bench.Echo"
 ECHO_PATH = f"/{SERVICE}/Echo"
@@ -110,7 +110,7 @@ class MinimalScorer:
         import onnxruntime as ort
 
         from crm.v1 import churn_pb2, common_pb2
-        from server.runtime import session_options
+        from server.models.runtime import session_options
 
         manifest = json.loads((model_dir / "manifest.json").read_text())
         self._session = ort.InferenceSession(

@@ -1,7 +1,7 @@
 """Server CPU per call spent around a trivial unary handler: what the interceptor costs.
 
 The server runs in a child process with the server's own interceptor stack
-(`server.interceptor.serving_interceptor`) and one method that echoes a small protobuf
+(`server.transport.interceptor.serving_interceptor`) and one method that echoes a small protobuf
 message; the parent makes sequential calls over loopback and reads the child's CPU time
 (user + system, from /proc) before and after. The handler does nothing, so a change in the
 figure is a change in gRPC's or the interceptor's per-call cost.
@@ -29,9 +29,9 @@ METHOD = f"/{SERVICE}/Echo"
 
 def _serve() -> None:
     """Child: serve Echo behind the server's interceptor stack until stdin closes."""
-    from server.interceptor import serving_interceptor
     from server.metrics import ServerMetrics
-    from server.stream_slots import StreamSlots
+    from server.transport.interceptor import serving_interceptor
+    from server.transport.stream_slots import StreamSlots
 
     metrics = ServerMetrics()
     interceptor = serving_interceptor(metrics, StreamSlots(4, 8, metrics.open_streams))

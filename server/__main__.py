@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from crm.affinity import pin_to_one_core
 from server.config import ServerConfig
-from server.drain import HARD_STOP_AFTER_GRACE_S
 from server.logs import configure_logging
+from server.transport.affinity import pin_to_one_core
+from server.transport.drain import HARD_STOP_AFTER_GRACE_S
 
 log = logging.getLogger("server")
 _SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -26,13 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the main thread alone receives them through sigwait (gRPC's threads would swallow them).
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     if config.workers > 1 and config.worker_id == 0:
-        from server.workers import supervise
+        from server.transport.workers import supervise
 
         return supervise(config, sys.argv[1:] if argv is None else list(argv))
     if config.pin_cpus:
-        # Worker K on usable core K-1, a lone server on the first (see crm/affinity.py).
+        # Worker K on usable core K-1, a lone server on the first (see server/transport/affinity.py).
         pin_to_one_core(max(config.worker_id - 1, 0))
-    from server.app import CrmServer, PortInUse
+    from server.transport.app import CrmServer, PortInUse
 
     app = CrmServer(config)
     try:
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("start-up failed", extra={"reason": str(err)})
         return 2
     if config.worker_id:
-        from server.workers import MULTIPROC_ENV, ready_file
+        from server.transport.workers import MULTIPROC_ENV, ready_file
 
         ready_file(Path(os.environ[MULTIPROC_ENV]), config.worker_id).touch()
     received = signal.sigwait(_SIGNALS)
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("stopped", extra={"exit_code": code})
     # Not a normal interpreter exit: that joins every handler thread (concurrent.futures'
     # atexit hook) and an abandoned one may never end; and finalising the grpc.Server would
-    # shut gRPC's core down, which cancels calls queued there (see server.drain). The stores
+    # shut gRPC's core down, which cancels calls queued there (see server.transport.drain). The stores
     # are closed and logs are written unbuffered by now.
     sys.stdout.flush()
     sys.stderr.flush()

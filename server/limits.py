@@ -18,7 +18,7 @@ from server.errors import FieldViolation
 # Any string field of any request, in characters (ids, names, codes, keys, map keys). Big
 # enough for any id or free-text line; small enough that text work and echoes stay cheap, and
 # a request body no longer than this (a single customer with 40 named features is ~1 kB) needs
-# no check at all (`server.decoding`).
+# no check at all (`server.transport.decoding`).
 MAX_TEXT_CHARS = 4_096
 # Free-text fields that carry whole messages: (message full name, field name) -> characters.
 TEXT_LIMIT_OVERRIDES: dict[tuple[str, str], int] = {

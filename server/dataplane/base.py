@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from crm.v1 import common_pb2
+from server.dataplane.inputs import InputResolver, Resolved
 from server.errors import InvalidArgument, NotFound, Unavailable
-from server.executor import ModelExecutor, Outputs
-from server.inputs import InputResolver, Resolved
-from server.registry import LoadedArtifact, ModelRegistry
-from server.snapshot import FeatureSnapshot
+from server.models.executor import ModelExecutor, Outputs
+from server.models.registry import LoadedArtifact, ModelRegistry
+from server.models.snapshot import FeatureSnapshot
 
 FEATURES_ARTIFACT = "features"
 T = TypeVar("T")

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from crm.v1 import common_pb2
-from server.churn.alerts import AlertHub
-from server.churn.rules import risk_levels
-from server.churn.stats import ScoreStats
+from server.dataplane.alerts import AlertHub
 from server.dataplane.base import ModelId, Plane, ScoringHandler
-from server.inputs import Resolved
-from server.registry import LoadedArtifact
-from server.snapshot import FeatureSnapshot
-from server.specs import ChurnSpec
+from server.dataplane.inputs import Resolved
+from server.dataplane.risk_rules import risk_levels
+from server.dataplane.score_stats import ScoreStats
+from server.models.registry import LoadedArtifact
+from server.models.snapshot import FeatureSnapshot
+from server.models.specs import ChurnSpec
 
 TOP_DRIVERS = 3
 HIGH_VALUE_QUANTILE = 80.0  # net spend at or above this percentile of the snapshot

@@ -10,9 +10,9 @@ import numpy as np
 from crm import features as feat
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId, ScoringHandler
+from server.dataplane.inputs import Resolved
 from server.errors import FailedPrecondition
-from server.inputs import Resolved
-from server.specs import RFM, Segment, SegmentationSpec
+from server.models.specs import RFM, Segment, SegmentationSpec
 
 
 @dataclass(frozen=True)

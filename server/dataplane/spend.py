@@ -13,10 +13,10 @@ from crm import features as feat
 from crm.line_features import line_feature_matrix
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId, Plane, ScoringHandler
+from server.dataplane.inputs import Resolved, lines_frame
 from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
-from server.inputs import Resolved, lines_frame
 from server.limits import timestamp_violation
-from server.specs import RevenueSpec, SpendSpec
+from server.models.specs import RevenueSpec, SpendSpec
 
 PRODUCTS_ARTIFACT = "products"
 MAX_LINE_VIOLATIONS = 50

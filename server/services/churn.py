@@ -10,9 +10,9 @@ import grpc
 import numpy as np
 
 from crm.v1 import churn_pb2, churn_pb2_grpc
-from server.churn.alerts import to_message
-from server.churn.rules import recommendations
+from server.dataplane.alerts import to_message
 from server.dataplane.churn import ChurnHandler, ChurnScores
+from server.dataplane.risk_rules import recommendations
 from server.errors import FieldViolation, InvalidArgument
 from server.services.rows import STREAM_WINDOW, batch_of, model_ref, pipelined, slots
 

@@ -7,7 +7,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from crm.v1 import model_pb2, model_pb2_grpc
 from server.errors import FieldViolation, InvalidArgument
-from server.registry import LoadedArtifact, ModelRegistry, Outcome
+from server.models.registry import LoadedArtifact, ModelRegistry, Outcome
 
 _OUTCOMES = {
     Outcome.LOADED: model_pb2.RELOAD_OUTCOME_LOADED,

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId
-from server.inputs import Resolved
+from server.dataplane.inputs import Resolved
 
 STREAM_WINDOW = 4  # stream messages being decoded/scored at once, per stream
 T = TypeVar("T")

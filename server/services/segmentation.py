@@ -10,8 +10,8 @@ import numpy as np
 from crm.v1 import segmentation_pb2, segmentation_pb2_grpc
 from server.campaign.types import Segment
 from server.dataplane.segmentation import SegmentationHandler, Segments
+from server.models.specs import SegmentationSpec
 from server.services.rows import batch_of, model_ref, slots
-from server.specs import SegmentationSpec
 
 
 def segment_enum(name: str) -> int:

@@ -15,14 +15,14 @@ from crm.artifacts import KIND_FEATURES
 from crm.v1 import campaign_pb2_grpc
 from server.config import ServerConfig
 from server.dataplane.base import Plane
-from server.executor import ModelExecutor
-from server.inputs import InputResolver
-from server.interceptor import serving_interceptor
+from server.dataplane.inputs import InputResolver
 from server.metrics import ServerMetrics
-from server.registry import ModelRegistry
+from server.models.executor import ModelExecutor
+from server.models.registry import ModelRegistry
+from server.models.snapshot import load_feature_snapshot
 from server.services.campaign import LOADERS, CampaignServicer
-from server.snapshot import load_feature_snapshot
-from server.stream_slots import StreamSlots
+from server.transport.interceptor import serving_interceptor
+from server.transport.stream_slots import StreamSlots
 
 
 @dataclass

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from clients import CrmClient, CrmError
 from crm.v1 import churn_pb2, churn_pb2_grpc, model_pb2, model_pb2_grpc
-from server.health import SERVICE_MODELS
+from server.transport.health import SERVICE_MODELS
 from tests.factories import corrupt, make_onnx_artifact
 from tests.helpers import sample, scrape
 

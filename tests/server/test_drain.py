@@ -1,6 +1,6 @@
 """SIGTERM under load: every call that reached the server finishes OK, later ones get
 UNAVAILABLE, none is CANCELLED; and a handler that will not stop does not hold the exit past
-the grace period (`server.drain`)."""
+the grace period (`server.transport.drain`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, integrity_pb2, integrity_pb2_grpc
-from server.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, HARD_STOP_AFTER_GRACE_S
+from server.transport.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, HARD_STOP_AFTER_GRACE_S
 from tests.helpers import sample, scrape
 from tests.serverproc import RunningServer
 from tests.serving.helpers import snapshot

@@ -11,9 +11,9 @@ import pytest
 
 from clients.errors import CrmError
 from server.errors import FieldViolation, InvalidArgument, NotFound
-from server.interceptor import serving_interceptor
 from server.metrics import ServerMetrics
-from server.stream_slots import StreamSlots
+from server.transport.interceptor import serving_interceptor
+from server.transport.stream_slots import StreamSlots
 
 SECRET = "/etc/secret/path"
 

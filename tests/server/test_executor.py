@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from server.errors import DeadlineExceeded
-from server.executor import BatchingConfig, LaneState, ModelExecutor
-from server.inflight import OVERLAP_MEMORY_S, InFlight
 from server.metrics import ServerMetrics
-from server.registry import LoadedArtifact, ModelRegistry
+from server.models.executor import BatchingConfig, LaneState, ModelExecutor
+from server.models.inflight import OVERLAP_MEMORY_S, InFlight
+from server.models.registry import LoadedArtifact, ModelRegistry
 from tests.factories import make_onnx_artifact
 
 N_FEATURES = 4

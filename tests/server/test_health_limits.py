@@ -16,7 +16,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from server.health import SERVICE_MODELS
+from server.transport.health import SERVICE_MODELS
 from tests.factories import make_onnx_artifact
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

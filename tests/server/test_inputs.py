@@ -9,8 +9,8 @@ import pytest
 
 from crm import features as feat
 from crm.v1 import common_pb2
+from server.dataplane.inputs import InputResolver
 from server.errors import InvalidArgument
-from server.inputs import InputResolver
 
 SIGNED = sorted(feat.SIGNED_FEATURES)[0]
 NAMES = ("frequency", "recency_days", SIGNED)

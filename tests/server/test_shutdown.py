@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from server.interceptor import DRAINING_MESSAGE
+from server.transport.interceptor import DRAINING_MESSAGE
 
 
 def test_sigterm_drains_in_flight_calls_and_exits_zero(start_server) -> None:
@@ -41,7 +41,7 @@ def test_sigterm_drains_in_flight_calls_and_exits_zero(start_server) -> None:
     assert list(watch) == []
     assert watch.code() == grpc.StatusCode.OK
     # New calls are refused (once the drain's settling time for calls already queued in gRPC
-    # core is over, `server.drain`) ...
+    # core is over, `server.transport.drain`) ...
     refused = None
     deadline = time.monotonic() + 3
     while refused is None and time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from clients.scoring import Line
 from crm.v1 import common_pb2
-from server.snapshot import SNAPSHOT_FILE
+from server.models.snapshot import SNAPSHOT_FILE
 
 
 def latest(artifacts: Path, name: str) -> tuple[Path, dict]:

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from crm.v1 import churn_pb2, common_pb2
-from server.churn.rules import LEVELS
+from server.dataplane.risk_rules import LEVELS
 
 EDGES = np.linspace(0.1, 1.0, 10)
 

@@ -2,7 +2,7 @@
 
 Why one interceptor and not one per concern: grpc calls every interceptor's intercept_service
 on every call, and each interceptor's wrapper is another Python call per RPC. Here there is one
-lookup and one wrapper per call, and each concern (`server.interceptors`) is still written once:
+lookup and one wrapper per call, and each concern (`server.transport.interceptors`) is still written once:
 a stage says what it does at the points every call has -- its start, each message, its end --
 and this module alone knows how the four call kinds (and grpc's callback form of a server
 stream) reach those points.
@@ -113,7 +113,7 @@ class StagedInterceptor(grpc.ServerInterceptor):
         bound = [b for b in (stage.bind(method) for stage in self._stages) if b is not None]
         hooks = _Hooks(bound)
         # A stage that decodes takes the place of grpc's deserializer, which would answer a
-        # body that does not parse with INTERNAL (`server.decoding`).
+        # body that does not parse with INTERNAL (`server.transport.decoding`).
         des = None if hooks.decode else h.request_deserializer
         decode = hooks.decode or _as_is
         ser = h.response_serializer

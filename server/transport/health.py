@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2
 
 from server.errors import ResourceExhausted
-from server.registry import ModelRegistry
+from server.models.registry import ModelRegistry
 
 # What each service needs loaded to answer. Services needing nothing serve from start-up.
 SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {

@@ -1,6 +1,6 @@
 """What every call goes through, one concern a module, run by one interceptor (`chain`).
 
-In the server's order, outermost first (`server.interceptor.serving_stages`):
+In the server's order, outermost first (`server.transport.interceptor.serving_stages`):
 
 - `errors`: an exception becomes a status (ServiceError -> its status with details, anything
   else -> INTERNAL with a generic message);

@@ -30,7 +30,7 @@ from crm import features as feat
 from crm.v1 import common_pb2
 from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, echo
 from server.limits import timestamp_violation
-from server.snapshot import FeatureSnapshot
+from server.models.snapshot import FeatureSnapshot
 
 MAX_VIOLATIONS = 50
 

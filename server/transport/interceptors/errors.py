@@ -20,7 +20,7 @@ import grpc
 from grpc_status import rpc_status
 
 from server.errors import INTERNAL_MESSAGE, ServiceError
-from server.interceptors.chain import Hooks, Method
+from server.transport.interceptors.chain import Hooks, Method
 
 log = logging.getLogger("server.rpc")
 _OK = grpc.StatusCode.OK

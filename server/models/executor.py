@@ -39,9 +39,9 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from server.errors import DeadlineExceeded
-from server.inflight import InFlight
 from server.metrics import ServerMetrics
-from server.registry import LoadedArtifact
+from server.models.inflight import InFlight
+from server.models.registry import LoadedArtifact
 
 Outputs = dict[str, np.ndarray]
 # A call without a deadline reports an astronomically large time remaining; waits that long

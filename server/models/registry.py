@@ -28,11 +28,11 @@ from crm.artifacts import (
 )
 from server.errors import NotFound, Unavailable, echo
 from server.metrics import ServerMetrics
-from server.runtime import OnnxModel
-from server.specs import parse_spec
+from server.models.runtime import OnnxModel
+from server.models.specs import parse_spec
 
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s'\":,;()]+")
-log = logging.getLogger("server.registry")
+log = logging.getLogger("server.models.registry")
 
 Loader = Callable[[Path, Mapping[str, Any]], Any]
 
@@ -52,7 +52,7 @@ class LoadedArtifact:
     manifest: Mapping[str, Any]
     loaded_at: datetime
     payload: Any  # OnnxModel for onnx_model; what the kind's loader returned otherwise
-    spec: Any = None  # the typed serving spec (server.specs) of a model a handler serves
+    spec: Any = None  # the typed serving spec (server.models.specs) of a model a handler serves
 
     @property
     def model(self) -> OnnxModel:

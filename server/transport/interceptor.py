@@ -1,18 +1,18 @@
-"""The server's interceptor: the stages of `server.interceptors`, in order, in one grpc
+"""The server's interceptor: the stages of `server.transport.interceptors`, in order, in one grpc
 interceptor (`serving_interceptor`), for the server and for in-process test servers alike.
 """
 
 from __future__ import annotations
 
-from server.drain import CallGate
-from server.interceptors.chain import Stage, StagedInterceptor
-from server.interceptors.decoding import Decoding
-from server.interceptors.drain import DRAINING_MESSAGE, DrainGate
-from server.interceptors.errors import ErrorStatus
-from server.interceptors.metrics import GrpcMetrics
-from server.interceptors.stream_limits import StreamLimit
 from server.metrics import ServerMetrics
-from server.stream_slots import StreamSlots
+from server.transport.drain import CallGate
+from server.transport.interceptors.chain import Stage, StagedInterceptor
+from server.transport.interceptors.decoding import Decoding
+from server.transport.interceptors.drain import DRAINING_MESSAGE, DrainGate
+from server.transport.interceptors.errors import ErrorStatus
+from server.transport.interceptors.metrics import GrpcMetrics
+from server.transport.interceptors.stream_limits import StreamLimit
+from server.transport.stream_slots import StreamSlots
 
 __all__ = ["DRAINING_MESSAGE", "serving_interceptor", "serving_stages"]
 

@@ -2,7 +2,7 @@
 
 grpc's own deserialization turns a body that does not parse into INTERNAL ("Exception
 deserializing request!"): a client's mistake reported as the server's. The decoding stage
-(`server.interceptors.decoding`) registers handlers without a deserializer and decodes here
+(`server.transport.interceptors.decoding`) registers handlers without a deserializer and decodes here
 instead, so a garbage, truncated or bit-flipped body is a BadRequest naming the message, and a
 string longer than its limit (`server.limits`) is a BadRequest naming the field, before any
 handler sees it. A client stream's messages are decoded one by one, the first bad one failing

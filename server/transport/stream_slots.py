@@ -5,7 +5,7 @@ thread while it is open: an alert watcher for hours. With as many open streams a
 threads, no thread is left for unary calls and they stop being answered (measured before this
 bound: 40 WatchChurnAlerts streams on 32 threads made a health Check time out). So streams
 beyond the bound are refused at once with RESOURCE_EXHAUSTED. Health Watch is not counted: it
-runs in grpc's callback form and holds no thread (`server.interceptors.stream_limits`).
+runs in grpc's callback form and holds no thread (`server.transport.interceptors.stream_limits`).
 """
 
 from __future__ import annotations

@@ -26,21 +26,18 @@ from crm.v1 import (
     segmentation_pb2_grpc,
     spend_pb2_grpc,
 )
-from server.churn.alerts import AlertHub
 from server.config import ServerConfig
+from server.dataplane.alerts import AlertHub
 from server.dataplane.base import Plane
 from server.dataplane.churn import ChurnHandler
+from server.dataplane.inputs import InputResolver
 from server.dataplane.segmentation import SegmentationHandler
 from server.dataplane.spend import RevenueHandler, SpendHandler
-from server.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED, CallGate
-from server.executor import BatchingConfig, ModelExecutor
-from server.health import SERVICE_MODELS, ServiceHealth
-from server.inflight import InFlight
-from server.inputs import InputResolver
-from server.interceptor import serving_interceptor
 from server.metrics import MetricsEndpoint, ServerMetrics
-from server.reflection import enable_reflection
-from server.registry import ModelRegistry
+from server.models.executor import BatchingConfig, ModelExecutor
+from server.models.inflight import InFlight
+from server.models.registry import ModelRegistry
+from server.models.snapshot import load_feature_snapshot
 from server.services.campaign import LOADERS as CAMPAIGN_LOADERS
 from server.services.campaign import CampaignServicer
 from server.services.churn import ChurnServicer
@@ -48,8 +45,11 @@ from server.services.integrity import IntegrityServicer
 from server.services.models import ModelServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
-from server.snapshot import load_feature_snapshot
-from server.stream_slots import StreamSlots
+from server.transport.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED, CallGate
+from server.transport.health import SERVICE_MODELS, ServiceHealth
+from server.transport.interceptor import serving_interceptor
+from server.transport.reflection import enable_reflection
+from server.transport.stream_slots import StreamSlots
 
 log = logging.getLogger("server")
 
@@ -181,7 +181,7 @@ class CrmServer:
     def stop(self, grace_seconds: float | None = None) -> int:
         """Drain, then close what the calls used; returns the process exit code. Health goes
         NOT_SERVING (watch streams end), calls still queued in gRPC core are served, later ones
-        get UNAVAILABLE, and in-flight calls get the grace period (`server.drain`). Calls still
+        get UNAVAILABLE, and in-flight calls get the grace period (`server.transport.drain`). Calls still
         running then are logged and abandoned (EXIT_ABANDONED). gRPC's core is left running on
         purpose (its shutdown cancels queued calls): the caller exits the process, with
         os._exit, since abandoned handler threads would block a normal exit forever."""

@@ -1,4 +1,4 @@
-"""The open-stream bound: a streaming call holds a slot of `server.stream_slots` while it holds
+"""The open-stream bound: a streaming call holds a slot of `server.transport.stream_slots` while it holds
 its handler thread, or is refused with RESOURCE_EXHAUSTED, so threads stay free for unary calls.
 
 A client stream holds its thread while its handler runs; a server or bidi stream while its
@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 
-from server.interceptors.chain import Hooks, Method
-from server.stream_slots import StreamSlots
+from server.transport.interceptors.chain import Hooks, Method
+from server.transport.stream_slots import StreamSlots
 
 
 class StreamLimit:

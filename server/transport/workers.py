@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.config import ServerConfig
-from server.drain import EXIT_ABANDONED, EXIT_DRAINED, HARD_STOP_AFTER_GRACE_S
+from server.transport.drain import EXIT_ABANDONED, EXIT_DRAINED, HARD_STOP_AFTER_GRACE_S
 
 log = logging.getLogger("server.supervisor")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -145,7 +145,7 @@ def supervise(config: ServerConfig, argv: Sequence[str]) -> int:
 
 
 def _stop_all(workers: dict[int, subprocess.Popen[bytes]], grace: float) -> int:
-    """SIGTERM every worker (each drains on its own, `server.drain`) and wait for them within
+    """SIGTERM every worker (each drains on its own, `server.transport.drain`) and wait for them within
     the cap a worker keeps itself: grace + CLOSE_TIMEOUT_S, or its SIGALRM a little later.
     A worker still alive after that is killed. 0 when every worker drained, else EXIT_ABANDONED."""
     for proc in workers.values():

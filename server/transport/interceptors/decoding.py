@@ -1,7 +1,7 @@
 """Request decoding: a body that does not parse is the client's INVALID_ARGUMENT.
 
 The stage takes the place of grpc's deserializer (which would answer INTERNAL) with
-`server.decoding`'s decoder for the method's request type: a bad body, or a string over its
+`server.transport.decoding`'s decoder for the method's request type: a bad body, or a string over its
 limit, is a BadRequest naming the message or the field before any handler sees it.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.decoding import decoder
-from server.interceptors.chain import Hooks, Method
+from server.transport.decoding import decoder
+from server.transport.interceptors.chain import Hooks, Method
 
 
 class Decoding:

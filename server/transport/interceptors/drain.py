@@ -1,15 +1,15 @@
-"""The drain gate: every call counts in `server.drain.CallGate` until its status is sent, and
+"""The drain gate: every call counts in `server.transport.drain.CallGate` until its status is sent, and
 a call that reaches its handler once a drain has settled is refused with UNAVAILABLE, which
 clients retry (on another worker, or after the restart). Why the drain is done here and not
-by grpc's `server.stop(grace)`: see `server.drain`.
+by grpc's `server.stop(grace)`: see `server.transport.drain`.
 """
 
 from __future__ import annotations
 
 import grpc
 
-from server.drain import CallGate
-from server.interceptors.chain import Hooks, Method
+from server.transport.drain import CallGate
+from server.transport.interceptors.chain import Hooks, Method
 
 DRAINING_MESSAGE = "the server is shutting down; retry the call"
 

@@ -1,7 +1,7 @@
 """gRPC metrics of every call: started, handled by status code, latency, messages each way.
 
 The conventional grpc-prometheus set (`server.metrics`). A call is handled with the status that
-`server.interceptors.errors.outcome` gives what ended it, so the count matches what the client
+`server.transport.interceptors.errors.outcome` gives what ended it, so the count matches what the client
 got; a stream in grpc's callback form that ends after its client left is CANCELLED. Label
 children are resolved once per method, so a call costs a few counter increments.
 """
@@ -12,9 +12,9 @@ import time
 
 import grpc
 
-from server.interceptors.chain import Hooks, Method
-from server.interceptors.errors import outcome
 from server.metrics import MethodMetrics, ServerMetrics
+from server.transport.interceptors.chain import Hooks, Method
+from server.transport.interceptors.errors import outcome
 
 
 class GrpcMetrics:

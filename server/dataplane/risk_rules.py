@@ -1,7 +1,7 @@
 """Risk levels and the recommendation rule table.
 
 Risk level from the calibrated probability p and thresholds (t_medium, t_high, t_critical),
-taken from the model manifest (`serving.risk_thresholds`, parsed by `server.specs`):
+taken from the model manifest (`serving.risk_thresholds`, parsed by `server.models.specs`):
     p <  t_medium -> LOW;  p < t_high -> MEDIUM;  p < t_critical -> HIGH;  else CRITICAL.
 
 Recommendations (codes are stable; "high value" = net spend in the top RFM quintile):

@@ -1,1 +1,0 @@
-"""Churn post-processing: risk levels, recommendation rules, live alerts and statistics."""
