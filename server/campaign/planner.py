@@ -45,6 +45,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from server.campaign.actions import (
+    Candidate,
+    Priced,
+    money,
+    num,
+    paid_action,
+    pct,
+    protect_action,
+)
 from server.campaign.assumptions import Assumptions
 from server.campaign.knapsack import ALGORITHM, Option, allocate
 from server.campaign.types import (
@@ -91,16 +100,6 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class _Priced:
-    discount: float
-    extra_units: float
-    revenue: float
-    margin: float
-    cost_cents: int
-    responders: float
-
-
-@dataclass(frozen=True)
 class _Context:
     """What every candidate is priced against."""
 
@@ -110,17 +109,6 @@ class _Context:
     currency: str
     margin_rate: float  # of the inventory, for customer-wide vouchers
     excluded: tuple[str, ...]  # products at stockout risk, never in a voucher
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    objective: Objective
-    position: Position | None
-    profile: SegmentProfile
-    audience: Audience
-    channel: Channel
-    options: tuple[_Priced, ...]
-    context: str  # the numbers behind the candidate, for the rationale
 
 
 def cents(amount: float) -> int:
@@ -134,23 +122,6 @@ def discount_levels(max_discount: float) -> list[float]:
     if max_discount > levels[-1]:
         levels.append(max_discount)
     return levels
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.0f}%" if abs(x * 100 - round(x * 100)) < 1e-9 else f"{x * 100:.1f}%"
-
-
-def _num(x: float) -> str:
-    """Numbers as people write them: 74, 0.0714, 3.99, 12.5, 1,250."""
-    if math.isinf(x):
-        return "unlimited"
-    if abs(x) >= 100 or float(x).is_integer():
-        return f"{x:,.0f}"
-    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
-
-
-def _money(x: float, currency: str) -> str:
-    return f"{x:,.2f} {currency}"
 
 
 def _cheapest(channels: Sequence[Channel], assumptions: Assumptions) -> Channel:
@@ -197,7 +168,7 @@ def _strongest(category: str, segments: Sequence[SegmentProfile]) -> SegmentProf
 
 def _product_candidate(
     position: Position, segments: Sequence[SegmentProfile], ctx: _Context
-) -> _Candidate | None:
+) -> Candidate | None:
     request, assumptions, channel, currency = (
         ctx.request,
         ctx.assumptions,
@@ -226,7 +197,7 @@ def _product_candidate(
         responders = n * rate * (1 + elasticity * x)
         extra = min(responders * units_each, cap)
         options.append(
-            _Priced(
+            Priced(
                 discount=x,
                 extra_units=extra,
                 revenue=extra * price,
@@ -240,30 +211,30 @@ def _product_candidate(
     if position.status is Status.OVERSTOCK:
         why = (
             f"Overstock: {item.product_id} ({item.category or 'uncategorised'}) has "
-            f"{_num(position.days_of_cover)} days of cover ({_num(item.stock_on_hand)} on hand + "
-            f"{_num(item.units_on_order)} on order at {_num(position.forecast_daily_units)}/day; "
-            f"overstock above {_num(assumptions.overstock_cover_days)} days)"
+            f"{num(position.days_of_cover)} days of cover ({num(item.stock_on_hand)} on hand + "
+            f"{num(item.units_on_order)} on order at {num(position.forecast_daily_units)}/day; "
+            f"overstock above {num(assumptions.overstock_cover_days)} days)"
         )
     else:
         why = (
             f"Dead stock: {item.product_id} ({item.category or 'uncategorised'}) holds "
-            f"{_num(item.stock_on_hand)} units but sells {_num(position.forecast_daily_units)}/day "
-            f"(dead at or below {_num(assumptions.dead_stock_daily_units)}/day)"
+            f"{num(item.stock_on_hand)} units but sells {num(position.forecast_daily_units)}/day "
+            f"(dead at or below {num(assumptions.dead_stock_daily_units)}/day)"
         )
     affinity = profile.category_affinity.get(item.category, 0.0)
     context = (
-        f"{why}; {_num(cap)} units can go without touching the {request.horizon_days}-day "
+        f"{why}; {num(cap)} units can go without touching the {request.horizon_days}-day "
         f"baseline. Target {profile.name}: the segment with the strongest {item.category or 'uncategorised'} "
-        f"affinity ({_pct(affinity)} of spend), {n} buyers of the category, response "
-        f"{_pct(rate)}, elasticity {elasticity:g}, {_num(units_each)} units per order; "
-        f"price {_money(p, currency)}, cost {_money(c, currency)}"
+        f"affinity ({pct(affinity)} of spend), {n} buyers of the category, response "
+        f"{pct(rate)}, elasticity {elasticity:g}, {num(units_each)} units per order; "
+        f"price {money(p, currency)}, cost {money(c, currency)}"
     )
-    return _Candidate(objective, position, profile, audience, channel, tuple(options), context)
+    return Candidate(objective, position, profile, audience, channel, tuple(options), context)
 
 
 def _customer_candidate(
     objective: Objective, profile: SegmentProfile, audience: Audience, ctx: _Context
-) -> _Candidate | None:
+) -> Candidate | None:
     request, assumptions, channel, currency = (
         ctx.request,
         ctx.assumptions,
@@ -283,7 +254,7 @@ def _customer_candidate(
             continue
         responders = n * rate * (1 + elasticity * x)
         options.append(
-            _Priced(
+            Priced(
                 discount=x,
                 extra_units=responders * audience.avg_units_per_invoice,
                 revenue=responders * basket * (1 - x),
@@ -299,7 +270,7 @@ def _customer_candidate(
     else:
         who = (
             f"Retain high value: {n} {profile.name} customers at churn risk >= "
-            f"{_pct(profile.churn_threshold or 0.0)}"
+            f"{pct(profile.churn_threshold or 0.0)}"
         )
     exclusions = (
         f"; voucher excludes {len(excluded)} product(s) at stockout risk ({', '.join(excluded[:5])}"
@@ -308,10 +279,10 @@ def _customer_candidate(
         else ""
     )
     context = (
-        f"{who}, average order {_money(basket, currency)}, response {_pct(rate)}, elasticity "
-        f"{elasticity:g}, inventory margin {_pct(rate_of_margin)}{exclusions}"
+        f"{who}, average order {money(basket, currency)}, response {pct(rate)}, elasticity "
+        f"{elasticity:g}, inventory margin {pct(rate_of_margin)}{exclusions}"
     )
-    return _Candidate(objective, None, profile, audience, channel, tuple(options), context)
+    return Candidate(objective, None, profile, audience, channel, tuple(options), context)
 
 
 def _candidates(
@@ -320,7 +291,7 @@ def _candidates(
     request: PlanRequest,
     assumptions: Assumptions,
     currency: str,
-) -> list[_Candidate]:
+) -> list[Candidate]:
     if not request.channels:
         return []
     ctx = _Context(
@@ -333,7 +304,7 @@ def _candidates(
             sorted(p.item.product_id for p in positions if p.status is Status.STOCKOUT_RISK)
         ),
     )
-    found: list[_Candidate | None] = [
+    found: list[Candidate | None] = [
         _product_candidate(p, segments, ctx)
         for p in sorted(positions, key=lambda p: p.item.product_id)
     ]
@@ -345,75 +316,6 @@ def _candidates(
                 _customer_candidate(Objective.RETAIN_HIGH_VALUE, profile, profile.churn_risk, ctx)
             )
     return [c for c in found if c is not None]
-
-
-def _paid_action(candidate: _Candidate, priced: _Priced, currency: str) -> Action:
-    pos = candidate.position
-    numbers = (
-        f"{_num(candidate.audience.customers)} contacts by {candidate.channel.key} at "
-        f"{_pct(priced.discount)} off -> {_num(priced.responders)} expected responders, "
-        f"{_num(priced.extra_units)} extra units, revenue {_money(priced.revenue, currency)}, "
-        f"margin {_money(priced.margin, currency)} for {_money(priced.cost_cents / 100, currency)} "
-        f"of budget"
-    )
-    if priced.discount == 0:
-        numbers += " (a discount would cost more margin than it brings)"
-    return Action(
-        rank=0,
-        objective=candidate.objective,
-        product_id=pos.item.product_id if pos else "",
-        category=pos.item.category if pos else "",
-        segment=candidate.profile.segment,
-        segment_name=candidate.profile.name,
-        audience_size=candidate.audience.customers,
-        channel=candidate.channel,
-        discount=priced.discount,
-        expected_extra_units=round(priced.extra_units, 2),
-        expected_revenue=round(priced.revenue, 2),
-        expected_margin=round(priced.margin, 2),
-        budget_used=priced.cost_cents / 100,
-        rationale=f"{candidate.context}. {numbers}.",
-    )
-
-
-def _protect_action(position: Position, horizon_days: int, assumptions: Assumptions) -> Action:
-    item, d = position.item, position.forecast_daily_units
-    if position.days_of_cover <= assumptions.stockout_cover_days:
-        rule = f"at or below the {_num(assumptions.stockout_cover_days)}-day stockout threshold"
-    else:
-        rule = (
-            f"but the {_num(item.stock_on_hand)} on hand last {_num(position.on_hand_cover_days)} "
-            f"days, less than the {_num(item.lead_time_days)}-day lead time"
-        )
-    short = max(0.0, d * item.lead_time_days - item.stock_on_hand)
-    arrival = (
-        f"the {_num(item.units_on_order)} on order arrive"
-        if item.units_on_order > 0
-        else "stock ordered today could arrive"
-    )
-    gap = f"; about {_num(short)} units short before {arrival}" if short > 0.005 else ""
-    rationale = (
-        f"Stockout risk: {item.product_id} ({item.category or 'uncategorised'}) has "
-        f"{_num(position.days_of_cover)} days of cover ({_num(item.stock_on_hand)} on hand + "
-        f"{_num(item.units_on_order)} on order at {_num(d)}/day), {rule}{gap}. Hold the price: "
-        f"no discount, no promotion, and excluded from vouchers for the next {horizon_days} days."
-    )
-    return Action(
-        rank=0,
-        objective=Objective.PROTECT_STOCKOUT,
-        product_id=item.product_id,
-        category=item.category,
-        segment=Segment.UNSPECIFIED,
-        segment_name="",
-        audience_size=0,
-        channel=Channel.UNSPECIFIED,
-        discount=0.0,
-        expected_extra_units=0.0,
-        expected_revenue=0.0,
-        expected_margin=0.0,
-        budget_used=0.0,
-        rationale=rationale,
-    )
 
 
 def plan(
@@ -433,7 +335,7 @@ def plan(
         per_class=assumptions.max_actions_per_segment,
     )
     paid = [
-        _paid_action(c, c.options[i], currency)
+        paid_action(c, c.options[i], currency)
         for c, i in zip(candidates, chosen, strict=True)
         if i is not None
     ]
@@ -442,7 +344,7 @@ def plan(
         (p for p in positions if p.status is Status.STOCKOUT_RISK),
         key=lambda p: (p.on_hand_cover_days, p.item.product_id),
     )
-    advisory = [_protect_action(p, request.horizon_days, assumptions) for p in at_risk]
+    advisory = [protect_action(p, request.horizon_days, assumptions) for p in at_risk]
     actions = tuple(
         Action(**{**a.__dict__, "rank": rank}) for rank, a in enumerate([*paid, *advisory], start=1)
     )

@@ -15,12 +15,10 @@ any committed size reads a consistent set of hashes without a long read transact
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from crm.merkle import HASH_SIZE, StreamingRoot, leaf_hash
@@ -33,6 +31,14 @@ from server.errors import (
     Unavailable,
     echo,
 )
+from server.integrity.records import (
+    Appended,
+    ConsistencyProof,
+    InclusionProof,
+    StoredLeaf,
+    TreeHead,
+    log_name,
+)
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.tree import (
     NodeKey,
@@ -44,9 +50,7 @@ from server.integrity.tree import (
 )
 
 DB_FILE = "logs.sqlite3"
-DEFAULT_LOG = "default"
 MAX_LEAVES_PER_READ = 1000
-_LOG_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EPOCH_BITS = 16  # the leaf-hash index is partitioned by idx >> EPOCH_BITS (see above)
 WRITER_CACHE_KIB = 32 * 1024  # keeps the current epoch's index and the tables' right edges hot
 
@@ -82,57 +86,6 @@ WITH RECURSIVE epoch(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM epoch WHERE n <
 SELECT min(idx) FROM epoch CROSS JOIN leaves INDEXED BY leaf_by_epoch_hash
 WHERE log_id = ? AND (idx >> {EPOCH_BITS}) = epoch.n AND substr(hash, 1, 8) = ? AND hash = ?
 """
-
-
-@dataclass(frozen=True)
-class TreeHead:
-    log: str
-    tree_size: int
-    root_hash: bytes
-    timestamp_ms: int
-    signature: bytes
-
-
-@dataclass(frozen=True)
-class Appended:
-    first_index: int
-    head: TreeHead
-    leaf_hashes: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    leaf_index: int
-    tree_size: int
-    leaf_hash: bytes
-    audit_path: tuple[bytes, ...]
-    root_hash: bytes
-
-
-@dataclass(frozen=True)
-class ConsistencyProof:
-    first_tree_size: int
-    second_tree_size: int
-    proof: tuple[bytes, ...]
-    first_root_hash: bytes
-    second_root_hash: bytes
-
-
-@dataclass(frozen=True)
-class StoredLeaf:
-    index: int
-    data: bytes
-    leaf_hash: bytes
-
-
-def log_name(name: str) -> str:
-    """The log a request names ("" is "default"); INVALID_ARGUMENT on a malformed name."""
-    name = name or DEFAULT_LOG
-    if not _LOG_NAME.fullmatch(name):
-        raise InvalidArgument.field(
-            "log", "use 1-64 letters, digits, '-', '_' or '.' (empty means 'default')"
-        )
-    return name
 
 
 class LogStore:

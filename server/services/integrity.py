@@ -19,8 +19,9 @@ from crm.lineage import CsvDigester, DatasetFormatError
 from crm.v1 import common_pb2, integrity_pb2, integrity_pb2_grpc
 from server.config import ServerConfig
 from server.errors import FieldViolation, InvalidArgument
+from server.integrity.records import TreeHead
 from server.integrity.signer import TreeHeadSigner
-from server.integrity.store import MAX_LEAVES_PER_READ, LogStore, TreeHead
+from server.integrity.store import MAX_LEAVES_PER_READ, LogStore
 from server.limits import timestamp_violation
 
 # Canonical column -> TransactionLine field, to name the field a bad value came from.

@@ -32,8 +32,9 @@ from crm.merkle import (
     verify_inclusion,
 )
 from server.errors import InvalidArgument, NotFound
+from server.integrity.records import TreeHead
 from server.integrity.signer import KEY_FILE, TreeHeadSigner
-from server.integrity.store import DB_FILE, EPOCH_BITS, LogStore, TreeHead
+from server.integrity.store import DB_FILE, EPOCH_BITS, LogStore
 from server.integrity.tree import consistency_ranges, inclusion_ranges, range_hashes
 
 REPO = Path(__file__).resolve().parents[2]
