@@ -10,7 +10,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install serve test protos train lint format system-deps default-artifacts clean \
-	bench bench-serving bench-integrity bench-train bench-ceiling loadtest
+	bench bench-serving bench-integrity bench-train bench-ceiling loadtest fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ bench-ceiling: $(STAMP) system-deps
 # Load a running server: ghz with a clients/ghz config when ghz is installed, else h2load.
 loadtest: $(STAMP) system-deps
 	$(PY) -m benchmarks.loadtest $(ARGS)
+
+# Fuzz every declared RPC of a fresh server on $(ARTIFACTS) (issue 16): >= 10,000 calls, a table
+# of status codes per RPC, non-zero exit on any INTERNAL/UNKNOWN, hang, leak or crash.
+fuzz: $(STAMP) protos default-artifacts
+	$(PY) -m tests.fuzz --calls 10000 --artifacts $(ARTIFACTS) $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
