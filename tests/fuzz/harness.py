@@ -53,7 +53,8 @@ UNARY_BOUND_S = 10.0  # every unary, client-stream and half-closed bidi call ans
 STREAM_WAIT_S = 1.0  # server streams: read until the first response or this client deadline
 MAX_DETAILS_BYTES = 2048  # an error message longer than this is a violation
 RSS_GROWTH_LIMIT_MB = 150.0
-UNKNOWN_METHODS_RSS_LIMIT_MB = 16.0
+UNKNOWN_METHOD_BYTES = 1024  # RSS growth allowed per call to an unknown method (none is kept)
+UNKNOWN_METHOD_PAD = 4000  # most unknown method names are this long: a kept name shows in RSS
 PROBE_S = 5.0  # after a call timed out, a health Check must answer within this
 TIMEOUTS_BEFORE_GIVING_UP = 2  # per RPC: later cases of an RPC that hung twice are skipped
 BAD_CODES = ("UNKNOWN", "INTERNAL")
@@ -99,6 +100,7 @@ _LEAKS = (
     (re.compile(r"\.py\b"), "a Python file name"),
 )
 _PATH = re.compile(r"(?<![\w.])(?:/[\w.-]+){2,}")
+_REPEATS = re.compile(r"(.{1,4}?)\1{15,}")
 _METHOD_PATH = re.compile(r"/\w+(?:\.\w+)+/\w+")
 
 
@@ -255,6 +257,28 @@ def _scalar(f: FieldDescriptor, vocab: Vocabulary) -> st.SearchStrategy:
     raise TypeError(f"no strategy for field {f.full_name} of type {t}")
 
 
+def _benign(f: FieldDescriptor, vocab: Vocabulary) -> st.SearchStrategy:
+    """Ordinary values, so that a message with one hostile field gets past validation."""
+    t = f.type
+    if t in _INT_RANGES:
+        return st.integers(1, 100)
+    if t in _FLOATS:
+        return st.floats(0.5, 100.0, width=32 if t == FieldDescriptor.TYPE_FLOAT else 64)
+    if t == FieldDescriptor.TYPE_STRING:
+        return st.sampled_from(vocab.words) | st.text(string.ascii_letters, min_size=1, max_size=12)
+    if t == FieldDescriptor.TYPE_BYTES:
+        return st.binary(min_size=1, max_size=32)
+    if t == FieldDescriptor.TYPE_ENUM:
+        known = [v.number for v in f.enum_type.values]
+        return st.sampled_from([n for n in known if n] or known)
+    return _scalar(f, vocab)
+
+
+def _mostly(benign: st.SearchStrategy, hostile: st.SearchStrategy) -> st.SearchStrategy:
+    """One time in five the hostile value."""
+    return st.integers(0, 4).flatmap(lambda i: hostile if i == 0 else benign)
+
+
 def _count(depth: int) -> st.SearchStrategy[int]:
     """Mostly a few elements; empty; large at the top two levels; maximal at the top."""
     choices = [0, 1, 1, 2, 2, 3, 3]
@@ -290,11 +314,18 @@ class _Builder:
 
     MAX_DEPTH = 5
 
-    def __init__(self, vocab: Vocabulary) -> None:
+    def __init__(self, vocab: Vocabulary, mild: bool = False) -> None:
+        """`mild`: most values ordinary and most fields set, some hostile, so the hostile
+        ones reach the code past validation; else every value is drawn from the hostile set."""
         self.vocab = vocab
+        self.mild = mild
 
     def message(self, desc: Descriptor, depth: int = 0) -> st.SearchStrategy[Message]:
         if desc.full_name == "google.protobuf.Timestamp":
+            if self.mild:
+                cls = GetMessageClass(desc)
+                ordinary = st.integers(1_262_304_000, 1_735_689_600).map(lambda s: cls(seconds=s))
+                return _mostly(ordinary, _timestamps(desc))
             return _timestamps(desc)
         return st.composite(lambda draw: self._fill(draw, desc, depth))()
 
@@ -312,7 +343,7 @@ class _Builder:
             if oneof is not None and not _synthetic(oneof):
                 if chosen[oneof.name] is not f:
                     continue
-            elif not draw(st.booleans()):
+            elif not draw(st.integers(0, 3) if self.mild else st.booleans()):
                 continue
             self._set(draw, msg, f, depth)
         return msg
@@ -320,6 +351,8 @@ class _Builder:
     def _value(self, f: FieldDescriptor, depth: int) -> st.SearchStrategy:
         if f.type == FieldDescriptor.TYPE_MESSAGE:
             return self.message(f.message_type, depth + 1)
+        if self.mild:
+            return _mostly(_benign(f, self.vocab), _scalar(f, self.vocab))
         return _scalar(f, self.vocab)
 
     def _set(self, draw: Callable, msg: Message, f: FieldDescriptor, depth: int) -> None:
@@ -403,9 +436,10 @@ def _raw(kind: str, builder: _Builder, rpc: Rpc) -> st.SearchStrategy[bytes]:
 
 
 def _hostile(builder: _Builder, rpc: Rpc) -> st.SearchStrategy[bytes]:
+    mild = _Builder(builder.vocab, mild=True)
     return st.builds(
         lambda m, extra: m.SerializeToString() + b"".join(extra),
-        builder.message(rpc.input),
+        builder.message(rpc.input) | mild.message(rpc.input),
         st.lists(_UNKNOWN_FIELD, max_size=1),
     )
 
@@ -419,7 +453,7 @@ def cases(rpc: Rpc, kind: str, builder: _Builder) -> st.SearchStrategy[Case]:
 def unknown_methods() -> st.SearchStrategy[Case]:
     """Method names no server declares, some of them long (a cache per name would leak)."""
     name = st.text(string.ascii_letters + string.digits, min_size=1, max_size=24)
-    pad = st.sampled_from([0, 0, 200, 2000])
+    pad = st.sampled_from([0, UNKNOWN_METHOD_PAD, UNKNOWN_METHOD_PAD, UNKNOWN_METHOD_PAD])
 
     def case(service: str, method: str, n: int) -> Case:
         path = f"/crm.v1.Foo{service}/Bar{method}{'x' * n}"
@@ -536,6 +570,7 @@ def summarize(case: Case) -> str:
         head += f" ({', '.join(counts)})"
     _trim(msg)
     text = text_format.MessageToString(msg, as_one_line=True)
+    text = _REPEATS.sub(lambda m: f"{m.group(1)}…(x{len(m.group(0)) // len(m.group(1))})", text)
     return f"{head}: {text[:400]}{'…' if len(text) > 400 else ''}{more}"
 
 
@@ -588,6 +623,7 @@ class Report:
     hung: Counter = field(default_factory=Counter)  # unanswered calls per RPC
     rss_mb: dict[str, float] = field(default_factory=dict)
     rss_growth_mb: float = 0.0  # the most any one server grew from its warmed-up RSS
+    rss_steps_mb: Counter = field(default_factory=Counter)  # growth while fuzzing each RPC
     restarts: int = 0
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -642,7 +678,8 @@ class Report:
         """Violations grouped by RPC, then by (problem, input kind, status, message)."""
         groups: dict[str, dict[tuple, list[Violation]]] = defaultdict(lambda: defaultdict(list))
         for v in self.violations:
-            groups[v.rpc][(v.problem, v.kind, v.code, _clip(v.details, 160))].append(v)
+            details = re.sub(r"\d+", "N", _clip(v.details, 160)) if v.kind != "-" else v.details
+            groups[v.rpc][(v.problem, v.kind, v.code, details)].append(v)
         lines = []
         for rpc in sorted(groups):
             lines.append(f"{rpc}:")
@@ -650,7 +687,8 @@ class Report:
                 groups[rpc].items(), key=lambda kv: -len(kv[1])
             ):
                 lines.append(f"  {len(vs)}x {problem} [input {kind}, status {code}] {details!r}")
-                lines += [f"      e.g. {v.example}" for v in vs[:examples] if v.example]
+                distinct = list(dict.fromkeys(v.example for v in vs if v.example))
+                lines += [f"      e.g. {example}" for example in distinct[:examples]]
         return "\n".join(lines)
 
 
@@ -702,7 +740,7 @@ class _Run:
         self.threads: list[threading.Thread] = []
         self.server: RunningServer | None = None
         self.channel: grpc.Channel | None = None
-        self.rss_base = 0.0
+        self.rss_base = self.rss_last = 0.0
 
     def connect(self, server: RunningServer) -> None:
         self.server = server
@@ -714,7 +752,7 @@ class _Run:
         for rpc in self.rpcs:  # warm-up: every RPC once with an empty message
             self.sink(Case(rpc, "empty", (b"",)))
         self.drain()
-        self.rss_base = rss_mb(server.proc.pid)
+        self.rss_base = self.rss_last = rss_mb(server.proc.pid)
         self.report.rss_mb.setdefault("start", self.rss_base)
         self.start()
 
@@ -793,23 +831,34 @@ class _Run:
         self.channel.close()
         self.server.kill()
 
+    def note_rss(self, rpc: Rpc) -> None:
+        """RSS growth while `rpc` was fuzzed (roughly: a few cases may still be queued)."""
+        assert self.server is not None
+        if self.server.proc.poll() is None:
+            now = rss_mb(self.server.proc.pid)
+            self.report.rss_steps_mb[rpc.short] += now - self.rss_last
+            self.rss_last = now
+
     def run(self) -> Report:
         t0 = time.monotonic()
         plan, report = self.plan, self.report
         self.connect(self.launch())
         builder = _Builder(Vocabulary.from_server(self.channel))  # type: ignore[arg-type]
-        rounds = 0
+        rounds, per = 0, plan.per_rpc_kind
         while True:
             for rpc in self.rpcs:
                 for kind in ("hostile", *RAW_KINDS):
-                    n = plan.per_rpc_kind if kind == "hostile" else max(1, plan.per_rpc_kind // 2)
+                    n = per if kind == "hostile" else max(1, per // 2)
                     seed = zlib.crc32(f"{plan.seed}:{rounds}:{rpc.path}:{kind}".encode())
                     generate(cases(rpc, kind, builder), n, seed, self.sink)
                     self.recover()
+                self.note_rss(rpc)
                 self.progress(f"{rpc.short}: {report.calls} calls so far")
             rounds += 1
-            if report.calls + self.work.qsize() >= plan.min_calls or rounds >= 20:
+            missing = plan.min_calls - report.calls - self.work.qsize()
+            if missing <= 0 or rounds >= 20:
                 break
+            per = max(2, math.ceil(missing / (3 * len(self.rpcs))))  # hostile n, raw 4 x n/2
         self.drain()
         assert self.server is not None
         before = rss_mb(self.server.proc.pid) if self.server.proc.poll() is None else 0.0
@@ -820,12 +869,13 @@ class _Run:
         if alive:
             report.rss_mb["end"] = rss_mb(self.server.proc.pid)
             report.rss_mb["unknown methods"] = report.rss_mb["end"] - before
-            if report.rss_mb["unknown methods"] > UNKNOWN_METHODS_RSS_LIMIT_MB:
+            limit = max(2.0, plan.unknown_methods * UNKNOWN_METHOD_BYTES / 2**20)
+            if report.rss_mb["unknown methods"] > limit:
                 report.add(
                     "(unknown methods)",
                     f"RSS grew {report.rss_mb['unknown methods']:.1f} MB over "
-                    f"{plan.unknown_methods} calls to unknown methods "
-                    f"(limit {UNKNOWN_METHODS_RSS_LIMIT_MB:g})",
+                    f"{plan.unknown_methods} calls to unknown methods, most of them "
+                    f"{UNKNOWN_METHOD_PAD} characters long (limit {limit:.1f} MB)",
                 )
             report.rss_growth_mb = max(report.rss_growth_mb, report.rss_mb["end"] - self.rss_base)
         _after(self.server, self.channel, report, self.rpcs)  # type: ignore[arg-type]
@@ -834,6 +884,8 @@ class _Run:
             report.add(
                 "(server)",
                 f"RSS grew {report.rss_growth_mb:.0f} MB (limit {RSS_GROWTH_LIMIT_MB:g})",
+                "most while fuzzing: "
+                + ", ".join(f"{k} +{v:.0f} MB" for k, v in report.rss_steps_mb.most_common(4)),
             )
         report.seconds = time.monotonic() - t0
         return report
