@@ -186,12 +186,16 @@ def _is_map(f: FieldDescriptor) -> bool:
     return f.message_type is not None and f.message_type.GetOptions().map_entry
 
 
-def _strings(vocab: Vocabulary) -> st.SearchStrategy[str]:
-    huge = st.builds(
+def _huge_strings() -> st.SearchStrategy[str]:
+    return st.builds(
         lambda ch, n: (ch * n)[:n],
         st.sampled_from(["x", "é", "😀", "a b ", "9"]),
         st.sampled_from(HUGE_STRING_LENGTHS),
     )
+
+
+def _strings(vocab: Vocabulary) -> st.SearchStrategy[str]:
+    huge = _huge_strings()
     return st.one_of(
         st.sampled_from(ODD_STRINGS),
         st.sampled_from(vocab.words),
@@ -262,8 +266,8 @@ def _benign(f: FieldDescriptor, vocab: Vocabulary) -> st.SearchStrategy:
     t = f.type
     if t in _INT_RANGES:
         return st.integers(1, 100)
-    if t in _FLOATS:
-        return st.floats(0.5, 100.0, width=32 if t == FieldDescriptor.TYPE_FLOAT else 64)
+    if t in _FLOATS:  # fractions pass both the 0..1 checks and the positive-amount ones
+        return st.floats(0.0, 0.5, width=32 if t == FieldDescriptor.TYPE_FLOAT else 64)
     if t == FieldDescriptor.TYPE_STRING:
         return st.sampled_from(vocab.words) | st.text(string.ascii_letters, min_size=1, max_size=12)
     if t == FieldDescriptor.TYPE_BYTES:
@@ -352,7 +356,10 @@ class _Builder:
         if f.type == FieldDescriptor.TYPE_MESSAGE:
             return self.message(f.message_type, depth + 1)
         if self.mild:
-            return _mostly(_benign(f, self.vocab), _scalar(f, self.vocab))
+            hostile = _scalar(f, self.vocab)
+            if f.type == FieldDescriptor.TYPE_STRING:  # a long text deep in the code
+                hostile = _huge_strings() | hostile
+            return _mostly(_benign(f, self.vocab), hostile)
         return _scalar(f, self.vocab)
 
     def _set(self, draw: Callable, msg: Message, f: FieldDescriptor, depth: int) -> None:
@@ -398,7 +405,7 @@ def _synthetic(oneof: object) -> bool:
 @dataclass(frozen=True)
 class Case:
     rpc: Rpc
-    kind: str  # "hostile", one of RAW_KINDS, "empty" (warm-up) or "unknown-method"
+    kind: str  # "hostile", "sweep", one of RAW_KINDS, "empty" (warm-up) or "unknown-method"
     bodies: tuple[bytes, ...]
 
 
@@ -439,7 +446,7 @@ def _hostile(builder: _Builder, rpc: Rpc) -> st.SearchStrategy[bytes]:
     mild = _Builder(builder.vocab, mild=True)
     return st.builds(
         lambda m, extra: m.SerializeToString() + b"".join(extra),
-        builder.message(rpc.input) | mild.message(rpc.input),
+        st.one_of(builder.message(rpc.input), mild.message(rpc.input), mild.message(rpc.input)),
         st.lists(_UNKNOWN_FIELD, max_size=1),
     )
 
@@ -448,6 +455,202 @@ def cases(rpc: Rpc, kind: str, builder: _Builder) -> st.SearchStrategy[Case]:
     body = _hostile(builder, rpc) if kind == "hostile" else _raw(kind, builder, rpc)
     most = 3 if rpc.client_streaming else 1
     return st.lists(body, min_size=1, max_size=most).map(lambda b: Case(rpc, kind, tuple(b)))
+
+
+# A systematic sweep next to the random draws: one ordinary message per RPC, then each leaf
+# field in turn (one level of every oneof too) set to each hostile value of its type.
+# The first `Plan.sweep_values` of each tuple are swept (CI takes the first two).
+SWEEP_VALUES: dict[str, tuple] = {
+    "string": ("x" * 65_536, ""),
+    "bytes": (b"\xff" * 65_536,),
+    "float": (math.nan, 1e308, -math.inf, -1e308, -1.0),
+    "int": ("max", "min", -1),
+    "enum": (999_999, -1),
+    "timestamp": ((-62_135_596_801, 0), (253_402_300_800, 0), (0, -1), (0, 10**9)),
+    "repeated": (MAXIMAL_REPEAT, 0),
+}
+
+
+def _ordinary(desc: Descriptor, vocab: Vocabulary, depth: int = 0) -> Message:
+    """A plain, plausible message: every field set once, the first member of each oneof."""
+    msg = GetMessageClass(desc)()
+    if depth > _Builder.MAX_DEPTH or desc.full_name == "google.protobuf.Timestamp":
+        if desc.full_name == "google.protobuf.Timestamp":
+            msg.seconds = 1_700_000_000  # type: ignore[attr-defined]
+        return msg
+    for f in desc.fields:
+        oneof = f.containing_oneof
+        if oneof is not None and not _synthetic(oneof) and oneof.fields[0] is not f:
+            continue
+        _set_ordinary(msg, f, vocab, depth)
+    return msg
+
+
+def _set_ordinary(msg: Message, f: FieldDescriptor, vocab: Vocabulary, depth: int) -> None:
+    target = getattr(msg, f.name)
+    if _is_map(f):
+        key_f = f.message_type.fields_by_name["key"]
+        value_f = f.message_type.fields_by_name["value"]
+        if key_f.type == FieldDescriptor.TYPE_STRING and value_f.type in _FLOATS:
+            for name in vocab.feature_sets[0] if vocab.feature_sets else ():
+                target[name] = 1.0
+        return
+    if f.type == FieldDescriptor.TYPE_MESSAGE:
+        value = _ordinary(f.message_type, vocab, depth + 1)
+        if f.is_repeated:
+            target.add().CopyFrom(value)
+        else:
+            target.SetInParent()
+            target.MergeFrom(value)
+        return
+    value = _plain(f, vocab)
+    if f.is_repeated and f.type == FieldDescriptor.TYPE_ENUM:  # e.g. every channel
+        target.extend([v.number for v in f.enum_type.values if v.number] or [value])
+    elif f.is_repeated:
+        target.append(value)
+    else:
+        setattr(msg, f.name, value)
+
+
+def _plain(f: FieldDescriptor, vocab: Vocabulary) -> object:
+    t = f.type
+    if t in _INT_RANGES:
+        return 1
+    if t in _FLOATS:
+        return 0.25
+    if t == FieldDescriptor.TYPE_BOOL:
+        return True
+    if t == FieldDescriptor.TYPE_STRING:
+        return vocab.words[0]
+    if t == FieldDescriptor.TYPE_BYTES:
+        return b"a"
+    known = [v.number for v in f.enum_type.values]
+    return next((n for n in known if n), known[0])
+
+
+def _hostile_values(f: FieldDescriptor, most: int) -> tuple:
+    return _all_hostile_values(f)[:most]
+
+
+def _all_hostile_values(f: FieldDescriptor) -> tuple:
+    if f.message_type is not None and f.message_type.full_name == "google.protobuf.Timestamp":
+        return SWEEP_VALUES["timestamp"]
+    t = f.type
+    if t in _INT_RANGES:
+        lo, hi = _INT_RANGES[t]
+        values = [{"min": lo, "max": hi}.get(v, v) for v in SWEEP_VALUES["int"]]
+        return tuple(v for v in values if lo <= v <= hi)
+    if t in _FLOATS:
+        return SWEEP_VALUES["float"]
+    if t == FieldDescriptor.TYPE_STRING:
+        return SWEEP_VALUES["string"]
+    if t == FieldDescriptor.TYPE_BYTES:
+        return SWEEP_VALUES["bytes"]
+    if t == FieldDescriptor.TYPE_ENUM:
+        return SWEEP_VALUES["enum"]
+    return ()
+
+
+def sweep(rpc: Rpc, vocab: Vocabulary, most: int = 99) -> list[Case]:
+    """Each leaf of an ordinary request set to each hostile value of its type, one at a time.
+
+    Requests often take one of several inputs (customers or a batch): each top-level message
+    field gets an ordinary request of its own with the other top-level messages left out."""
+    full = _ordinary(rpc.input, vocab)
+    nested = [f for f in rpc.input.fields if f.type == FieldDescriptor.TYPE_MESSAGE]
+    focused = []
+    for focus in nested or [None]:
+        base = type(full)()
+        base.CopyFrom(full)
+        for f in nested:
+            if f is not focus:
+                base.ClearField(f.name)
+        focused.append((focus, base))
+    out = []
+    for i, (focus, base) in enumerate(focused):
+        out.append(Case(rpc, "sweep", (base.SerializeToString(),)))
+        for f in rpc.input.fields:
+            if f is focus or (f.type != FieldDescriptor.TYPE_MESSAGE and i == 0):
+                swept = _swept(base, f, [], vocab, 0, most=most)
+                out += [Case(rpc, "sweep", (b,)) for b in swept]
+    return out
+
+
+def _swept(
+    base: Message,
+    f: FieldDescriptor,
+    path: list[tuple[str, int | None]],
+    vocab: Vocabulary,
+    depth: int,
+    *,
+    most: int,
+) -> list[bytes]:
+    if _is_map(f) or depth > 3:
+        return []
+    where = [*path, (f.name, 0 if f.is_repeated else None)]
+    out = []
+    if f.is_repeated:
+        counts = SWEEP_VALUES["repeated"][:most]
+        out += [_with(base, where, ("repeat", n), vocab) for n in counts]
+    ts = f.message_type is not None and f.message_type.full_name == "google.protobuf.Timestamp"
+    if f.type == FieldDescriptor.TYPE_MESSAGE and not ts:
+        for sub in f.message_type.fields:
+            out += _swept(base, sub, where, vocab, depth + 1, most=most)
+        return out
+    values = _hostile_values(f, most)
+    return out + [_with(base, where, ("set", value), vocab) for value in values]
+
+
+def _with(
+    base: Message,
+    where: list[tuple[str, int | None]],
+    change: tuple[str, object],
+    vocab: Vocabulary,
+) -> bytes:
+    """`base` with the field at `where` changed: ("set", value) or ("repeat", count)."""
+    msg = type(base)()
+    msg.CopyFrom(base)
+    parent = msg
+    for name, index in where[:-1]:
+        field_ = getattr(parent, name)
+        desc = parent.DESCRIPTOR.fields_by_name[name].message_type
+        if index is not None:
+            if not len(field_):
+                field_.add().CopyFrom(_ordinary(desc, vocab))
+            parent = field_[index]
+        else:
+            if not parent.HasField(name):  # another member of a oneof: an ordinary one
+                field_.CopyFrom(_ordinary(desc, vocab))
+            parent = field_
+    name, index = where[-1]
+    f = parent.DESCRIPTOR.fields_by_name[name]
+    kind, value = change
+    if kind == "repeat":
+        container = getattr(parent, name)
+        if value == 0 or not len(container):
+            del container[:]
+        else:
+            one = container[0]
+            if f.type == FieldDescriptor.TYPE_MESSAGE:
+                size = max(1, one.ByteSize())
+                copies = min(int(value), max(1, MAX_BODY_BYTES // size))
+                container.extend([one] * (copies - len(container)))
+            else:
+                container.extend([one] * (int(value) - len(container)))
+        return msg.SerializeToString()
+    if f.message_type is not None:  # a Timestamp: (seconds, nanos)
+        target = getattr(parent, name)[0] if f.is_repeated else getattr(parent, name)
+        target.seconds, target.nanos = value  # type: ignore[misc]
+        return msg.SerializeToString()
+    if f.is_repeated:
+        container = getattr(parent, name)
+        if not len(container):
+            container.append(value)
+        else:
+            container[0] = value
+    else:
+        setattr(parent, name, value)
+    return msg.SerializeToString()
 
 
 def unknown_methods() -> st.SearchStrategy[Case]:
@@ -559,7 +762,7 @@ def summarize(case: Case) -> str:
     if case.kind == "unknown-method":
         return f"path of {len(case.rpc.path)} chars"
     head = f"{len(body)} bytes"
-    if case.kind != "hostile":
+    if case.kind not in ("hostile", "sweep"):
         return f"{head}: {body[:40].hex()}{'…' if len(body) > 40 else ''}{more}"
     try:
         msg = GetMessageClass(case.rpc.input).FromString(body)
@@ -720,6 +923,7 @@ class Plan:
     workers: int = 4
     min_calls: int = 0  # top up with further seeded rounds until at least this many calls
     only: tuple[str, ...] = ()  # fuzz only RPCs whose path contains one of these
+    sweep_values: int = 99  # the sweep sets each leaf to this many hostile values of its type
 
 
 class _Run:
@@ -843,7 +1047,13 @@ class _Run:
         t0 = time.monotonic()
         plan, report = self.plan, self.report
         self.connect(self.launch())
-        builder = _Builder(Vocabulary.from_server(self.channel))  # type: ignore[arg-type]
+        vocab = Vocabulary.from_server(self.channel)  # type: ignore[arg-type]
+        builder = _Builder(vocab)
+        for rpc in self.rpcs:
+            for case in sweep(rpc, vocab, plan.sweep_values):
+                self.sink(case)
+            self.recover()
+            self.progress(f"{rpc.short}: swept, {report.calls} calls so far")
         rounds, per = 0, plan.per_rpc_kind
         while True:
             for rpc in self.rpcs:

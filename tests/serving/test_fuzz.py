@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.fuzz.harness import Plan, declared_rpcs, run_fuzz
 
-CI_PLAN = Plan(per_rpc_kind=6, unknown_methods=2500, seed=16, workers=4)
+CI_PLAN = Plan(per_rpc_kind=6, unknown_methods=2500, seed=16, workers=4, sweep_values=2)
 
 
 def test_declared_rpcs_cover_every_service() -> None:
