@@ -1006,7 +1006,8 @@ class _Run:
                 details = ""
         if problem and not self.broken.is_set():
             self.broken.set()
-            self.report.add(case.rpc.short, f"{problem}, after: {summarize(case)}", details)
+            after = "by the end of its cases" if case.kind == "checkpoint" else summarize(case)
+            self.report.add(case.rpc.short, f"{problem}, after: {after}", details)
 
     def sink(self, case: Case) -> None:
         key = case.rpc.short
@@ -1043,16 +1044,50 @@ class _Run:
             self.report.rss_steps_mb[rpc.short] += now - self.rss_last
             self.rss_last = now
 
+    def unknown_methods(self) -> None:
+        """Calls to made-up method names; the server's RSS must not keep them."""
+        assert self.server is not None
+        plan, report = self.plan, self.report
+        before = rss_mb(self.server.proc.pid)
+        generate(unknown_methods(), plan.unknown_methods, plan.seed, self.sink)
+        self.drain()
+        if self.server.proc.poll() is None:
+            growth = report.rss_mb["unknown methods"] = rss_mb(self.server.proc.pid) - before
+            limit = max(2.0, plan.unknown_methods * UNKNOWN_METHOD_BYTES / 2**20)
+            if growth > limit:
+                report.add(
+                    "(unknown methods)",
+                    f"RSS grew {growth:.1f} MB over {plan.unknown_methods} calls to unknown "
+                    f"methods, most of them {UNKNOWN_METHOD_PAD} characters long "
+                    f"(limit {limit:.1f} MB)",
+                )
+        self.rss_last = rss_mb(self.server.proc.pid)
+        self.start()
+
+    def checkpoint(self, rpc: Rpc) -> None:
+        """Between RPCs: every case answered and the server still answering; if it is not,
+        `rpc` is blamed and the server replaced."""
+        self.drain()
+        if not self.broken.is_set():
+            self.probe(Case(rpc, "checkpoint", (b"",)))
+        if self.broken.is_set():
+            self.finish_server()
+            self.report.restarts += 1
+            self.connect(self.launch())
+        else:
+            self.start()
+
     def run(self) -> Report:
         t0 = time.monotonic()
         plan, report = self.plan, self.report
         self.connect(self.launch())
+        self.unknown_methods()  # first, while the heap is compact: a kept name shows in RSS
         vocab = Vocabulary.from_server(self.channel)  # type: ignore[arg-type]
         builder = _Builder(vocab)
         for rpc in self.rpcs:
             for case in sweep(rpc, vocab, plan.sweep_values):
                 self.sink(case)
-            self.recover()
+            self.checkpoint(rpc)
             self.progress(f"{rpc.short}: swept, {report.calls} calls so far")
         rounds, per = 0, plan.per_rpc_kind
         while True:
@@ -1062,6 +1097,7 @@ class _Run:
                     seed = zlib.crc32(f"{plan.seed}:{rounds}:{rpc.path}:{kind}".encode())
                     generate(cases(rpc, kind, builder), n, seed, self.sink)
                     self.recover()
+                self.checkpoint(rpc)
                 self.note_rss(rpc)
                 self.progress(f"{rpc.short}: {report.calls} calls so far")
             rounds += 1
@@ -1071,22 +1107,8 @@ class _Run:
             per = max(2, math.ceil(missing / (3 * len(self.rpcs))))  # hostile n, raw 4 x n/2
         self.drain()
         assert self.server is not None
-        before = rss_mb(self.server.proc.pid) if self.server.proc.poll() is None else 0.0
-        self.start()
-        generate(unknown_methods(), plan.unknown_methods, plan.seed, self.sink)
-        self.drain()
-        alive = self.server.proc.poll() is None and not self.broken.is_set()
-        if alive:
+        if self.server.proc.poll() is None and not self.broken.is_set():
             report.rss_mb["end"] = rss_mb(self.server.proc.pid)
-            report.rss_mb["unknown methods"] = report.rss_mb["end"] - before
-            limit = max(2.0, plan.unknown_methods * UNKNOWN_METHOD_BYTES / 2**20)
-            if report.rss_mb["unknown methods"] > limit:
-                report.add(
-                    "(unknown methods)",
-                    f"RSS grew {report.rss_mb['unknown methods']:.1f} MB over "
-                    f"{plan.unknown_methods} calls to unknown methods, most of them "
-                    f"{UNKNOWN_METHOD_PAD} characters long (limit {limit:.1f} MB)",
-                )
             report.rss_growth_mb = max(report.rss_growth_mb, report.rss_mb["end"] - self.rss_base)
         _after(self.server, self.channel, report, self.rpcs)  # type: ignore[arg-type]
         self.finish_server()
