@@ -822,6 +822,7 @@ class Report:
     slowest: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     violations: list[Violation] = field(default_factory=list)
     calls: int = 0
+    rpc_calls: int = 0  # calls to declared RPCs with fuzzed bodies (no warm-up, no unknown names)
     skipped: Counter = field(default_factory=Counter)
     hung: Counter = field(default_factory=Counter)  # unanswered calls per RPC
     rss_mb: dict[str, float] = field(default_factory=dict)
@@ -837,6 +838,7 @@ class Report:
         summary = summarize(case) if problems else ""
         with self._lock:
             self.calls += 1
+            self.rpc_calls += case.kind not in ("empty", "unknown-method")
             self.hung[key] += out.code == "DEADLINE_EXCEEDED" and not case.rpc.endless
             self.codes[key][out.code] += 1
             self.slowest[key] = max(self.slowest[key], out.seconds)
@@ -868,7 +870,7 @@ class Report:
     def totals(self) -> str:
         rss = self.rss_mb
         return (
-            f"TOTAL calls={self.calls} INTERNAL={self.count('INTERNAL')} "
+            f"TOTAL calls={self.calls} (fuzzed RPC calls {self.rpc_calls}) INTERNAL={self.count('INTERNAL')} "
             f"UNKNOWN={self.count('UNKNOWN')} violations={len(self.violations)} "
             f"skipped={sum(self.skipped.values())} server_restarts={self.restarts} "
             f"rss_mb={rss.get('start', 0):.0f}->{rss.get('end', 0):.0f} "
@@ -1101,7 +1103,7 @@ class _Run:
                 self.note_rss(rpc)
                 self.progress(f"{rpc.short}: {report.calls} calls so far")
             rounds += 1
-            missing = plan.min_calls - report.calls - self.work.qsize()
+            missing = plan.min_calls - report.rpc_calls - self.work.qsize()
             if missing <= 0 or rounds >= 20:
                 break
             per = max(2, math.ceil(missing / (3 * len(self.rpcs))))  # hostile n, raw 4 x n/2

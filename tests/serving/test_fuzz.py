@@ -25,7 +25,7 @@ def test_declared_rpcs_cover_every_service() -> None:
 
 def test_fuzz_every_rpc(start_server, trained_artifacts: Path) -> None:
     report = run_fuzz(lambda: start_server(trained_artifacts), CI_PLAN)
-    assert report.calls >= 500, report.totals()
+    assert report.rpc_calls >= 500, report.totals()
     assert not report.violations, (
         f"{len(report.violations)} violations\n{report.violations_text()}\n\n"
         f"{report.table()}\n{report.totals()}"
