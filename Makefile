@@ -10,7 +10,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install serve test protos train lint format system-deps default-artifacts clean \
-	bench bench-serving bench-integrity bench-train bench-ceiling loadtest durability
+	bench bench-serving bench-integrity bench-train bench-ceiling loadtest durability fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,11 @@ loadtest: $(STAMP) system-deps
 # (tests/integrity/durability.py), e.g. `make durability ARGS="--cycles 50"`.
 durability: $(STAMP)
 	$(PY) -m tests.integrity.durability $(ARGS)
+
+# Fuzz every declared RPC of a fresh server on $(ARTIFACTS) (issue 16): >= 10,000 calls, a table
+# of status codes per RPC, non-zero exit on any INTERNAL/UNKNOWN, hang, leak or crash.
+fuzz: $(STAMP) protos default-artifacts
+	$(PY) -m tests.fuzz --calls 10000 --artifacts $(ARTIFACTS) $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
