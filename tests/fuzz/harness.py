@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 
 import crm.v1
 from crm.v1 import model_pb2
-from server.reflection import V1_SERVICE
+from server.transport.reflection import V1_SERVICE
 from tests.serverproc import REPO, RunningServer
 
 UNARY_BOUND_S = 10.0  # every unary, client-stream and half-closed bidi call answers within this
