@@ -18,10 +18,10 @@ from crm.artifacts import sha256_file
 from crm.canonical import COLUMNS
 from crm.features import as_of_default, prepare_lines, timestamp_seconds, to_utc_naive
 from training.cleaning import CleaningReport, clean
-from training.labels import plan_cutoffs
+from training.labels import DataTooShortError, plan_cutoffs
 from training.lineage_worker import LineageWorker
 from training.loader import load_transactions
-from training.models.base import TrainedModel
+from training.models.base import ModelSkipped, TrainedModel
 from training.observations import FeatureStore
 from training.products import build_panel
 from training.publish import PendingArtifact, data_artifact, model_artifact, publish
@@ -239,44 +239,52 @@ def _train(
         },
     }
     threads, rows = config.threads, config.max_fit_rows
-    churn_plan = plan_cutoffs(
-        start, as_of, config.churn_days, step_days=CUTOFF_STEP_DAYS, n_fit=CHURN_FIT_CUTOFFS
-    )
+    churn_plan = {"step_days": CUTOFF_STEP_DAYS, "n_fit": CHURN_FIT_CUTOFFS}
+    spend_plan = {"step_days": CUTOFF_STEP_DAYS, "n_fit": SPEND_FIT_CUTOFFS}
     trained: dict[str, TrainedModel] = {}
+    skipped: dict[str, str] = {}
     panel = build_panel(prepared, as_of) if "demand" in config.models else None
     for name in config.models:
-        if name == "segmentation":
-            trained[name] = train_segmentation(
-                store,
-                churn_plan,
-                SegmentationParams(config.churn_days, min(rows, SegmentationParams.max_fit_rows)),
-            )
-        elif name == "churn":
-            trained[name] = train_churn(
-                store, churn_plan, ChurnParams(config.churn_days, rows, threads)
-            )
-        elif name == "spend":
-            spend_plan = plan_cutoffs(
-                start,
-                as_of,
-                config.horizon_days,
-                step_days=CUTOFF_STEP_DAYS,
-                n_fit=SPEND_FIT_CUTOFFS,
-            )
-            trained[name] = train_spend(
-                store, spend_plan, SpendParams(config.horizon_days, rows, threads)
-            )
-        elif name == "demand" and panel is not None:
-            trained[name] = train_demand(
-                panel, categories, DemandParams(max_fit_rows=rows, threads=threads)
-            )
-        elif name == "revenue":
-            trained[name] = train_revenue(
-                prepared, categories, as_of, RevenueParams(max_fit_rows=rows, threads=threads)
-            )
-        else:
+        if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+        try:
+            if name == "segmentation":
+                trained[name] = train_segmentation(
+                    store,
+                    plan_cutoffs(start, as_of, config.churn_days, **churn_plan),
+                    SegmentationParams(
+                        config.churn_days, min(rows, SegmentationParams.max_fit_rows)
+                    ),
+                )
+            elif name == "churn":
+                trained[name] = train_churn(
+                    store,
+                    plan_cutoffs(start, as_of, config.churn_days, **churn_plan),
+                    ChurnParams(config.churn_days, rows, threads),
+                )
+            elif name == "spend":
+                trained[name] = train_spend(
+                    store,
+                    plan_cutoffs(start, as_of, config.horizon_days, **spend_plan),
+                    SpendParams(config.horizon_days, rows, threads),
+                )
+            elif name == "demand" and panel is not None:
+                trained[name] = train_demand(
+                    panel, categories, DemandParams(max_fit_rows=rows, threads=threads)
+                )
+            elif name == "revenue":
+                trained[name] = train_revenue(
+                    prepared, categories, as_of, RevenueParams(max_fit_rows=rows, threads=threads)
+                )
+        except (ModelSkipped, DataTooShortError) as err:
+            skipped[name] = str(err)
+            progress.done(name, f"skipped: {err}")
+            continue
         progress.done(name, _headline(trained[name]))
+    if not trained:
+        raise DataTooShortError(
+            "no model could be trained: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
 
     pending = [model_artifact(m, common) for m in trained.values()]
     gate = ", ".join(

@@ -1,8 +1,11 @@
 """Churn: P(no purchase in the next churn_days), LogisticRegression vs XGBoost, Platt-calibrated.
 
-Both candidates fit on the fit cutoffs; each gets a Platt calibration fitted on the calibration
-cutoff; the one with the higher validation PR-AUC (after calibration) is exported. The naive
-baseline is the fit-period churn rate of the customer's recency decile.
+Both candidates fit on the fit cutoffs (windows ending at or before the validation cutoff);
+the one with the higher validation PR-AUC gets a Platt calibration fitted on its cross-fitted
+(out-of-fold by customer) probabilities and is validated; the same configuration is refitted,
+with its calibration cross-fitted again, on cutoffs up to the validation one and exported. Baselines
+on the same validation rows: the fit-period churn rate of the customer's recency decile
+(naive) and BG/NBD's P(no purchase in the window) fitted on the validation cutoff's history.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
+from training.btyd import fit_customer_base, predict_churn
 from training.labels import CutoffPlan
-from training.metrics import classification
+from training.metrics import classification, reliability
 from training.models.base import (
+    CROSS_FIT_FOLDS,
+    ModelSkipped,
     SummaryRow,
     TrainedModel,
     booster_options,
+    cross_fit,
+    customer_folds,
     held_out_rows,
     output_spec,
     subsample,
@@ -140,44 +148,82 @@ def _export(kind: str, model: Any, n_features: int, platt: Platt) -> bytes:
     )
 
 
+def _fit_calibrated(
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    customer_ids: np.ndarray,
+    params: ChurnParams,
+    *,
+    fitted: Any = None,
+) -> tuple[Any, Platt]:
+    """The candidate fitted on every row, with a Platt scaling fitted on its cross-fitted
+    (out-of-fold by customer) probabilities: no rows are held back for calibration."""
+
+    def fit(rows: np.ndarray) -> Any:
+        if kind == "logistic_regression":
+            return _lr_candidate(x[rows], y[rows])
+        return _xgb_candidate(x[rows], y[rows], params)
+
+    def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        if len(np.unique(y[train])) < 2:
+            return np.full(len(test), float(y[train].mean()))
+        return _raw_probability(kind, fit(train), x[test])
+
+    oof = cross_fit(fit_predict, customer_folds(customer_ids))
+    return fitted if fitted is not None else fit(np.arange(len(y))), Platt.fit(oof, y)
+
+
 def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> TrainedModel:
     names = store.names
     fit = store.observations(plan.fit, params.churn_days)
     fit = fit.take(subsample(len(fit), params.max_fit_rows))
-    cal = store.observations([plan.calibration], params.churn_days)
     val = store.observations([plan.validation], params.churn_days)
-    y_fit, y_cal, y_val = (~o.purchased for o in (fit, cal, val))
-    if len(np.unique(y_fit)) < 2 or len(np.unique(y_cal)) < 2 or len(np.unique(y_val)) < 2:
-        raise ValueError("churn: every split needs both churned and retained customers")
+    refit = store.observations(plan.refit, params.churn_days)
+    refit = refit.take(subsample(len(refit), params.max_fit_rows))
+    y_fit, y_val, y_refit = (~o.purchased for o in (fit, val, refit))
+    for role, y in (("fit", y_fit), ("validation", y_val), ("refit", y_refit)):
+        if len(np.unique(y)) < 2:
+            raise ModelSkipped(
+                f"churn: the {role} windows hold only {'churned' if y.all() else 'retained'} "
+                f"customers ({len(y)} rows), so there is nothing to learn or measure"
+            )
 
+    # Platt scaling is monotone, so the candidates rank (PR-AUC, ROC-AUC) the same before it:
+    # choose on raw probabilities, then calibrate only the chosen one
     candidates: dict[str, Any] = {
         "logistic_regression": _lr_candidate(fit.features, y_fit),
         "xgboost": _xgb_candidate(fit.features, y_fit, params),
     }
-    scores: dict[str, dict[str, float]] = {}
-    platts: dict[str, Platt] = {}
-    for kind, model in candidates.items():
-        platts[kind] = Platt.fit(_raw_probability(kind, model, cal.features), y_cal)
-        p_val = platts[kind].apply(_raw_probability(kind, model, val.features))
-        scores[kind] = classification(y_val, p_val)
+    scores = {
+        kind: classification(y_val, _raw_probability(kind, model, val.features))
+        for kind, model in candidates.items()
+    }
     chosen = max(scores, key=lambda k: (scores[k]["pr_auc"], k == "logistic_regression"))
-    model, platt = candidates[chosen], platts[chosen]
+    validated, val_platt = _fit_calibrated(
+        chosen, fit.features, y_fit, fit.customer_ids, params, fitted=candidates[chosen]
+    )
+    p_val = val_platt.apply(_raw_probability(chosen, validated, val.features))
+    # the validated configuration, refitted on cutoffs up to the validation one
+    model, platt = _fit_calibrated(chosen, refit.features, y_refit, refit.customer_ids, params)
 
     recency = names.index("recency_days")
     base_p, base_edges = _recency_baseline(
         fit.features[:, recency], y_fit, val.features[:, recency]
     )
     baseline = classification(y_val, base_p)
+    customer_base = fit_customer_base(val.features, names)
+    bgnbd_p = predict_churn(customer_base, val.features, names, params.churn_days)
+    bgnbd = classification(y_val, bgnbd_p)
     rows = held_out_rows(val.features, 5000)
     native = platt.apply(_raw_probability(chosen, model, rows))
     onnx_model = _export(chosen, model, len(names), platt)
 
-    serving = _serving(chosen, model, fit.features, names=names, params=params, platt=platt)
-    validation = scores[chosen]
+    serving = _serving(chosen, model, refit.features, names=names, params=params, platt=platt)
+    validation = {**classification(y_val, p_val), "reliability": reliability(y_val, p_val)}
     summary = [
-        SummaryRow("pr_auc", validation["pr_auc"], baseline["pr_auc"], True),
-        SummaryRow("roc_auc", validation["roc_auc"], baseline["roc_auc"], True),
-        SummaryRow("brier", validation["brier"], baseline["brier"], False),
+        SummaryRow(m, validation[m], baseline[m], m != "brier", bgnbd[m])
+        for m in ("roc_auc", "pr_auc", "brier")
     ]
     return TrainedModel(
         name="churn",
@@ -197,20 +243,32 @@ def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> T
         tolerance=1e-5,
         rtol=0.0,
         metrics={
-            "split": "time-based: fit cutoffs < calibration cutoff < validation cutoff",
-            "selection": "higher validation PR-AUC after Platt calibration",
+            "split": (
+                "time-based: validated on the latest fully observed window (fit windows end at "
+                "or before it); the exported model is the same configuration refitted on "
+                "cutoffs up to the validation one"
+            ),
+            "selection": "higher validation PR-AUC (Platt scaling is monotone: same ranking)",
             "chosen": chosen,
             "validation": validation,
             "baseline": {
                 **baseline,
                 "name": "fit-period churn rate of the customer's recency decile",
                 "recency_edges": base_edges,
+                "reliability": reliability(y_val, base_p),
             },
-            "candidates": scores,
+            "bgnbd": {
+                **bgnbd,
+                "name": "BG/NBD P(no purchase in the window), fitted on the validation "
+                "cutoff's history",
+                "parameters": customer_base.as_manifest(),
+                "reliability": reliability(y_val, bgnbd_p),
+            },
+            "candidates": {"uncalibrated": scores},
         },
         training={
             "cutoffs": plan.as_manifest(),
-            "rows": {"fit": len(fit), "calibration": len(cal), "validation": len(val)},
+            "rows": {"fit": len(fit), "validation": len(val), "refit": len(refit)},
             "label": (
                 "1 when the customer has no sale invoice in "
                 f"[cutoff, cutoff + {params.churn_days} days)"
@@ -226,7 +284,8 @@ def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> T
                 },
                 "logistic_regression": {"C": 1.0, "transform": "signed_log + StandardScaler"},
                 "calibration": {
-                    "method": "platt",
+                    "method": "platt on out-of-fold probabilities "
+                    f"({CROSS_FIT_FOLDS} customer folds of the refit rows)",
                     "slope": platt.slope,
                     "intercept": platt.intercept,
                 },
