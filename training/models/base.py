@@ -60,6 +60,10 @@ class SummaryRow:
             return abs(mine - self.target) < abs(other - self.target)
         return mine > other if self.higher_is_better else mine < other
 
+    def loses_to(self, other: float) -> bool:
+        """The other value is strictly better (a tie or an undefined metric is no loss)."""
+        return bool(self._better(other, self.model))
+
     def beats_baseline(self) -> bool | None:
         if self.baseline is None:
             return None
