@@ -74,18 +74,20 @@ class BetaGeo:
 def _bgnbd_negative_ll(
     log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, weights: np.ndarray
 ) -> float:
+    """Mean negative log-likelihood (equation 6 of the paper); huge where it is undefined."""
     r, alpha, a, b = np.exp(log_params)
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = betaln(a, b + x) - betaln(a, b)
-    a3 = -(r + x) * np.log(alpha + big_t)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        a2 = betaln(a, b + x) - betaln(a, b)
+        a3 = -(r + x) * np.log(alpha + big_t)
         a4 = np.where(
             x > 0,
             np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x),
             -np.inf,
         )
-    ll = a1 + a2 + np.logaddexp(a3, a4)
-    return float(-(weights * ll).sum() / weights.sum())
+        ll = a1 + a2 + np.logaddexp(a3, a4)
+        value = float(-(weights * ll).sum() / weights.sum())
+    return value if np.isfinite(value) else 1e300
 
 
 def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> BetaGeo:
@@ -140,16 +142,18 @@ def _gg_negative_ll(
 ) -> float:
     p, q, v = np.exp(log_params)
     px = p * x
-    ll = (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
-        + q * np.log(v)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * np.log(px / p * m + v)
-    )
-    return float(-(weights * ll).sum() / weights.sum())
+    with np.errstate(all="ignore"):
+        ll = (
+            gammaln(px + q)
+            - gammaln(px)
+            - gammaln(q)
+            + q * np.log(v)
+            + (px - 1) * np.log(m)
+            + px * np.log(x)
+            - (px + q) * np.log(px / p * m + v)
+        )
+    value = float(-(weights * ll).sum() / weights.sum())
+    return value if np.isfinite(value) else 1e300
 
 
 def fit_gamma_gamma(x: np.ndarray, mean_spend: np.ndarray) -> GammaGamma:
