@@ -31,8 +31,8 @@ from training.synthetic import SyntheticConfig, generate, write_csv
 
 MODELS: tuple[str, ...] = ("segmentation", "churn", "spend", "demand", "revenue")
 CUSTOMER_MODELS = frozenset({"segmentation", "churn", "spend"})
-CHURN_FIT_CUTOFFS = 12
-SPEND_FIT_CUTOFFS = 18
+CHURN_FIT_CUTOFFS = 18
+SPEND_FIT_CUTOFFS = 24
 CUTOFF_STEP_DAYS = 30
 
 

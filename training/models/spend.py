@@ -50,7 +50,7 @@ class SpendParams:
     horizon_days: int = 30
     max_fit_rows: int = 150_000
     threads: int = 2
-    n_estimators: int = 400
+    n_estimators: int = 200
     max_depth: int = 3
     learning_rate: float = 0.04
     # Poisson deviance on amounts: its log link keeps the total positive and, unlike Tweedie
