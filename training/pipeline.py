@@ -297,6 +297,10 @@ def _train(
             skipped[name] = str(err)
             progress.done(name, f"skipped: {err}")
             continue
+        except ValueError as err:  # a shape the estimators refuse (e.g. fewer rows than clusters)
+            skipped[name] = f"{name}: the data cannot support it ({' '.join(str(err).split())})"
+            progress.done(name, f"skipped: {skipped[name]}")
+            continue
         progress.done(name, _headline(trained[name]))
     if not trained:
         raise DataTooShortError(
