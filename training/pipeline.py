@@ -32,7 +32,7 @@ from training.synthetic import SyntheticConfig, generate, write_csv
 
 MODELS: tuple[str, ...] = ("segmentation", "churn", "spend", "demand", "revenue")
 CUSTOMER_MODELS = frozenset({"segmentation", "churn", "spend"})
-CHURN_FIT_CUTOFFS = 18
+CHURN_FIT_CUTOFFS = 36
 SPEND_FIT_CUTOFFS = 24
 CUTOFF_STEP_DAYS = 30
 
