@@ -17,6 +17,7 @@ apparel data. The server never imports this module (scipy is a training dependen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ class BetaGeo:
             log_odds = (
                 np.log(a)
                 - np.log(np.maximum(b + x - 1, 1e-12))
-                + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x))
+                + (r + x) * np.log((alpha + big_t) / (alpha + t_x))
             )
             return np.where(x > 0, np.exp(log_odds), 0.0)
 
@@ -55,7 +56,7 @@ class BetaGeo:
         """P(no purchase in (T, T + t]): dead, or alive with no Poisson event in t."""
         x, t_x, big_t = (np.asarray(v, dtype=np.float64) for v in (x, t_x, big_t))
         alive = self.p_alive(x, t_x, big_t)
-        quiet = np.exp((self.r + x) * (np.log(self.alpha + big_t) - np.log(self.alpha + big_t + t)))
+        quiet = np.exp((self.r + x) * np.log((self.alpha + big_t) / (self.alpha + big_t + t)))
         return 1.0 - alive + alive * quiet
 
     def expected_purchases(
@@ -204,7 +205,14 @@ def rfm_inputs(features: np.ndarray, names: list[str]) -> tuple[np.ndarray, ...]
     return x, t_x, big_t, col["avg_basket_value"]
 
 
+MAX_FIT_CUSTOMERS = 5_000
+
+
 def fit_customer_base(features: np.ndarray, names: list[str]) -> CustomerBase:
+    """Both models on one cutoff's customers (a deterministic sample above MAX_FIT_CUSTOMERS)."""
+    if len(features) > MAX_FIT_CUSTOMERS:
+        pick = np.random.default_rng(20240601).choice(len(features), MAX_FIT_CUSTOMERS, False)
+        features = features[np.sort(pick)]
     x, t_x, big_t, m = rfm_inputs(features, names)
     bgnbd = fit_bgnbd(x, t_x, big_t)
     try:
@@ -214,14 +222,33 @@ def fit_customer_base(features: np.ndarray, names: list[str]) -> CustomerBase:
     return CustomerBase(bgnbd, gg)
 
 
-def predict_churn(base: CustomerBase, features: np.ndarray, names: list[str], days: float):
+def predict_churn(
+    base: CustomerBase, features: np.ndarray, names: list[str], days: float
+) -> np.ndarray:
     x, t_x, big_t, _ = rfm_inputs(features, names)
     return base.bgnbd.p_no_purchase(days, x, t_x, big_t)
+
+
+def churn_by_cutoff(
+    cutoffs: np.ndarray,
+    features: np.ndarray,
+    names: list[str],
+    days: float,
+    base_at: Callable[[np.datetime64], CustomerBase],
+) -> np.ndarray:
+    """BG/NBD P(no purchase in `days`) for rows at several cutoffs, each cutoff's rows scored
+    by `base_at(cutoff)`: a BG/NBD fitted on that cutoff's own history (nothing after it)."""
+    out = np.empty(len(features))
+    for cutoff in np.unique(cutoffs):
+        rows = cutoffs == cutoff
+        out[rows] = predict_churn(base_at(cutoff), features[rows], names, days)
+    return out
 
 
 def predict_spend(
     base: CustomerBase, features: np.ndarray, names: list[str], days: float
 ) -> np.ndarray:
+    """BG/NBD expected purchases in `days` x Gamma-Gamma expected spend per purchase."""
     x, t_x, big_t, m = rfm_inputs(features, names)
     purchases = base.bgnbd.expected_purchases(days, x, t_x, big_t)
     if base.gamma_gamma is None:

@@ -23,7 +23,7 @@ from onnxmltools.convert.common.data_types import FloatTensorType
 from xgboost import XGBRegressor
 
 from crm.features import CATEGORY_PREFIX
-from training.btyd import fit_customer_base, predict_spend
+from training.btyd import predict_spend
 from training.labels import CutoffPlan
 from training.metrics import deciles, regression
 from training.models.base import (
@@ -163,7 +163,7 @@ def train_spend(store: FeatureStore, plan: CutoffPlan, params: SpendParams) -> T
     horizon_scale = params.horizon_days / 90.0
     base_total = val.features[:, names.index("spend_90d")].astype(np.float64) * horizon_scale
     base_split = base_total[:, None] * val.features[:, share_idx].astype(np.float64)
-    customer_base = fit_customer_base(val.features, names)
+    customer_base = store.customer_base(plan.validation)
     bgnbd_total = predict_spend(customer_base, val.features, names, params.horizon_days)
     validation = regression(val.spend, pred[:, 0])
     baseline = regression(val.spend, base_total)
