@@ -1,5 +1,6 @@
 """Our scipy BG/NBD and Gamma-Gamma against `lifetimes` (an established implementation) on the
-apparel export: same inputs, the same fitted parameters and predictions.
+apparel export: same inputs, the same fitted parameters and predictions; and the serving
+graph's BG/NBD term against the numpy one.
 
 The inputs (x, t_x, T in days, mean spend of repeat purchase days) are built here with pandas:
 `lifetimes.utils.summary_data_from_transaction_data` does not work with pandas 3, but its
@@ -9,12 +10,16 @@ fitters do.
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pandas as pd
 import pytest
 from lifetimes import BetaGeoFitter, GammaGammaFitter
+from onnx import TensorProto, helper
 
 from tests.training.test_shapes import APPAREL
-from training.btyd import fit_bgnbd, fit_gamma_gamma
+from training.btyd import BetaGeo, fit_bgnbd, fit_gamma_gamma
+from training.onnx_graph import OPSET, GraphBuilder
 
 END = pd.Timestamp("2008-12-31")
 
@@ -79,3 +84,33 @@ def test_gamma_gamma_matches_lifetimes(summary: pd.DataFrame) -> None:
     np.testing.assert_allclose(
         ours.expected_spend(repeat["x"].to_numpy(), repeat["m"].to_numpy()), expected, rtol=1e-4
     )
+
+
+def test_the_graph_computes_bgnbd_like_numpy_on_edge_rows() -> None:
+    """The serving graph's BG/NBD term against BetaGeo on one-time buyers, heavy repeat buyers,
+    a last purchase at T and long-lapsed customers (float32 graph vs float64 numpy)."""
+    model = BetaGeo(r=0.4967, alpha=114.52, a=0.7559, b=4.3134)
+    frequency = np.array([1, 1, 2, 2, 5, 20, 54, 3, 1], dtype=np.float32)
+    span = np.array([0, 0, 1, 300, 1400, 1456, 2000, 10, 0], dtype=np.float32)
+    tenure = np.array([0.5, 2000, 1, 300, 2100, 1459, 2000, 3000, 7], dtype=np.float32)
+    x = np.column_stack([frequency, span, tenure])
+    g = GraphBuilder("t")
+    out = g.bgnbd_no_purchase("x", [0, 1, 2], (model.r, model.alpha, model.a, model.b), 92.0)
+    g.op("Identity", [out], "p")
+    graph = helper.make_graph(
+        g.nodes,
+        "bgnbd",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, [None])],
+        g.initializers,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(proto, full_check=True)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"x": x})
+    x64 = x.astype(np.float64)
+    expected = model.p_no_purchase(
+        92.0, np.maximum(x64[:, 0] - 1, 0), x64[:, 1], np.maximum(x64[:, 2], x64[:, 1])
+    )
+    assert ((expected > 0) & (expected <= 1)).all()
+    np.testing.assert_allclose(got, expected, atol=2e-6)
