@@ -31,6 +31,7 @@ from crm.features import (
     cancellation_mask,
     per_distinct,
 )
+from crm.line_rules import bad_history_prices, bad_history_quantities
 
 NON_PRODUCT_CODES = frozenset(
     {
@@ -98,8 +99,8 @@ def clean(lines: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
 
     drop("missing_customer_id", (frame[CUSTOMER_ID] == "").to_numpy(dtype=bool))
     drop("non_product_code", per_distinct(frame[STOCK_CODE], is_non_product).astype(bool))
-    drop("negative_price", (frame[PRICE] < 0).to_numpy(dtype=bool))
-    drop("zero_quantity", (frame[QUANTITY] == 0).to_numpy(dtype=bool))
+    drop("negative_price", bad_history_prices(frame[PRICE].to_numpy()))
+    drop("zero_quantity", bad_history_quantities(frame[QUANTITY].to_numpy()))
     drop("duplicate_line", frame.duplicated(keep="first").to_numpy(dtype=bool))
 
     frame = frame.copy()

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
+from crm.artifacts import DEFAULT_RISK_THRESHOLDS
 from training.btyd import BetaGeo, churn_by_cutoff, predict_churn
 from training.labels import CutoffPlan
 from training.metrics import classification, reliability
@@ -56,7 +57,7 @@ from training.onnx_graph import (
 )
 
 EPS = 1e-6
-RISK_THRESHOLDS = (0.3, 0.6, 0.8)
+RISK_THRESHOLDS = DEFAULT_RISK_THRESHOLDS
 INNER = "inner_features"
 
 

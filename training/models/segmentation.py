@@ -24,7 +24,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from crm.features import rfm_edges, rfm_scores
+from crm.features import RFM_FEATURES, rfm_edges, rfm_scores
 from training.labels import CutoffPlan
 from training.models.base import (
     SEED,
@@ -37,7 +37,7 @@ from training.models.base import (
 from training.observations import FeatureStore
 from training.onnx_graph import INPUT_NAME, ML_OPSET, OPSET, GraphBuilder, signed_log, wrap_model
 
-RFM = ("recency_days", "frequency", "monetary")
+RFM = RFM_FEATURES
 N_CLUSTERS = 6
 INNER = "inner_rfm"
 SEGMENT_RULES: dict[str, tuple[float, float, float]] = {

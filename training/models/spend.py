@@ -22,7 +22,7 @@ from onnxmltools import convert_xgboost
 from onnxmltools.convert.common.data_types import FloatTensorType
 from xgboost import XGBRegressor
 
-from crm.features import CATEGORY_PREFIX
+from crm.features import CATEGORY_SHARE_PREFIX
 from training.btyd import predict_spend
 from training.labels import CutoffPlan
 from training.metrics import deciles, regression
@@ -133,7 +133,7 @@ def train_spend(store: FeatureStore, plan: CutoffPlan, params: SpendParams) -> T
                 f"spend: no sales in the {role} windows ({len(obs)} customer rows), so there "
                 "is nothing to learn or measure"
             )
-    share_idx = [names.index(CATEGORY_PREFIX + c) for c in categories]
+    share_idx = [names.index(CATEGORY_SHARE_PREFIX + c) for c in categories]
     freq_idx = names.index("frequency")
     category_totals = refit.spend_by_category.sum(axis=0)
     prior = (
