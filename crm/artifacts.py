@@ -32,6 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# Churn risk levels when a churn manifest states none: lower bounds of MEDIUM, HIGH and
+# CRITICAL. Training writes them into every churn manifest (`serving.risk_thresholds`).
+DEFAULT_RISK_THRESHOLDS: tuple[float, float, float] = (0.3, 0.6, 0.8)
+
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"

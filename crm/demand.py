@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from crm.line_features import CATEGORY_FLAG_PREFIX
+
 HISTORY_DAYS = 56
 MAX_HORIZON_DAYS = 7
-CATEGORY_PREFIX = "cat__"
 _LAG_WEEKS = (1, 2, 3, 4)
 
 BASE_FEATURES: tuple[str, ...] = (
@@ -43,7 +44,7 @@ BASE_FEATURES: tuple[str, ...] = (
 
 def demand_feature_names(categories: Sequence[str]) -> list[str]:
     """Ordered demand-model inputs (the demand manifest's `features`)."""
-    return [*BASE_FEATURES, *(CATEGORY_PREFIX + c for c in categories)]
+    return [*BASE_FEATURES, *(CATEGORY_FLAG_PREFIX + c for c in categories)]
 
 
 def to_day(moment: Any) -> np.datetime64:
@@ -113,7 +114,7 @@ def demand_rows(  # noqa: PLR0917 - callers pass the horizon positionally
     }
     cats = np.asarray(list(category), dtype=object)
     for c in categories:
-        common[CATEGORY_PREFIX + c] = (cats == c).astype(np.float64)
+        common[CATEGORY_FLAG_PREFIX + c] = (cats == c).astype(np.float64)
 
     start = to_day(origin)
     blocks = []

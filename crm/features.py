@@ -75,7 +75,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     CUSTOMER_ID,
 )
 UNCATEGORISED = "other"
-CATEGORY_PREFIX = "cat_share__"
+# The RFM triple segmentation is trained on and scores by, in this order.
+RFM_FEATURES = ("recency_days", "frequency", "monetary")
+# A customer feature column per category: the share of net spend in that category.
+CATEGORY_SHARE_PREFIX = "cat_share__"
 WINDOWS_DAYS: tuple[int, ...] = (7, 30, 90, 180, 365)
 SECONDS_PER_DAY = 86_400.0
 
@@ -126,11 +129,11 @@ class FeatureInputError(ValueError):
 
 def feature_names(categories: Sequence[str]) -> list[str]:
     """The ordered feature list for a category list (the manifest's `features`)."""
-    return [*BASE_FEATURES, *(CATEGORY_PREFIX + c for c in categories)]
+    return [*BASE_FEATURES, *(CATEGORY_SHARE_PREFIX + c for c in categories)]
 
 
 def categories_from_features(names: Sequence[str]) -> list[str]:
-    return [n[len(CATEGORY_PREFIX) :] for n in names if n.startswith(CATEGORY_PREFIX)]
+    return [n[len(CATEGORY_SHARE_PREFIX) :] for n in names if n.startswith(CATEGORY_SHARE_PREFIX)]
 
 
 def to_utc_naive(moment: Any) -> pd.Timestamp:
@@ -411,7 +414,7 @@ def compute_customer_features(
     for category in categories:
         in_cat = s_category == lines.category_code.get(category, -1)
         spend_c = np.bincount(s_cust[in_cat], weights=s_amount[in_cat], minlength=n)
-        cols[CATEGORY_PREFIX + category] = np.where(
+        cols[CATEGORY_SHARE_PREFIX + category] = np.where(
             gross > 0, spend_c / np.maximum(gross, 1e-12), 0
         )
     matrix = np.column_stack([cols[name] for name in names]).astype(np.float32)

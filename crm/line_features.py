@@ -13,7 +13,8 @@ import pandas as pd
 
 from crm.features import INVOICE, PRICE, prepare_lines
 
-CATEGORY_PREFIX = "cat__"
+# A model input column per category: 1.0 when the line (or product) is in it, else 0.0.
+CATEGORY_FLAG_PREFIX = "cat__"
 GROSS = "gross_revenue"
 BASE_FEATURES: tuple[str, ...] = (
     "quantity",
@@ -34,7 +35,7 @@ BASE_FEATURES: tuple[str, ...] = (
 
 def line_feature_names(categories: Sequence[str]) -> list[str]:
     """Ordered revenue-model inputs (the revenue manifest's `features`)."""
-    return [*BASE_FEATURES, *(CATEGORY_PREFIX + c for c in categories)]
+    return [*BASE_FEATURES, *(CATEGORY_FLAG_PREFIX + c for c in categories)]
 
 
 def line_feature_matrix(
@@ -83,7 +84,7 @@ def line_features_from_prepared(prepared: pd.DataFrame, categories: Sequence[str
     }
     category = prepared["Category"].to_numpy(dtype=object)
     for c in categories:
-        cols[CATEGORY_PREFIX + c] = (category == c).astype(np.float64)
+        cols[CATEGORY_FLAG_PREFIX + c] = (category == c).astype(np.float64)
     names = line_feature_names(categories)
     if not len(prepared):
         return np.zeros((0, len(names)), dtype=np.float32)

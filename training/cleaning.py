@@ -4,10 +4,12 @@ Rules (each counts the rows it drops among those the earlier rules kept):
   1. missing_customer_id   no Customer ID: the line cannot be attributed to anyone.
   2. non_product_code      postage, fees, manual adjustments and other codes that are not
                            merchandise (POST, DOT, M, D, C2, BANK CHARGES, AMAZONFEE, ...).
-  3. non_positive_price    Price <= 0: free samples, write-offs, "adjust bad debt" lines.
+  3. negative_price        Price < 0: write-offs, "adjust bad debt" lines.
   4. zero_quantity         Quantity == 0.
   5. duplicate_line        an exact repeat of an earlier line (every column equal).
-Kept but flagged: cancellations (Invoice starting with "C") and negative quantities are
+Kept but flagged: $0 lines (free items, samples, promotions) are sales of value 0, so a
+customer whose only lines are $0 is still a customer (counted as `zero_price_lines`);
+cancellations (Invoice starting with "C") and negative quantities are
 returns; a "C" invoice with a positive quantity is made negative (counted as
 `cancellation_sign_fixed`).
 """
@@ -29,6 +31,7 @@ from crm.features import (
     cancellation_mask,
     per_distinct,
 )
+from crm.line_rules import bad_history_prices, bad_history_quantities
 
 NON_PRODUCT_CODES = frozenset(
     {
@@ -54,7 +57,7 @@ NON_PRODUCT_CODES = frozenset(
 RULES: tuple[str, ...] = (
     "missing_customer_id",
     "non_product_code",
-    "non_positive_price",
+    "negative_price",
     "zero_quantity",
     "duplicate_line",
 )
@@ -96,8 +99,8 @@ def clean(lines: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
 
     drop("missing_customer_id", (frame[CUSTOMER_ID] == "").to_numpy(dtype=bool))
     drop("non_product_code", per_distinct(frame[STOCK_CODE], is_non_product).astype(bool))
-    drop("non_positive_price", (frame[PRICE] <= 0).to_numpy(dtype=bool))
-    drop("zero_quantity", (frame[QUANTITY] == 0).to_numpy(dtype=bool))
+    drop("negative_price", bad_history_prices(frame[PRICE].to_numpy()))
+    drop("zero_quantity", bad_history_quantities(frame[QUANTITY].to_numpy()))
     drop("duplicate_line", frame.duplicated(keep="first").to_numpy(dtype=bool))
 
     frame = frame.copy()
@@ -105,6 +108,7 @@ def clean(lines: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     wrong_sign = cancelled & (frame[QUANTITY].to_numpy() > 0)
     frame.loc[wrong_sign, QUANTITY] = -frame.loc[wrong_sign, QUANTITY]
     report.flagged = {
+        "zero_price_lines": int((frame[PRICE] == 0).sum()),
         "cancellation_lines": int(cancelled.sum()),
         "negative_quantity_lines": int((frame[QUANTITY].to_numpy() < 0).sum()),
         "cancellation_sign_fixed": int(wrong_sign.sum()),

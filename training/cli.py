@@ -115,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParityError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_PARITY
-    print(summary_table(result.models))
+    print(summary_table(result.models, result.skipped))
     for name, path in sorted(result.written.items()):
         print(f"wrote {name:<13} {path}")
+    if result.report is not None:
+        print(f"report        {result.report}")
     return 0

@@ -58,5 +58,46 @@ def regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         "wape": _f(np.abs(err).sum() / total) if total > 0 else float("nan"),
         "total_predicted": _f(pred.sum()),
         "total_actual": _f(total),
+        "total_ratio": _f(pred.sum() / total) if total > 0 else float("nan"),
         "rows": len(y),
     }
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Calibration table: rows grouped by predicted probability in equal-width bins; each bin's
+    count, mean prediction and observed rate (empty bins are left out)."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    table = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            table.append(
+                {
+                    "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+                    "rows": int(inside.sum()),
+                    "mean_predicted": _f(p[inside].mean()),
+                    "observed_rate": _f(y[inside].mean()),
+                }
+            )
+    return table
+
+
+def deciles(y: np.ndarray, pred: np.ndarray) -> list[dict[str, float]]:
+    """Rows ranked by prediction into ten groups: predicted and actual totals of each."""
+    y = np.asarray(y, dtype=np.float64)
+    pred = np.asarray(pred, dtype=np.float64)
+    order = np.argsort(-pred, kind="mergesort")
+    out = []
+    for k, idx in enumerate(np.array_split(order, 10)):
+        if len(idx):
+            out.append(
+                {
+                    "decile": k + 1,
+                    "rows": len(idx),
+                    "predicted_total": _f(pred[idx].sum()),
+                    "actual_total": _f(y[idx].sum()),
+                }
+            )
+    return out

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crm.features import LineArrays, compute_customer_features, feature_names
+from training.btyd import CustomerBase, fit_customer_base
 from training.labels import window_labels
 
 
@@ -47,12 +48,21 @@ class FeatureStore:
         self.names = feature_names(self.categories)
         self._cache: dict[pd.Timestamp, tuple[np.ndarray, np.ndarray]] = {}
         self._frequency = self.names.index("frequency")
+        self._bases: dict[pd.Timestamp, CustomerBase] = {}
 
     def at(self, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
         key = pd.Timestamp(cutoff)
         if key not in self._cache:
             self._cache[key] = compute_customer_features(self.lines, key, self.categories)
         return self._cache[key]
+
+    def customer_base(self, cutoff: object) -> CustomerBase:
+        """BG/NBD and Gamma-Gamma fitted on the buyers' history before `cutoff` (cached)."""
+        key = pd.Timestamp(cutoff)
+        if key not in self._bases:
+            _, x = self.at(key)
+            self._bases[key] = fit_customer_base(x[x[:, self._frequency] >= 1], self.names)
+        return self._bases[key]
 
     def observations(self, cutoffs: Sequence[pd.Timestamp], horizon_days: int) -> Observations:
         parts = []

@@ -69,6 +69,48 @@ class GraphBuilder:
         scaled = self.op("Add", [self.op("Mul", [logit, self.const(slope)]), self.const(intercept)])
         return self.op("Sigmoid", [scaled])
 
+    def logit(self, probability: str, eps: float) -> str:
+        """log(p / (1 - p)) with p clipped to [eps, 1 - eps]."""
+        p = self.clip(probability, eps, 1.0 - eps)
+        return self.op(
+            "Sub", [self.op("Log", [p]), self.op("Log", [self.op("Sub", [self.const(1.0), p])])]
+        )
+
+    def bgnbd_no_purchase(
+        self, x: str, columns: Sequence[int], params: Sequence[float], days: float
+    ) -> str:
+        """BG/NBD P(no purchase in the next `days`) from the raw feature columns (frequency,
+        purchase_span_days, tenure_days) -> [N]; the twin of training.btyd.BetaGeo.
+        Ratios are taken before logs (float32: one rounding instead of two)."""
+        r, alpha, a, b = params
+        freq, t_x, tenure = (self.column(x, i) for i in columns)
+        repeat = self.op("Max", [self.op("Sub", [freq, self.const(1.0)]), self.const(0.0)])
+        age = self.op("Max", [tenure, t_x])
+        shape = self.op("Add", [repeat, self.const(r)])
+        aged = self.op("Add", [age, self.const(alpha)])
+        log_ratio = self.op(
+            "Log", [self.op("Div", [aged, self.op("Add", [t_x, self.const(alpha)])])]
+        )
+        denominator = self.op(
+            "Max", [self.op("Add", [repeat, self.const(b - 1.0)]), self.const(1e-12)]
+        )
+        log_odds = self.op(
+            "Add",
+            [self.op("Sub", [self.const(float(np.log(a))), self.op("Log", [denominator])]),
+             self.op("Mul", [shape, log_ratio])],
+        )  # fmt: skip
+        odds = self.op(
+            "Where",
+            [self.op("Greater", [repeat, self.const(0.0)]), self.op("Exp", [log_odds]), self.const(0.0)],
+        )  # fmt: skip
+        alive = self.op("Div", [self.const(1.0), self.op("Add", [self.const(1.0), odds])])
+        later = self.op("Add", [age, self.const(alpha + days)])
+        quiet = self.op(
+            "Exp", [self.op("Mul", [shape, self.op("Log", [self.op("Div", [aged, later])])])]
+        )
+        dead = self.op("Sub", [self.const(1.0), alive])
+        return self.op("Add", [dead, self.op("Mul", [alive, quiet])])
+
     def flatten(self, x: str, output: str | None = None) -> str:
         """[N, 1] or [N] -> [N]."""
         return self.op("Reshape", [x, self.const([-1], np.int64)], output)
@@ -111,7 +153,7 @@ def wrap_model(
 
 
 def fold_platt_into_trees(
-    inner: onnx.ModelProto, slope: float, intercept: float, output: str
+    inner: onnx.ModelProto, slope: float, intercept: float, output: str, *, sigmoid: bool = True
 ) -> onnx.ModelProto:
     """A binary tree classifier plus Platt scaling, rewritten as one tree regressor + Sigmoid.
 
@@ -121,7 +163,8 @@ def fold_platt_into_trees(
     the native model still decides), 2 nodes instead of ~10, and onnxruntime skips the
     classifier's per-class bookkeeping: a single-row call was ~35% cheaper in a tight loop.
     `output` is the calibrated probability, [N, 1]. Anything but that exact classifier shape
-    is refused.
+    is refused. With `sigmoid=False`, `output` is the calibrated margin instead (more terms can
+    be added before a Sigmoid downstream).
     """
     trees = [n for n in inner.graph.node if n.op_type == "TreeEnsembleClassifier"]
     if len(trees) != 1:
@@ -146,14 +189,15 @@ def fold_platt_into_trees(
         aggregate_function="SUM",
         post_transform="NONE",
     )
-    margin = f"{output}_margin"
+    margin = f"{output}_margin" if sigmoid else output
     nodes = [
         helper.make_node(
             "TreeEnsembleRegressor", [trees[0].input[0]], [margin], name="calibrated_trees",
             domain="ai.onnx.ml", **regressor,
         ),
-        helper.make_node("Sigmoid", [margin], [output], name="calibrated_sigmoid"),
     ]  # fmt: skip
+    if sigmoid:
+        nodes.append(helper.make_node("Sigmoid", [margin], [output], name="calibrated_sigmoid"))
     outs = [helper.make_tensor_value_info(output, TensorProto.FLOAT, [None, 1])]
     graph = helper.make_graph(nodes, inner.graph.name, list(inner.graph.input), outs)
     model = helper.make_model(graph, opset_imports=list(inner.opset_import))

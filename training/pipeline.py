@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -18,20 +19,21 @@ from crm.artifacts import sha256_file
 from crm.canonical import COLUMNS
 from crm.features import as_of_default, prepare_lines, timestamp_seconds, to_utc_naive
 from training.cleaning import CleaningReport, clean
-from training.labels import plan_cutoffs
+from training.labels import DataTooShortError, plan_cutoffs
 from training.lineage_worker import LineageWorker
 from training.loader import load_transactions
-from training.models.base import TrainedModel
+from training.models.base import ModelSkipped, TrainedModel
 from training.observations import FeatureStore
 from training.products import build_panel
 from training.publish import PendingArtifact, data_artifact, model_artifact, publish
+from training.report import write_report
 from training.snapshots import feature_snapshot, inventory_snapshot, product_snapshot
 from training.synthetic import SyntheticConfig, generate, write_csv
 
 MODELS: tuple[str, ...] = ("segmentation", "churn", "spend", "demand", "revenue")
 CUSTOMER_MODELS = frozenset({"segmentation", "churn", "spend"})
-CHURN_FIT_CUTOFFS = 6
-SPEND_FIT_CUTOFFS = 18
+CHURN_FIT_CUTOFFS = 36
+SPEND_FIT_CUTOFFS = 24
 CUTOFF_STEP_DAYS = 30
 
 
@@ -63,6 +65,8 @@ class RunResult:
     cpu_timings: dict[str, float] = field(default_factory=dict)
     lineage_max_rss_kib: int = 0
     lineage_cpu_seconds: float = 0.0
+    skipped: dict[str, str] = field(default_factory=dict)
+    report: Path | None = None
 
 
 class Progress:
@@ -170,12 +174,24 @@ def _run(
         }
     progress.done("lineage", f"sha256 {digest.sha256.hex()[:16]}..., {digest.rows:,} rows")
 
-    models, cleaning, pending, _ = result
+    models, cleaning, pending, extra = result
     for item in pending:
         item.manifest["dataset"] = dataset
     written = publish(config.out, pending)
     version = next(iter(written.values())).name if written else "-"
     progress.done("publish", f"version {version}: {', '.join(sorted(written))} -> {config.out}")
+    skipped = extra["skipped"]
+    report = write_report(
+        config.out,
+        version,
+        models=models,
+        skipped=skipped,
+        profile={"command": config.command, **extra["profile"]},
+        cleaning=cleaning.as_manifest(),
+        table=summary_table(models, skipped),
+        snapshot=extra["snapshot"],
+    )
+    progress.done("report", str(report))
     return RunResult(
         written,
         models,
@@ -186,6 +202,8 @@ def _run(
         progress.cpu_timings,
         worker.max_rss_kib,
         worker.cpu_seconds,
+        skipped,
+        report,
     )
 
 
@@ -239,44 +257,56 @@ def _train(
         },
     }
     threads, rows = config.threads, config.max_fit_rows
-    churn_plan = plan_cutoffs(
-        start, as_of, config.churn_days, step_days=CUTOFF_STEP_DAYS, n_fit=CHURN_FIT_CUTOFFS
-    )
+    churn_plan = {"step_days": CUTOFF_STEP_DAYS, "n_fit": CHURN_FIT_CUTOFFS}
+    spend_plan = {"step_days": CUTOFF_STEP_DAYS, "n_fit": SPEND_FIT_CUTOFFS}
     trained: dict[str, TrainedModel] = {}
+    skipped: dict[str, str] = {}
     panel = build_panel(prepared, as_of) if "demand" in config.models else None
     for name in config.models:
-        if name == "segmentation":
-            trained[name] = train_segmentation(
-                store,
-                churn_plan,
-                SegmentationParams(config.churn_days, min(rows, SegmentationParams.max_fit_rows)),
-            )
-        elif name == "churn":
-            trained[name] = train_churn(
-                store, churn_plan, ChurnParams(config.churn_days, rows, threads)
-            )
-        elif name == "spend":
-            spend_plan = plan_cutoffs(
-                start,
-                as_of,
-                config.horizon_days,
-                step_days=CUTOFF_STEP_DAYS,
-                n_fit=SPEND_FIT_CUTOFFS,
-            )
-            trained[name] = train_spend(
-                store, spend_plan, SpendParams(config.horizon_days, rows, threads)
-            )
-        elif name == "demand" and panel is not None:
-            trained[name] = train_demand(
-                panel, categories, DemandParams(max_fit_rows=rows, threads=threads)
-            )
-        elif name == "revenue":
-            trained[name] = train_revenue(
-                prepared, categories, as_of, RevenueParams(max_fit_rows=rows, threads=threads)
-            )
-        else:
+        if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+        try:
+            if name == "segmentation":
+                trained[name] = train_segmentation(
+                    store,
+                    plan_cutoffs(start, as_of, config.churn_days, **churn_plan),
+                    SegmentationParams(
+                        config.churn_days, min(rows, SegmentationParams.max_fit_rows)
+                    ),
+                )
+            elif name == "churn":
+                trained[name] = train_churn(
+                    store,
+                    plan_cutoffs(start, as_of, config.churn_days, **churn_plan),
+                    ChurnParams(config.churn_days, rows, threads),
+                )
+            elif name == "spend":
+                trained[name] = train_spend(
+                    store,
+                    plan_cutoffs(start, as_of, config.horizon_days, **spend_plan),
+                    SpendParams(config.horizon_days, rows, threads),
+                )
+            elif name == "demand" and panel is not None:
+                trained[name] = train_demand(
+                    panel, categories, DemandParams(max_fit_rows=rows, threads=threads)
+                )
+            elif name == "revenue":
+                trained[name] = train_revenue(
+                    prepared, categories, as_of, RevenueParams(max_fit_rows=rows, threads=threads)
+                )
+        except (ModelSkipped, DataTooShortError) as err:
+            skipped[name] = str(err)
+            progress.done(name, f"skipped: {err}")
+            continue
+        except ValueError as err:  # a shape the estimators refuse (e.g. fewer rows than clusters)
+            skipped[name] = f"{name}: the data cannot support it ({' '.join(str(err).split())})"
+            progress.done(name, f"skipped: {skipped[name]}")
+            continue
         progress.done(name, _headline(trained[name]))
+    if not trained:
+        raise DataTooShortError(
+            "no model could be trained: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
 
     pending = [model_artifact(m, common) for m in trained.values()]
     gate = ", ".join(
@@ -295,7 +325,44 @@ def _train(
         files, manifest = inventory_snapshot(panel, config.inventory_seed)
         pending.append(data_artifact("inventory", files, manifest, common))
     progress.done("snapshots", ", ".join(p.name for p in pending if p.parity is None) or "none")
-    return trained, report, pending, common
+    extra = {
+        "skipped": skipped,
+        "profile": _profile(
+            lines, report, prepared=prepared, start=start, as_of=as_of, categories=categories
+        ),
+        "snapshot": store.at(as_of)[1] if "segmentation" in trained else None,
+    }
+    return trained, report, pending, extra
+
+
+def _profile(
+    lines: pd.DataFrame,
+    report: CleaningReport,
+    *,
+    prepared: pd.DataFrame,
+    start: pd.Timestamp,
+    as_of: pd.Timestamp,
+    categories: list[str],
+) -> dict[str, Any]:
+    """What the data looked like: sizes, span and the shapes that make training hard."""
+    codes = prepared["_c"].to_numpy()
+    value = np.bincount(codes, weights=np.abs(prepared["_amount"].to_numpy()))
+    sales = ~prepared["_ret"].to_numpy()
+    return {
+        "lines loaded": len(lines),
+        "lines kept": report.rows_out,
+        "lines before as-of": len(prepared),
+        "customers": int(prepared["_c"].nunique()),
+        "customers with only $0 lines": int((value[np.unique(codes)] == 0).sum()),
+        "span (days)": int((as_of - start).days),
+        "first line": start.isoformat(),
+        "as-of (exclusive end)": as_of.isoformat(),
+        "categories": len(categories),
+        "stock codes": int(prepared["_p"].nunique()),
+        "sale invoices": int(prepared.loc[sales, "_i"].nunique()),
+        "return lines": int((~sales).sum()),
+        "$0 lines": int((prepared["Price"].to_numpy() == 0).sum()),
+    }
 
 
 def _headline(model: TrainedModel) -> str:
@@ -306,14 +373,40 @@ def _headline(model: TrainedModel) -> str:
     return "; ".join(parts) + " (model vs baseline)"
 
 
-def summary_table(models: dict[str, TrainedModel]) -> str:
-    """Every summary metric of every model next to its baseline, and which is better."""
-    header = f"{'model':<13}{'metric':<22}{'model':>12}{'baseline':>12}  better"
+def summary_table(models: dict[str, TrainedModel], skipped: dict[str, str] | None = None) -> str:
+    """Every summary metric of every model next to its naive and BG/NBD baselines; `better`
+    says "model" when it beats every baseline shown, else which baseline(s) did as well."""
+    header = f"{'model':<13}{'metric':<22}{'model':>12}{'naive':>12}{'BG/NBD':>12}  better"
     lines = [header, "-" * len(header)]
+
+    def cell(value: float | None) -> str:
+        return f"{value:12.4f}" if value is not None else f"{'-':>12}"
+
     for name, model in models.items():
         for row in model.summary:
-            base = f"{row.baseline:12.4f}" if row.baseline is not None else f"{'-':>12}"
-            beats = row.beats_baseline()
-            verdict = "-" if beats is None else ("model" if beats else "BASELINE")
-            lines.append(f"{name:<13}{row.metric:<22}{row.model:12.4f}{base}  {verdict}")
+            losses = [
+                label
+                for label, other in (("naive", row.baseline), ("BG/NBD", row.bgnbd))
+                if other is not None and row.loses_to(other)
+            ]
+            has_baseline = row.baseline is not None or row.bgnbd is not None
+            wins = [
+                other
+                for other in (row.baseline, row.bgnbd)
+                if other is not None
+                and row.loses_to(other) is False
+                and row._better(row.model, other)
+            ]
+            if losses:
+                verdict = ", ".join(losses)
+            elif not has_baseline:
+                verdict = "-"
+            else:
+                verdict = "model" if wins else "tie"
+            lines.append(
+                f"{name:<13}{row.metric:<22}{row.model:12.4f}{cell(row.baseline)}"
+                f"{cell(row.bgnbd)}  {verdict}"
+            )
+    for name, why in (skipped or {}).items():
+        lines.append(f"{name:<13}skipped: {why}")
     return "\n".join(lines)

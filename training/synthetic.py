@@ -95,6 +95,13 @@ class SyntheticConfig:
     start: date = date(2023, 1, 2)
     products: int | None = None
     dirt: bool = True
+    # shapes real exports have (each off by default; tests/training/test_shapes.py trains on each)
+    returns: bool = True  # False: no returns or cancellations at all
+    single_product: bool = False  # one StockCode in one category for every line
+    single_cohort: bool = False  # every customer acquired on the first day
+    heavy_tail: bool = False  # baskets times a Pareto(1.5) factor: a few huge orders
+    zero_only_customers: int = 0  # extra customers whose only lines are $0
+    duplicate_share: float = 0.0  # extra exact duplicate lines, as a share of the lines
 
     def product_count(self) -> int:
         return self.products or int(np.clip(self.customers // 8, 150, 3000))
@@ -171,6 +178,8 @@ def _purchase_days(
     days = float(cfg.days)
     at_start = rng.random(n) < 0.33
     acquired = np.where(at_start, rng.uniform(0, 45, n), rng.uniform(0, days - 7, n))
+    if cfg.single_cohort:
+        acquired = np.zeros(n)
     rate = np.minimum(rng.gamma(1.3, 1 / 55.0, n), 0.35)
     dropout = rng.beta(1.2, 7.0, n)
     weekend = rng.beta(1.5, 6.0, n)  # mean 0.19: weekend days are quieter overall
@@ -251,6 +260,8 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     inv_day = np.floor(inv_time).astype(np.int64)
     n_inv = inv_cust.size
     basket = rng.gamma(2.5, basket_mean[inv_cust] / 2.5)
+    if cfg.heavy_tail:
+        basket = basket * (1.0 + rng.pareto(1.5, n_inv))
     n_lines = np.minimum(1 + rng.poisson(lines_mean[inv_cust]), 30)
 
     line_inv = np.repeat(np.arange(n_inv), n_lines)
@@ -289,7 +300,7 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     partial = rng.random(line_inv.size) < 0.3
     ret_qty = np.where(partial, np.ceil(rng.random(line_inv.size) * qty), qty).astype(np.int64)
     ret_day = line_day + 1 + np.floor(rng.exponential(6.0, line_inv.size)).astype(np.int64)
-    is_returned &= ret_day < cfg.days
+    is_returned &= (ret_day < cfg.days) & cfg.returns
 
     sales = pd.DataFrame(
         {
@@ -316,18 +327,39 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     )
     frame = pd.concat([sales, returns], ignore_index=True)
     frame = _add_dirt(rng, frame, catalogue, cfg) if cfg.dirt else frame
-    return SyntheticData(
-        _to_columns(
-            rng,
-            frame,
-            catalogue=catalogue,
-            cfg=cfg,
-            customer_ids=customer_ids,
-            country=country,
-        ),
-        catalogue,
-        cfg,
+    lines = _to_columns(
+        rng, frame, catalogue=catalogue, cfg=cfg, customer_ids=customer_ids, country=country
     )
+    return SyntheticData(_reshape(lines, cfg), catalogue, cfg)
+
+
+def _reshape(lines: pd.DataFrame, cfg: SyntheticConfig) -> pd.DataFrame:
+    """The optional shapes applied to finished lines (own generator: default bytes unchanged)."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    if cfg.single_product:
+        real = lines["StockCode"].to_numpy() != "POST"
+        lines.loc[real, "StockCode"] = "ITEM1"
+        lines.loc[real, "Description"] = "THE ONE PRODUCT"
+        lines.loc[real, CATEGORY] = "apparel"
+    extra = []
+    if cfg.zero_only_customers:
+        k = cfg.zero_only_customers
+        sales = lines.loc[
+            (lines["Price"].to_numpy() > 0) & (lines["StockCode"].to_numpy() != "POST")
+        ]
+        rows = sales.sample(n=k, replace=True, random_state=rng.integers(1 << 31)).copy()
+        rows["Customer ID"] = [str(990_000 + i) for i in range(k)]
+        rows["Invoice"] = [str(990_000 + i) for i in range(k)]
+        rows["Price"] = 0.0
+        extra.append(rows)
+    if cfg.duplicate_share > 0:
+        n = int(len(lines) * cfg.duplicate_share)
+        extra.append(lines.sample(n=n, replace=True, random_state=rng.integers(1 << 31)))
+    if extra:
+        lines = pd.concat([lines, *extra], ignore_index=True)
+        order = np.argsort(lines["InvoiceDate"].to_numpy(), kind="stable")
+        lines = lines.iloc[order].reset_index(drop=True)
+    return lines
 
 
 def _add_dirt(

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from crm.features import CATEGORY_PREFIX
+from crm.features import CATEGORY_SHARE_PREFIX
 from server.campaign.types import Audience, Segment, SegmentProfile
 
 BASKET = "avg_basket_value"
@@ -51,9 +51,13 @@ def build_profiles(
     if missing:
         raise KeyError(f"feature snapshot lacks {', '.join(missing)}")
     base = np.asarray(values[:, [index[n] for n in NEEDED]], dtype=np.float64)
-    categories = [n[len(CATEGORY_PREFIX) :] for n in feature_names if n.startswith(CATEGORY_PREFIX)]
+    categories = [
+        n[len(CATEGORY_SHARE_PREFIX) :]
+        for n in feature_names
+        if n.startswith(CATEGORY_SHARE_PREFIX)
+    ]
     shares = np.asarray(
-        values[:, [index[CATEGORY_PREFIX + c] for c in categories]], dtype=np.float64
+        values[:, [index[CATEGORY_SHARE_PREFIX + c] for c in categories]], dtype=np.float64
     ).reshape(len(values), len(categories))
     clusters = np.asarray(clusters, dtype=np.int64).reshape(-1)
     by_name: dict[tuple[Segment, str], np.ndarray] = {}

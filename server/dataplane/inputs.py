@@ -16,7 +16,6 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import functools
-import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import pandas as pd
 from google.rpc import code_pb2
 
 from crm import features as feat
+from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
 from crm.v1 import common_pb2
 from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, echo
 from server.limits import timestamp_violation
@@ -362,10 +362,10 @@ class InputResolver:
                     problems.append(bad)
                 elif line.invoice_date.ToNanoseconds() < as_of_ns:
                     before += 1
-                if not math.isfinite(line.quantity) or line.quantity == 0:
-                    problems.append(FieldViolation(f"{lp}.quantity", "must be finite and non-zero"))
-                if not math.isfinite(line.price) or line.price < 0:
-                    problems.append(FieldViolation(f"{lp}.price", "must be a finite number >= 0"))
+                if bad_history_quantity(line.quantity):
+                    problems.append(FieldViolation(f"{lp}.quantity", QUANTITY_RULE))
+                if bad_history_price(line.price):
+                    problems.append(FieldViolation(f"{lp}.price", PRICE_RULE))
                 if not line.invoice.strip():
                     problems.append(FieldViolation(f"{lp}.invoice", "required"))
             if before == 0 and not problems:

@@ -3,7 +3,6 @@ handler (expected net revenue of invoice lines after returns)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from crm import features as feat
 from crm.line_features import line_feature_matrix
+from crm.line_rules import SALE_PRICE_RULE, SALE_QUANTITY_RULE, bad_sale_price, bad_sale_quantity
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId, Plane, ScoringHandler
 from server.dataplane.inputs import Resolved, lines_frame
@@ -96,10 +96,10 @@ def sale_line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[Fiel
     problems: list[FieldViolation] = []
     for i, line in enumerate(lines):
         path = f"lines[{i}]"
-        if not (math.isfinite(line.quantity) and line.quantity > 0):
-            problems.append(FieldViolation(f"{path}.quantity", "must be a finite number > 0"))
-        if not (math.isfinite(line.price) and line.price > 0):
-            problems.append(FieldViolation(f"{path}.price", "must be a finite number > 0"))
+        if bad_sale_quantity(line.quantity):
+            problems.append(FieldViolation(f"{path}.quantity", SALE_QUANTITY_RULE))
+        if bad_sale_price(line.price):
+            problems.append(FieldViolation(f"{path}.price", SALE_PRICE_RULE))
         if not line.HasField("invoice_date"):
             problems.append(FieldViolation(f"{path}.invoice_date", "required"))
         elif bad := timestamp_violation(line.invoice_date, f"{path}.invoice_date"):

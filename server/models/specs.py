@@ -11,13 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crm.artifacts import ArtifactError
-from crm.demand import CATEGORY_PREFIX as DEMAND_CATEGORY_PREFIX
+from crm.artifacts import DEFAULT_RISK_THRESHOLDS, ArtifactError
 from crm.demand import demand_feature_names
-from crm.line_features import line_feature_names
+from crm.features import RFM_FEATURES
+from crm.line_features import CATEGORY_FLAG_PREFIX, line_feature_names
 
-DEFAULT_RISK_THRESHOLDS: tuple[float, float, float] = (0.3, 0.6, 0.8)
-RFM = ("recency_days", "frequency", "monetary")
+RFM = RFM_FEATURES
 RFM_EDGES = 4  # quintile edges per RFM input
 
 
@@ -126,9 +125,7 @@ class DemandSpec:
     @classmethod
     def parse(cls, serving: Mapping[str, Any], features: Sequence[str]) -> DemandSpec:
         categories = tuple(
-            n[len(DEMAND_CATEGORY_PREFIX) :]
-            for n in features
-            if n.startswith(DEMAND_CATEGORY_PREFIX)
+            n[len(CATEGORY_FLAG_PREFIX) :] for n in features if n.startswith(CATEGORY_FLAG_PREFIX)
         )
         if list(features) != demand_feature_names(categories):
             raise ValueError("the demand model's features are not crm.demand's feature list")

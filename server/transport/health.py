@@ -24,6 +24,7 @@ SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 
 class _HealthServicer(health.HealthServicer):
@@ -47,6 +48,7 @@ class _HealthServicer(health.HealthServicer):
         self._closed = False
         self._max_watches = max_watches
         self._watching = 0  # open Watch calls, counted from admission until the call ends
+        self._sends = threading.Lock()  # orders sends to watchers; never held by grpc's poller
 
     def List(  # noqa: N802 (the gRPC method name)
         self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext
@@ -69,7 +71,10 @@ class _HealthServicer(health.HealthServicer):
     ) -> Iterator[health_pb2.HealthCheckResponse] | None:
         release = self._admit()
         try:
-            watcher = super().Watch(request, context, send_response_callback)
+            if send_response_callback is None:
+                watcher = super().Watch(request, context, None)  # queues; never blocks on send
+            else:
+                watcher = self._watch_by_callback(request.service, context, send_response_callback)
         except BaseException:
             release()
             raise
@@ -95,6 +100,42 @@ class _HealthServicer(health.HealthServicer):
         if not context.add_callback(ended):
             ended()  # the call had already ended
         return watcher
+
+    # grpc's servicer sends to watchers while holding its lock, and a send waits for grpc's
+    # poller thread to complete it; the poller runs each ended Watch's close callback, which
+    # takes that lock. One cancelled watcher while another was being sent to wedged the whole
+    # server (every call, Check included, timed out). Here no send happens under `_lock`:
+    # `_sends` orders the sends of Watch and `set` (so a watcher never sees a newer status
+    # overtaken by an older one), and the close callbacks only ever take `_lock`.
+    def _watch_by_callback(
+        self, service: str, context: grpc.ServicerContext, send: Callable[[Any], None]
+    ) -> None:
+        with self._sends:
+            with self._lock:
+                status = self._server_status.get(service, SERVICE_UNKNOWN)
+                self._send_response_callbacks.setdefault(service, set()).add(send)
+            context.add_callback(self._on_close_callback(send, service))
+            send(health_pb2.HealthCheckResponse(status=status))
+
+    def set(self, service: str, status: int) -> None:
+        with self._sends:
+            with self._lock:
+                if self._gracefully_shutting_down:
+                    return
+                self._server_status[service] = status
+                sends = list(self._send_response_callbacks.get(service, ()))
+            for send in sends:
+                send(health_pb2.HealthCheckResponse(status=status))
+
+    def enter_graceful_shutdown(self) -> None:
+        with self._lock:
+            if self._gracefully_shutting_down:
+                return
+            services = list(self._server_status)
+        for service in services:
+            self.set(service, NOT_SERVING)
+        with self._lock:
+            self._gracefully_shutting_down = True
 
     def _admit(self) -> Callable[[], None]:
         """Count one more open Watch, or refuse it; returns the (idempotent) release."""

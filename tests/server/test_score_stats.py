@@ -6,10 +6,10 @@ import weakref
 
 import numpy as np
 
+from crm.artifacts import DEFAULT_RISK_THRESHOLDS as DEFAULT_THRESHOLDS
 from crm.v1 import churn_pb2
 from server.dataplane.risk_rules import risk_levels
 from server.dataplane.score_stats import EDGES, ScoreStats
-from server.models.specs import DEFAULT_RISK_THRESHOLDS as DEFAULT_THRESHOLDS
 
 
 def test_counts_equal_a_direct_count_whenever_they_are_folded() -> None:

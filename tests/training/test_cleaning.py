@@ -23,8 +23,9 @@ ROWS = [
     # non_product_code x2 (POST and a bank charge)
     "106,POST,postage,1,2024-01-09 11:00:00,18,1001,United Kingdom",
     "106,BANK CHARGES,fee,1,2024-01-09 11:00:00,15,1001,United Kingdom",
-    # non_positive_price x2 (free sample, bad debt)
+    # kept: a $0 line (free sample) is a sale of value 0
     "107,A1,free,1,2024-01-10 11:00:00,0,1003,United Kingdom",
+    # negative_price x1 (bad debt)
     "108,B2,bad debt,1,2024-01-10 11:00:00,-11062.06,1003,United Kingdom",
     # zero_quantity x1
     "109,A1,nothing,0,2024-01-11 11:00:00,3.5,1003,United Kingdom",
@@ -41,18 +42,19 @@ def test_each_rule_counts_its_own_rows(tmp_path: Path) -> None:
     assert report.dropped == {
         "missing_customer_id": 2,
         "non_product_code": 2,
-        "non_positive_price": 2,
+        "negative_price": 1,
         "zero_quantity": 1,
         "duplicate_line": 2,
     }
-    assert report.rows_out == 5 == len(kept)
+    assert report.rows_out == 6 == len(kept)
     assert report.flagged == {
+        "zero_price_lines": 1,
         "cancellation_lines": 2,
         "negative_quantity_lines": 3,
         "cancellation_sign_fixed": 1,
     }
-    assert list(kept["Invoice"]) == ["100", "100", "C101", "C102", "103"]
-    assert list(kept["Quantity"]) == [2.0, 1.0, -1.0, -1.0, -2.0]
+    assert list(kept["Invoice"]) == ["100", "100", "C101", "C102", "103", "107"]
+    assert list(kept["Quantity"]) == [2.0, 1.0, -1.0, -1.0, -2.0, 1.0]
     manifest = report.as_manifest()
     assert manifest["rules"] == list(RULES)
     assert manifest["rows_in"] - sum(manifest["dropped"].values()) == manifest["rows_out"]

@@ -8,7 +8,7 @@ import pytest
 
 from crm.features import prepare_lines, timestamp_seconds
 from training.cleaning import clean
-from training.labels import DataTooShortError, plan_cutoffs, window_labels
+from training.labels import DataTooShortError, min_span_days, plan_cutoffs, window_labels
 from training.observations import FeatureStore
 from training.synthetic import SyntheticConfig, generate
 
@@ -25,23 +25,42 @@ def prepared() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("horizon", [7, 30, 90])
-def test_no_fit_or_calibration_window_reaches_into_validation(horizon: int) -> None:
+def test_no_fit_window_reaches_into_validation(horizon: int) -> None:
     plan = plan_cutoffs(START, END, horizon, n_fit=12)
     windows = plan.windows()
-    assert [w[0] for w in windows] == ["fit"] * len(plan.fit) + ["calibration", "validation"]
+    assert [w[0] for w in windows] == ["fit"] * len(plan.fit) + ["validation"]
     cutoffs = [w[1] for w in windows]
     assert cutoffs == sorted(cutoffs) and len(set(cutoffs)) == len(cutoffs)
     for role, cutoff, end in windows:
         assert end - cutoff == pd.Timedelta(days=horizon)
         if role != "validation":
             assert end <= plan.validation, (role, cutoff)
-    assert windows[-1][2] <= END
+    assert windows[-1][2] == END  # the latest fully observed window
     assert plan.fit[0] >= START + pd.Timedelta(days=60)
+    # the exported model is refitted on cutoffs up to the validation one: fresh labels
+    assert plan.refit[-1] == plan.validation
+    assert plan.refit[-1] + pd.Timedelta(days=horizon) == END
+    assert all(c >= START + pd.Timedelta(days=60) for c in plan.refit)
 
 
 def test_too_short_data_is_refused() -> None:
-    with pytest.raises(DataTooShortError, match="need at least 270"):
+    with pytest.raises(DataTooShortError, match="need at least 240"):
         plan_cutoffs(START, START + pd.Timedelta(days=200), 90)
+
+
+@pytest.mark.parametrize("horizon", [30, 90, 92])
+def test_minimum_span_is_enough_and_one_day_less_is_not(horizon: int) -> None:
+    need = min_span_days(horizon)
+    plan = plan_cutoffs(START, START + pd.Timedelta(days=need), horizon)
+    assert len(plan.fit) == 1 and plan.refit[-1] == plan.validation
+    with pytest.raises(DataTooShortError, match=f"need at least {need}"):
+        plan_cutoffs(START, START + pd.Timedelta(days=need - 1), horizon)
+
+
+def test_quarterly_churn_trains_on_273_days() -> None:
+    plan = plan_cutoffs(START, START + pd.Timedelta(days=273), 92)
+    assert plan.validation == START + pd.Timedelta(days=273 - 92)
+    assert len(plan.refit) > len(plan.fit)
 
 
 def test_features_ignore_everything_from_the_cutoff_on(prepared: pd.DataFrame) -> None:

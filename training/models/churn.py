@@ -1,8 +1,15 @@
-"""Churn: P(no purchase in the next churn_days), LogisticRegression vs XGBoost, Platt-calibrated.
+"""Churn: P(no purchase in the next churn_days), LogisticRegression vs XGBoost, calibrated.
 
-Both candidates fit on the fit cutoffs; each gets a Platt calibration fitted on the calibration
-cutoff; the one with the higher validation PR-AUC (after calibration) is exported. The naive
-baseline is the fit-period churn rate of the customer's recency decile.
+Both candidates fit on the fit cutoffs (windows ending at or before the validation cutoff);
+the one with the higher validation PR-AUC is calibrated and validated. Calibration is Platt
+scaling stacked with what the BG/NBD baseline knows: a logistic regression of the label on
+logit(the candidate's cross-fitted, out-of-fold-by-customer probability) and logit(BG/NBD's
+P(no purchase in the window)), each row's BG/NBD fitted on its own cutoff's history. The same
+configuration is refitted, calibration cross-fitted again, on cutoffs up to the validation
+one and exported; its graph computes BG/NBD's probability from the raw frequency, purchase
+span and tenure with the parameters fitted on the whole history (numpy/ONNX arithmetic only:
+the server needs no scipy). Baselines on the same validation rows: the fit-period churn rate
+of the customer's recency decile (naive) and BG/NBD fitted on the validation cutoff's history.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from onnx import TensorProto
 from onnxmltools import convert_xgboost
 from onnxmltools.convert.common.data_types import FloatTensorType as XgbFloat
@@ -21,12 +29,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
+from crm.artifacts import DEFAULT_RISK_THRESHOLDS
+from training.btyd import BetaGeo, churn_by_cutoff, predict_churn
 from training.labels import CutoffPlan
-from training.metrics import classification
+from training.metrics import classification, reliability
 from training.models.base import (
+    CROSS_FIT_FOLDS,
+    ModelSkipped,
     SummaryRow,
     TrainedModel,
     booster_options,
+    cross_fit,
+    customer_folds,
     held_out_rows,
     output_spec,
     subsample,
@@ -43,7 +57,7 @@ from training.onnx_graph import (
 )
 
 EPS = 1e-6
-RISK_THRESHOLDS = (0.3, 0.6, 0.8)
+RISK_THRESHOLDS = DEFAULT_RISK_THRESHOLDS
 INNER = "inner_features"
 
 
@@ -59,17 +73,29 @@ class ChurnParams:
 
 @dataclass(frozen=True)
 class Platt:
+    """sigmoid(slope * logit(p) + bgnbd_slope * logit(p_bgnbd) + intercept): Platt scaling,
+    stacked with BG/NBD's P(no purchase) when given (what the baseline knows, as a feature)."""
+
     slope: float
     intercept: float
+    bgnbd_slope: float = 0.0
 
     @staticmethod
-    def fit(p: np.ndarray, y: np.ndarray) -> Platt:
-        logit = _logit(p).reshape(-1, 1)
-        model = LogisticRegression(C=1e6, max_iter=1000).fit(logit, y)
-        return Platt(float(model.coef_[0, 0]), float(model.intercept_[0]))
+    def fit(p: np.ndarray, y: np.ndarray, p_bgnbd: np.ndarray | None = None) -> Platt:
+        columns = [_logit(p)] if p_bgnbd is None else [_logit(p), _logit(p_bgnbd)]
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(np.column_stack(columns), y)
+        coef = model.coef_[0]
+        return Platt(
+            float(coef[0]), float(model.intercept_[0]), float(coef[1]) if len(coef) > 1 else 0.0
+        )
 
-    def apply(self, p: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.slope * _logit(p) + self.intercept)))
+    def apply(self, p: np.ndarray, p_bgnbd: np.ndarray | None = None) -> np.ndarray:
+        z = self.slope * _logit(p) + self.intercept
+        if self.bgnbd_slope:
+            if p_bgnbd is None:
+                raise ValueError("this calibration stacks BG/NBD: p_bgnbd is required")
+            z = z + self.bgnbd_slope * _logit(p_bgnbd)
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -106,8 +132,21 @@ def _raw_probability(kind: str, model: Any, x: np.ndarray) -> np.ndarray:
     return model.predict_proba(x)[:, 1].astype(np.float64)
 
 
-def _export(kind: str, model: Any, n_features: int, platt: Platt) -> bytes:
+def _export(
+    kind: str, model: Any, names: list[str], platt: Platt, bgnbd: tuple[BetaGeo, float]
+) -> bytes:
+    """The candidate, its calibration and (when stacked) BG/NBD's P(no purchase) computed in
+    the graph from the raw frequency, purchase span and tenure with fixed parameters."""
+    n_features = len(names)
     pre, post = GraphBuilder("pre"), GraphBuilder("post")
+
+    def bgnbd_term() -> str:
+        fitted, days = bgnbd
+        columns = [names.index(n) for n in ("frequency", "purchase_span_days", "tenure_days")]
+        params = (fitted.r, fitted.alpha, fitted.a, fitted.b)
+        p_bgnbd = post.bgnbd_no_purchase(INPUT_NAME, columns, params, days)
+        return post.op("Mul", [post.logit(p_bgnbd, EPS), post.const(platt.bgnbd_slope)])
+
     if kind == "logistic_regression":
         inner = convert_sklearn(
             model,
@@ -118,16 +157,31 @@ def _export(kind: str, model: Any, n_features: int, platt: Platt) -> bytes:
         pre_out = pre.signed_log(INPUT_NAME)
         probabilities = next(o.name for o in inner.graph.output if "prob" in o.name)
         positive = post.column(probabilities, 1)
-        post.op(
-            "Identity", [post.platt(positive, platt.slope, platt.intercept, EPS)], "probability"
-        )
+        if platt.bgnbd_slope:
+            own = post.op("Mul", [post.logit(positive, EPS), post.const(platt.slope)])
+            stacked = post.op("Add", [own, bgnbd_term()])
+            scaled = post.op("Add", [stacked, post.const(platt.intercept)])
+            post.op("Sigmoid", [scaled], "probability")
+        else:
+            post.op(
+                "Identity",
+                [post.platt(positive, platt.slope, platt.intercept, EPS)],
+                "probability",
+            )
     else:
         converted = convert_xgboost(
             model, initial_types=[(INNER, XgbFloat([None, n_features]))], target_opset=OPSET
         )
-        inner = fold_platt_into_trees(converted, platt.slope, platt.intercept, "calibrated")
+        stacked = bool(platt.bgnbd_slope)
+        inner = fold_platt_into_trees(
+            converted, platt.slope, platt.intercept, "calibrated", sigmoid=not stacked
+        )
         pre_out = pre.op("Identity", [INPUT_NAME])
-        post.flatten("calibrated", "probability")
+        if stacked:
+            margin = post.op("Add", [post.flatten("calibrated"), bgnbd_term()])
+            post.op("Sigmoid", [margin], "probability")
+        else:
+            post.flatten("calibrated", "probability")
     return wrap_model(
         inner,
         inner_input=INNER,
@@ -140,44 +194,100 @@ def _export(kind: str, model: Any, n_features: int, platt: Platt) -> bytes:
     )
 
 
+def _fit_calibrated(
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    customer_ids: np.ndarray,
+    params: ChurnParams,
+    *,
+    p_bgnbd: np.ndarray | None = None,
+    fitted: Any = None,
+) -> tuple[Any, Platt]:
+    """The candidate fitted on every row, with a Platt scaling fitted on its cross-fitted
+    (out-of-fold by customer) probabilities: no rows are held back for calibration."""
+
+    def fit(rows: np.ndarray) -> Any:
+        if kind == "logistic_regression":
+            return _lr_candidate(x[rows], y[rows])
+        return _xgb_candidate(x[rows], y[rows], params)
+
+    def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        if len(np.unique(y[train])) < 2:
+            return np.full(len(test), float(y[train].mean()))
+        return _raw_probability(kind, fit(train), x[test])
+
+    oof = cross_fit(fit_predict, customer_folds(customer_ids))
+    platt = Platt.fit(oof, y, p_bgnbd)
+    return fitted if fitted is not None else fit(np.arange(len(y))), platt
+
+
 def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> TrainedModel:
     names = store.names
     fit = store.observations(plan.fit, params.churn_days)
     fit = fit.take(subsample(len(fit), params.max_fit_rows))
-    cal = store.observations([plan.calibration], params.churn_days)
     val = store.observations([plan.validation], params.churn_days)
-    y_fit, y_cal, y_val = (~o.purchased for o in (fit, cal, val))
-    if len(np.unique(y_fit)) < 2 or len(np.unique(y_cal)) < 2 or len(np.unique(y_val)) < 2:
-        raise ValueError("churn: every split needs both churned and retained customers")
+    refit = store.observations(plan.refit, params.churn_days)
+    refit = refit.take(subsample(len(refit), params.max_fit_rows))
+    y_fit, y_val, y_refit = (~o.purchased for o in (fit, val, refit))
+    for role, y in (("fit", y_fit), ("validation", y_val), ("refit", y_refit)):
+        if len(np.unique(y)) < 2:
+            raise ModelSkipped(
+                f"churn: the {role} windows hold only {'churned' if y.all() else 'retained'} "
+                f"customers ({len(y)} rows), so there is nothing to learn or measure"
+            )
 
+    # Platt scaling is monotone, so the candidates rank (PR-AUC, ROC-AUC) the same before it:
+    # choose on raw probabilities, then calibrate only the chosen one
     candidates: dict[str, Any] = {
         "logistic_regression": _lr_candidate(fit.features, y_fit),
         "xgboost": _xgb_candidate(fit.features, y_fit, params),
     }
-    scores: dict[str, dict[str, float]] = {}
-    platts: dict[str, Platt] = {}
-    for kind, model in candidates.items():
-        platts[kind] = Platt.fit(_raw_probability(kind, model, cal.features), y_cal)
-        p_val = platts[kind].apply(_raw_probability(kind, model, val.features))
-        scores[kind] = classification(y_val, p_val)
+    scores = {
+        kind: classification(y_val, _raw_probability(kind, model, val.features))
+        for kind, model in candidates.items()
+    }
     chosen = max(scores, key=lambda k: (scores[k]["pr_auc"], k == "logistic_regression"))
-    model, platt = candidates[chosen], platts[chosen]
+    days = params.churn_days
+    bgnbd_at = store.customer_base
+    p_bg_fit = churn_by_cutoff(fit.cutoff, fit.features, names, days, bgnbd_at)
+    validated, val_platt = _fit_calibrated(
+        chosen,
+        fit.features,
+        y_fit,
+        fit.customer_ids,
+        params,
+        p_bgnbd=p_bg_fit,
+        fitted=candidates[chosen],
+    )
+    customer_base = bgnbd_at(plan.validation)
+    bgnbd_p = predict_churn(customer_base, val.features, names, days)
+    p_val = val_platt.apply(_raw_probability(chosen, validated, val.features), bgnbd_p)
+    # the validated configuration, refitted on cutoffs up to the validation one; at serving
+    # BG/NBD is the one fitted on the whole history (the snapshot's as-of)
+    p_bg_refit = churn_by_cutoff(refit.cutoff, refit.features, names, days, bgnbd_at)
+    model, platt = _fit_calibrated(
+        chosen, refit.features, y_refit, refit.customer_ids, params, p_bgnbd=p_bg_refit
+    )
+    serving_base = bgnbd_at(plan.validation + pd.Timedelta(days=plan.horizon_days))
 
     recency = names.index("recency_days")
     base_p, base_edges = _recency_baseline(
         fit.features[:, recency], y_fit, val.features[:, recency]
     )
     baseline = classification(y_val, base_p)
+    bgnbd = classification(y_val, bgnbd_p)
     rows = held_out_rows(val.features, 5000)
-    native = platt.apply(_raw_probability(chosen, model, rows))
-    onnx_model = _export(chosen, model, len(names), platt)
+    native = platt.apply(
+        _raw_probability(chosen, model, rows), predict_churn(serving_base, rows, names, days)
+    )
+    onnx_model = _export(chosen, model, names, platt, (serving_base.bgnbd, float(days)))
 
-    serving = _serving(chosen, model, fit.features, names=names, params=params, platt=platt)
-    validation = scores[chosen]
+    serving = _serving(chosen, model, refit.features, names=names, params=params, platt=platt)
+    validation = {**classification(y_val, p_val), "reliability": reliability(y_val, p_val)}
     summary = [
-        SummaryRow("pr_auc", validation["pr_auc"], baseline["pr_auc"], True),
-        SummaryRow("roc_auc", validation["roc_auc"], baseline["roc_auc"], True),
-        SummaryRow("brier", validation["brier"], baseline["brier"], False),
+        SummaryRow(m, validation[m], baseline[m], m != "brier", bgnbd[m])
+        for m in ("roc_auc", "pr_auc", "brier")
     ]
     return TrainedModel(
         name="churn",
@@ -197,20 +307,32 @@ def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> T
         tolerance=1e-5,
         rtol=0.0,
         metrics={
-            "split": "time-based: fit cutoffs < calibration cutoff < validation cutoff",
-            "selection": "higher validation PR-AUC after Platt calibration",
+            "split": (
+                "time-based: validated on the latest fully observed window (fit windows end at "
+                "or before it); the exported model is the same configuration refitted on "
+                "cutoffs up to the validation one"
+            ),
+            "selection": "higher validation PR-AUC of the raw candidate probabilities",
             "chosen": chosen,
             "validation": validation,
             "baseline": {
                 **baseline,
                 "name": "fit-period churn rate of the customer's recency decile",
                 "recency_edges": base_edges,
+                "reliability": reliability(y_val, base_p),
             },
-            "candidates": scores,
+            "bgnbd": {
+                **bgnbd,
+                "name": "BG/NBD P(no purchase in the window), fitted on the validation "
+                "cutoff's history",
+                "parameters": customer_base.as_manifest(),
+                "reliability": reliability(y_val, bgnbd_p),
+            },
+            "candidates": {"uncalibrated": scores},
         },
         training={
             "cutoffs": plan.as_manifest(),
-            "rows": {"fit": len(fit), "calibration": len(cal), "validation": len(val)},
+            "rows": {"fit": len(fit), "validation": len(val), "refit": len(refit)},
             "label": (
                 "1 when the customer has no sale invoice in "
                 f"[cutoff, cutoff + {params.churn_days} days)"
@@ -226,9 +348,13 @@ def train_churn(store: FeatureStore, plan: CutoffPlan, params: ChurnParams) -> T
                 },
                 "logistic_regression": {"C": 1.0, "transform": "signed_log + StandardScaler"},
                 "calibration": {
-                    "method": "platt",
+                    "method": "logistic stacking of logit(out-of-fold probability) "
+                    f"({CROSS_FIT_FOLDS} customer folds of the refit rows) and logit(BG/NBD "
+                    "P(no purchase)), BG/NBD fitted at each row's own cutoff",
                     "slope": platt.slope,
+                    "bgnbd_slope": platt.bgnbd_slope,
                     "intercept": platt.intercept,
+                    "serving_bgnbd": serving_base.as_manifest(),
                 },
             },
         },
@@ -255,7 +381,12 @@ def _serving(
         "model_type": kind,
         "feature_means": dict(zip(names, means.round(6).tolist(), strict=True)),
         "feature_stds": dict(zip(names, stds.round(6).tolist(), strict=True)),
-        "calibration": {"method": "platt", "slope": platt.slope, "intercept": platt.intercept},
+        "calibration": {
+            "method": "platt stacked with BG/NBD",
+            "slope": platt.slope,
+            "bgnbd_slope": platt.bgnbd_slope,
+            "intercept": platt.intercept,
+        },
     }
     if kind == "logistic_regression":
         scaler, lr = model.named_steps["scale"], model.named_steps["lr"]

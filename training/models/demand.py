@@ -19,6 +19,7 @@ from xgboost import XGBRegressor
 from crm.demand import HISTORY_DAYS, MAX_HORIZON_DAYS, demand_feature_names, demand_rows
 from training.metrics import regression
 from training.models.base import (
+    ModelSkipped,
     SummaryRow,
     TrainedModel,
     booster_options,
@@ -94,7 +95,7 @@ def train_demand(panel: ProductPanel, categories: list[str], params: DemandParam
         if o >= MIN_HISTORY_DAYS
     ]
     if not fit_origins:
-        raise ValueError("demand: too few days of data for a fit week before validation")
+        raise ModelSkipped("demand: too few days of data for a fit week before validation")
     x_fit, y_fit = _stack(panel, fit_origins, categories)
     keep = subsample(len(x_fit), params.max_fit_rows)
     x_fit, y_fit = x_fit[keep], y_fit[keep]

@@ -20,10 +20,11 @@ from onnxmltools.convert.common.data_types import FloatTensorType
 from sklearn.metrics import roc_auc_score
 from xgboost import XGBRegressor
 
-from crm.features import CUSTOMER_ID, SECONDS_PER_DAY, STOCK_CODE, timestamp_seconds
+from crm.features import SECONDS_PER_DAY, timestamp_seconds
 from crm.line_features import GROSS, line_feature_names, line_features_from_prepared
 from training.metrics import regression
 from training.models.base import (
+    ModelSkipped,
     SummaryRow,
     TrainedModel,
     booster_options,
@@ -48,21 +49,27 @@ class RevenueParams:
 
 
 def returned_fraction(prepared: pd.DataFrame) -> pd.Series:
-    """For every sale line (index of `prepared`): the share of its units returned later."""
+    """For every sale line (index of `prepared`): the share of its units returned later.
+
+    Customers and products are matched by their integer codes (`_c`, `_p`), so data without
+    any return (an empty frame) merges like any other.
+    """
     ret = prepared["_ret"].to_numpy()
+    if not ret.any():
+        return pd.Series(0.0, index=np.flatnonzero(~ret))
     sales = pd.DataFrame(
         {
             "t": prepared["_t"].to_numpy()[~ret],
-            "c": prepared[CUSTOMER_ID].to_numpy()[~ret],
-            "s": prepared[STOCK_CODE].to_numpy()[~ret],
+            "c": prepared["_c"].to_numpy(dtype=np.int64)[~ret],
+            "s": prepared["_p"].to_numpy(dtype=np.int64)[~ret],
             "sale": np.flatnonzero(~ret),
         }
     ).sort_values("t", kind="mergesort")
     returns = pd.DataFrame(
         {
             "t": prepared["_t"].to_numpy()[ret],
-            "c": prepared[CUSTOMER_ID].to_numpy()[ret],
-            "s": prepared[STOCK_CODE].to_numpy()[ret],
+            "c": prepared["_c"].to_numpy(dtype=np.int64)[ret],
+            "s": prepared["_p"].to_numpy(dtype=np.int64)[ret],
             "units": -prepared["_qty"].to_numpy()[ret],
         }
     ).sort_values("t", kind="mergesort")
@@ -132,7 +139,10 @@ def train_revenue(
     val_idx = fraction.index[(t >= val_start) & (t < end - window)]
     fit_idx = fraction.index[t < val_start - window]
     if not len(fit_idx) or not len(val_idx):
-        raise ValueError("revenue: too few days of data for fit and validation lines")
+        raise ModelSkipped(
+            f"revenue: needs sale lines both before and after {RETURN_WINDOW_DAYS * 2 + params.validation_days} "
+            "days before the data's end (fit, validation and two return windows)"
+        )
     x_fit = line_features_from_prepared(prepared.loc[fit_idx], categories)
     y_fit = fraction.loc[fit_idx].to_numpy()
     keep = subsample(len(x_fit), params.max_fit_rows)

@@ -24,7 +24,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from crm.features import rfm_edges, rfm_scores
+from crm.features import RFM_FEATURES, rfm_edges, rfm_scores
 from training.labels import CutoffPlan
 from training.models.base import (
     SEED,
@@ -37,7 +37,7 @@ from training.models.base import (
 from training.observations import FeatureStore
 from training.onnx_graph import INPUT_NAME, ML_OPSET, OPSET, GraphBuilder, signed_log, wrap_model
 
-RFM = ("recency_days", "frequency", "monetary")
+RFM = RFM_FEATURES
 N_CLUSTERS = 6
 INNER = "inner_rfm"
 SEGMENT_RULES: dict[str, tuple[float, float, float]] = {
@@ -139,13 +139,7 @@ def train_segmentation(
     fit = store.observations(plan.fit, params.horizon_days)
     fit = fit.take(subsample(len(fit), params.max_fit_rows))
     val = store.observations([plan.validation], params.horizon_days)
-    pipeline = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            ("kmeans", KMeans(n_clusters=N_CLUSTERS, n_init=10, random_state=SEED)),
-        ]
-    )
-    pipeline.fit(signed_log(fit.features[:, rfm_idx].astype(np.float64)))
+    pipeline = _fit_clusters(fit.features[:, rfm_idx])
     kmeans = pipeline.named_steps["kmeans"]
     scaler = pipeline.named_steps["scale"]
     segment_of = name_clusters(kmeans.cluster_centers_)
@@ -182,13 +176,22 @@ def train_segmentation(
     validation["rows"] = len(val)
     baseline["rows"] = len(val)
 
+    # the validated configuration, refitted on cutoffs up to the validation one (features only:
+    # clustering needs no labels), is what is exported and named
+    refit = store.observations(plan.refit or plan.fit, params.horizon_days)
+    refit = refit.take(subsample(len(refit), params.max_fit_rows))
+    pipeline = _fit_clusters(refit.features[:, rfm_idx])
+    kmeans, scaler = pipeline.named_steps["kmeans"], pipeline.named_steps["scale"]
+    segment_of = name_clusters(kmeans.cluster_centers_)
+    edges = rfm_edges(*(refit.features[:, i] for i in rfm_idx))
+    labels_refit = native(refit.features)
     centroids = signed_inverse(scaler.inverse_transform(kmeans.cluster_centers_))
     segments = {
         str(c): {
             "segment": segment_of[c],
             "action": ACTIONS[segment_of[c]],
             "centroid": dict(zip(RFM, [round(float(v), 4) for v in centroids[c]], strict=True)),
-            "share_of_fit_rows": round(float(np.mean(labels_fit == c)), 6),
+            "share_of_fit_rows": round(float(np.mean(labels_refit == c)), 6),
         }
         for c in range(N_CLUSTERS)
     }
@@ -206,7 +209,10 @@ def train_segmentation(
         tolerance=0.0,
         rtol=0.0,
         metrics={
-            "split": "time-based: clusters fit on fit cutoffs, scored on the validation cutoff",
+            "split": (
+                "time-based: clusters fit on fit cutoffs, scored on the validation cutoff; the "
+                "exported clusters are refitted on cutoffs up to the validation one"
+            ),
             "measure": (
                 "share of variance explained on the validation rows when each segment predicts "
                 "its fit-period mean: of the scaled RFM inputs (rfm_r2), of next-"
@@ -224,7 +230,7 @@ def train_segmentation(
         },
         training={
             "cutoffs": plan.as_manifest(),
-            "rows": {"fit": len(fit), "validation": len(val)},
+            "rows": {"fit": len(fit), "validation": len(val), "refit": len(refit)},
             "parameters": {
                 "inputs": list(RFM),
                 "transform": "signed_log then StandardScaler",
@@ -244,6 +250,16 @@ def train_segmentation(
             for m in ("rfm_r2", "future_spend_r2", "future_purchase_r2")
         ],
     )
+
+
+def _fit_clusters(rfm: np.ndarray) -> Pipeline:
+    pipeline = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("kmeans", KMeans(n_clusters=N_CLUSTERS, n_init=10, random_state=SEED)),
+        ]
+    )
+    return pipeline.fit(signed_log(rfm.astype(np.float64)))
 
 
 def rfm_score_groups(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> np.ndarray:
