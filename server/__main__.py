@@ -14,6 +14,7 @@ from server.config import ServerConfig
 from server.logs import configure_logging
 from server.transport.affinity import pin_to_one_core
 from server.transport.drain import HARD_STOP_AFTER_GRACE_S
+from server.transport.memory import cap_malloc_arenas
 
 log = logging.getLogger("server")
 _SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Block the signals before any gRPC thread exists, so every thread inherits the mask and
     # the main thread alone receives them through sigwait (gRPC's threads would swallow them).
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    cap_malloc_arenas()  # before any thread allocates (see server/transport/memory.py)
     if config.workers > 1 and config.worker_id == 0:
         from server.transport.workers import supervise
 

@@ -1,0 +1,34 @@
+"""glibc's malloc arenas, capped before any handler thread exists.
+
+glibc gives threads their own arenas (up to eight per core), and memory freed in one arena is
+not reused by another: with 32 handler threads, a few large requests parsed on different
+threads leave that many high-water marks behind. Measured with `make fuzz` (10,000 hostile
+calls, bodies up to the 64 MiB message limit): RSS grew 485 MB with glibc's default and 160 MB
+with two arenas. Setting MALLOC_ARENA_MAX does the same, but only when set before the process
+starts; mallopt works from inside, as long as it runs before the threads allocate.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+DEFAULT_ARENAS = 2
+log = logging.getLogger("server")
+
+
+def cap_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
+    """Cap glibc's arenas (MALLOC_ARENA_MAX, when set, wins); False where there is no glibc."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc: musl and others have no mallopt
+        return False
