@@ -888,6 +888,14 @@ def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
                 f"PredictChurn by features x{procs} @{in_flight} req/s / fastest echo x{procs}",
                 0.8, churn, best, "req_per_s", note=best["label"] if best else "",
             ))  # fmt: skip
+            if procs == 1:  # both pinned to the first usable core (--pin-cpus; echo worker 0)
+                aio = server(_cell(echo, "echo_aio", 1, in_flight))
+                for key, how in (("churn_id", "by id"), ("churn_features", "by features")):
+                    targets.append(_ratio(
+                        f"PredictChurn {how} x1 @{in_flight} req/s / aio echo x1 (same core)",
+                        0.85, server(_cell(cells, key, 1, in_flight)), aio, "req_per_s",
+                        note="both pinned to the first usable core",
+                    ))  # fmt: skip
             floor = server(_cell(echo, "floor_threaded", procs, in_flight))
             if floor is not None:
                 targets.append(_context(
