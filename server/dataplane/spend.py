@@ -12,7 +12,7 @@ from crm import features as feat
 from crm.line_features import line_feature_matrix
 from crm.line_rules import SALE_PRICE_RULE, SALE_QUANTITY_RULE, bad_sale_price, bad_sale_quantity
 from crm.v1 import common_pb2
-from server.dataplane.base import ModelId, Plane, ScoringHandler
+from server.dataplane.base import ModelId, ScoringHandler
 from server.dataplane.inputs import Resolved, lines_frame
 from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.limits import timestamp_violation
@@ -41,21 +41,6 @@ class LineRevenue:
     currency: str
     gross: np.ndarray  # float64 [lines]: quantity x price
     expected_net: np.ndarray  # float64 [lines]
-
-
-def _category_of(plane: Plane, handler: ScoringHandler) -> dict[str, str]:
-    """StockCode -> category from the product snapshot, for lines that carry none."""
-    try:
-        products = plane.registry.get(PRODUCTS_ARTIFACT)
-    except (NotFound, Unavailable):
-        return {}
-    payload = products.payload
-    if payload is None:
-        return {}
-    return handler.cache.get(
-        ("category_of", products.version),
-        lambda: dict(zip(payload.product_ids, payload.category, strict=True)),
-    )
 
 
 class SpendHandler(ScoringHandler):
@@ -112,6 +97,20 @@ def sale_line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[Fiel
 class RevenueHandler(ScoringHandler):
     model_name = "revenue"
 
+    def _category_of(self) -> dict[str, str]:
+        """StockCode -> category from the product snapshot, for lines that carry none."""
+        try:
+            products = self.plane.registry.get(PRODUCTS_ARTIFACT)
+        except (NotFound, Unavailable):
+            return {}
+        payload = products.payload
+        if payload is None:
+            return {}
+        return self.cache.get(
+            ("category_of", products.version),
+            lambda: dict(zip(payload.product_ids, payload.category, strict=True)),
+        )
+
     def predict(
         self,
         lines: Sequence[common_pb2.TransactionLine],
@@ -133,9 +132,7 @@ class RevenueHandler(ScoringHandler):
             artifact = self.model(version)
             spec: RevenueSpec = artifact.spec
             frame = lines_frame(lines)
-            matrix = line_feature_matrix(
-                frame, list(spec.categories), _category_of(self.plane, self)
-            )
+            matrix = line_feature_matrix(frame, list(spec.categories), self._category_of())
             out = self.plane.run(artifact, matrix, timeout)
             expected = np.asarray(out["revenue"], dtype=np.float64).reshape(-1)
             gross = frame[feat.QUANTITY].to_numpy() * frame[feat.PRICE].to_numpy()
