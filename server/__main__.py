@@ -14,7 +14,7 @@ from server.config import ServerConfig
 from server.logs import configure_logging
 from server.transport.affinity import pin_to_one_core
 from server.transport.drain import HARD_STOP_AFTER_GRACE_S
-from server.transport.memory import cap_malloc_arenas
+from server.transport.memory import cap_malloc_arenas, freeze_heap
 
 log = logging.getLogger("server")
 _SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortInUse as err:
         log.error("start-up failed", extra={"reason": str(err)})
         return 2
+    freeze_heap()  # after the models load, and after each reload (server/transport/memory.py)
+    app.registry.add_listener(freeze_heap)
     if config.worker_id:
         from server.transport.workers import MULTIPROC_ENV, ready_file
 

@@ -49,8 +49,14 @@ RECOMMENDATIONS = {
 
 def risk_levels(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """RiskLevel enum values, vectorised."""
-    index = np.searchsorted(thresholds, probabilities, side="right")
-    return _LEVEL_ARRAY[index]
+    return _LEVEL_ARRAY[_edges(tuple(thresholds)).searchsorted(probabilities, side="right")]
+
+
+@functools.lru_cache(maxsize=16)
+def _edges(thresholds: tuple[float, ...]) -> np.ndarray:
+    """The thresholds as an array, made once per model (np.searchsorted would convert the
+    tuple on every call)."""
+    return np.asarray(thresholds, dtype=np.float64)
 
 
 @functools.cache
