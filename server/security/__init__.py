@@ -1,0 +1,1 @@
+"""Who is calling and what they may do: TLS, tokens, scopes, tenants, rate limits, audit."""
