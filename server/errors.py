@@ -14,10 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+ERROR_DOMAIN = "crm-serving"  # google.rpc.ErrorInfo.domain of every error this server names
 ECHO_CHARS = 100
 STATUS_BUDGET_BYTES = 4_096
 _FIELD_CHARS = 200
@@ -43,10 +44,13 @@ class FieldViolation:
     description: str
 
 
-def _packed(detail: Message) -> tuple[any_pb2.Any]:
-    packed = any_pb2.Any()
-    packed.Pack(detail)
-    return (packed,)
+def _packed(*details: Message) -> tuple[any_pb2.Any, ...]:
+    out = []
+    for detail in details:
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        out.append(packed)
+    return tuple(out)
 
 
 class ServiceError(Exception):
@@ -134,26 +138,70 @@ class Unavailable(ServiceError):
 
 
 class ResourceExhausted(ServiceError):
-    """A limit was reached; carries a google.rpc QuotaFailure naming it when `subject` is set."""
+    """A limit was reached; carries a google.rpc QuotaFailure naming it when `subject` is set,
+    and a google.rpc RetryInfo when `retry_after` (seconds) says when a retry can succeed."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
-    def __init__(self, message: str, subject: str = "", description: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        subject: str = "",
+        description: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.subject = subject
         self.description = description
+        self.retry_after = retry_after
 
     def details(self) -> Sequence[any_pb2.Any]:
-        if not self.subject:
-            return ()
-        failure = error_details_pb2.QuotaFailure(
-            violations=[
-                error_details_pb2.QuotaFailure.Violation(
-                    subject=self.subject, description=self.description
-                )
-            ]
+        details: list[Message] = []
+        if self.subject:
+            violation = error_details_pb2.QuotaFailure.Violation(
+                subject=_cut(self.subject, _FIELD_CHARS), description=self.description
+            )
+            details.append(error_details_pb2.QuotaFailure(violations=[violation]))
+        if self.retry_after is not None:
+            delay = duration_pb2.Duration()
+            delay.FromNanoseconds(max(0, round(self.retry_after * 1e9)))
+            details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+        return _packed(*details)
+
+
+UNAUTHENTICATED_MESSAGE = "missing or invalid credentials"
+
+
+class Unauthenticated(ServiceError):
+    """No credentials, or credentials that do not verify. One message and one reason whatever
+    failed (signature, expiry, audience, ...): telling which part failed helps a forger."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+    def __init__(self) -> None:
+        super().__init__(UNAUTHENTICATED_MESSAGE)
+
+    def details(self) -> Sequence[any_pb2.Any]:
+        return _packed(error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN))
+
+
+class PermissionDenied(ServiceError):
+    """A verified caller without the scope the method needs; names the scope, so the caller
+    knows which token to ask for (the scope table is no secret)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "MISSING_SCOPE"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this call needs the scope {scope!r}")
+        self.scope = scope
+
+    def details(self) -> Sequence[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=ERROR_DOMAIN, metadata={"scope": self.scope}
         )
-        return _packed(failure)
+        return _packed(info)
 
 
 class FailedPrecondition(ServiceError):
