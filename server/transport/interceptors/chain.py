@@ -61,6 +61,8 @@ class Hooks:
     start(context) -> token: before the handler; may raise (the call ends there).
     end(token, context, error): when the call has ended, `error` None or what ended it.
     decode(body, field="request") -> message: every request body (at most one stage decodes).
+    seen(token, request): the decoded request of a call with one request message (unary and
+        server stream), once, before the handler; a client stream's messages are not seen.
     received(): every request message of a client stream, once decoded.
     sent(): every response message, the one of a unary call included.
     responses(iterator) -> iterator: wraps a server stream's responses (not the callback form).
@@ -69,6 +71,7 @@ class Hooks:
     start: Callable[[grpc.ServicerContext], Any] | None = None
     end: Callable[[Any, grpc.ServicerContext, BaseException | None], None] | None = None
     decode: Callable[[bytes, str], Any] | None = None
+    seen: Callable[[Any, Any], None] | None = None
     received: Callable[[], None] | None = None
     sent: Callable[[], None] | None = None
     responses: Callable[[Iterator[Any]], Iterator[Any]] | None = None
@@ -124,6 +127,8 @@ class StagedInterceptor(grpc.ServerInterceptor):
             request_of = decode  # its field defaults to "request"
         if method.callback:
             behaviour = _unary_stream_by_callback(fn, hooks, decode)
+        elif hooks.seen and not (h.request_streaming or h.response_streaming):
+            behaviour = _one_response_seen(fn, hooks, request_of)
         else:
             behaviour = (_streamed if h.response_streaming else _one_response)(
                 fn, hooks, request_of
@@ -157,6 +162,12 @@ class _Hooks:
             raise ValueError("at most one stage may decode requests")
         self.decode = decoders[0] if decoders else None
         self.received = [h.received for h in bound if h.received]
+        seen, reached = [], 0
+        for h in bound:
+            reached += bool(h.start)
+            if h.seen:
+                seen.append((reached - 1 if h.start else -1, h.seen))
+        self.seen = seen  # (index of the stage's token, hook)
         self.sent = [h.sent for h in bound if h.sent]
         self.wrappers = [h.responses for h in bound if h.responses][::-1]  # innermost first
 
@@ -194,6 +205,10 @@ class _Hooks:
         """End the call with `error`, and raise it or what an end raised in its place."""
         self.end(tokens, context, error)
         raise error  # not reached: end raises
+
+    def see(self, tokens: list[Any], request: Any) -> None:
+        for i, seen in self.seen:
+            seen(tokens[i] if i >= 0 else None, request)
 
     def requests(self, bodies: Iterator[Any], decode: Callable[[Any, str], Any]) -> Iterator[Any]:
         """A client stream's messages; the first bad one fails the call naming its index."""
@@ -250,13 +265,36 @@ def _one_response(fn: Callable, hooks: _Hooks, request_of: Callable) -> Callable
     return handler
 
 
+def _one_response_seen(fn: Callable, hooks: _Hooks, request_of: Callable) -> Callable:
+    """A unary call some stage sees the request of (`Hooks.seen`): the others keep the
+    inlined path of `_one_response`."""
+
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        tokens = hooks.start(context)
+        try:
+            request = request_of(request)
+            hooks.see(tokens, request)
+            response = fn(request, context)
+        except BaseException as exc:
+            hooks.fail(tokens, context, exc)
+        for each in hooks.sent:
+            each()
+        hooks.end(tokens, context, None)
+        return response
+
+    return handler
+
+
 def _streamed(fn: Callable, hooks: _Hooks, request_of: Callable) -> Callable:
     """A server or bidi stream: the call ends when its responses do (`_Hooks.stream`)."""
 
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         tokens = hooks.start(context)
         try:
-            responses = fn(request_of(request), context)
+            request = request_of(request)
+            if hooks.seen and not isinstance(request, Iterator):
+                hooks.see(tokens, request)
+            responses = fn(request, context)
         except BaseException as exc:
             hooks.fail(tokens, context, exc)
         return hooks.stream(responses, tokens, context)
