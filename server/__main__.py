@@ -12,6 +12,7 @@ from pathlib import Path
 
 from server.config import ServerConfig
 from server.logs import configure_logging
+from server.security.mint import COMMANDS as MINT_COMMANDS
 from server.transport.affinity import pin_to_one_core
 from server.transport.drain import HARD_STOP_AFTER_GRACE_S
 from server.transport.memory import cap_malloc_arenas, freeze_heap
@@ -21,6 +22,11 @@ _SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in MINT_COMMANDS:  # `crm-server keys|token` (see --help)
+        from server.security.mint import main as mint
+
+        return mint(args)
     config = ServerConfig.from_args(argv)
     configure_logging(config.log_level, config.log_format)
     # Block the signals before any gRPC thread exists, so every thread inherits the mask and

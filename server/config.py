@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 ENV_PREFIX = "CRM_"
+EPILOG = """tokens for trying authentication (server/security/mint.py):
+  crm-server keys --out DIR [--alg HS256|ES256]
+      write a signing key (0600): DIR/hmac.key, or DIR/es256-private.pem + es256-public.pem;
+      serve with --auth-hmac-secret-file DIR/hmac.key or --auth-public-keys DIR/es256-public.pem
+  crm-server token --key FILE --scopes 'score campaign:read' [--tenant acme] [--ttl 3600]
+                   [--sub NAME] [--issuer ISS] [--audience AUD]
+      print a signed JWT; send it as metadata 'authorization: Bearer <jwt>'"""
 
 
 def _opt(default: Any, help_text: str, choices: Sequence[str] | None = None) -> Any:
@@ -92,6 +99,39 @@ class ServerConfig:
     )
     keep_versions: int = _opt(2, "versions kept loaded per model (for pinning and in-flight calls)")
     pin: str = _opt("", "serve fixed versions, e.g. 'churn=3,spend=2'")
+    # Authentication is on when any key source (or auth_mtls_identity) is configured.
+    auth_hmac_secret_file: str = _opt(
+        "", "file holding the shared HMAC secret that verifies HS256 bearer tokens"
+    )
+    auth_public_keys: str = _opt(
+        "", "comma-separated PEM public key files that verify RS256 (RSA) / ES256 (P-256) tokens"
+    )
+    auth_jwks_file: str = _opt("", "local JWKS file whose keys verify bearer tokens")
+    auth_issuer: str = _opt("", "required `iss` of tokens (unchecked when empty)")
+    auth_audience: str = _opt(
+        "", "required `aud` of tokens (when empty, a token carrying an `aud` is refused)"
+    )
+    auth_leeway_seconds: float = _opt(30.0, "clock skew allowed on exp and nbf, in seconds")
+    auth_tenant_claim: str = _opt("tenant", "the token claim that names the caller's tenant")
+    auth_mtls_identity: bool = _opt(
+        False,
+        "a call without a token but with a verified client certificate runs as the "
+        "certificate's subject CN, with the scopes --mtls-scopes gives it",
+    )
+    mtls_scopes: str = _opt(
+        "", "scopes of client certificates, e.g. 'CN=svc-a:score,alerts;CN=svc-b:*'"
+    )
+    open_reflection: bool = _opt(False, "server reflection without credentials (else needs admin)")
+    rate_limits: str = _opt(
+        "",
+        "token buckets per tenant and per caller for each scope, RATE/s (or /m) and burst, "
+        "e.g. 'score=200/s:400,campaign:write=5/s:10'",
+    )
+    audit_log: str = _opt(
+        "",
+        "audit trail of writes, admin calls and refusals: a file (appended), - for stderr, "
+        "or empty for the crm.audit logger",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -132,8 +172,28 @@ class ServerConfig:
             self.batching_overrides()
         except ValueError as err:
             problems.append(str(err))
+        problems.extend(self._security_problems())
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
+
+    def _security_problems(self) -> list[str]:
+        from server.security.ratelimit import parse_rate_limits
+        from server.security.tokens import parse_mtls_scopes
+
+        problems = []
+        if self.auth_leeway_seconds < 0:
+            problems.append("auth_leeway_seconds must be >= 0")
+        if not self.auth_tenant_claim:
+            problems.append("auth_tenant_claim must not be empty")
+        for parse, text in (
+            (parse_rate_limits, self.rate_limits),
+            (parse_mtls_scopes, self.mtls_scopes),
+        ):
+            try:
+                parse(text)
+            except ValueError as err:
+                problems.append(str(err))
+        return problems
 
     @property
     def stream_limit(self) -> int:
@@ -178,6 +238,8 @@ class ServerConfig:
         parser = argparse.ArgumentParser(
             prog="python -m server",
             description="crm-serving gRPC server. Each flag can also be set as CRM_<NAME>.",
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         for f in dataclasses.fields(cls):
             parser.add_argument(

@@ -27,16 +27,31 @@ class Principal:
 
 # When authentication is off every call is this one: no tenant, every scope.
 UNAUTHENTICATED_DEV = Principal(ANONYMOUS, None, frozenset({"*"}))
+# With authentication on, a call of an open method (health, open reflection): no scope at all.
+ANONYMOUS_OPEN = Principal(ANONYMOUS, None, frozenset())
 
 _local = threading.local()
 
 
-def bind(principal: Principal) -> None:
+class Binding:
+    """What `bind` returns: `clear(binding)` clears only the principal this binding set, so an
+    end that runs on another thread (a stream closed from elsewhere) cannot clear the
+    principal of the call that thread serves now."""
+
+    __slots__ = ()
+
+
+def bind(principal: Principal) -> Binding:
     _local.principal = principal
+    _local.binding = binding = Binding()
+    return binding
 
 
-def clear() -> None:
-    _local.principal = None
+def clear(binding: Binding | None = None) -> None:
+    """Forget this thread's principal; with `binding`, only if it is still the one bound."""
+    if binding is None or getattr(_local, "binding", None) is binding:
+        _local.principal = None
+        _local.binding = None
 
 
 def current() -> Principal | None:

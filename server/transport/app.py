@@ -38,6 +38,7 @@ from server.models.executor import BatchingConfig, ModelExecutor
 from server.models.inflight import InFlight
 from server.models.registry import ModelRegistry
 from server.models.snapshot import load_feature_snapshot
+from server.security.policy import SecurityPolicy
 from server.services.campaign import LOADERS as CAMPAIGN_LOADERS
 from server.services.campaign import CampaignServicer
 from server.services.churn import ChurnServicer
@@ -99,9 +100,10 @@ class CrmServer:
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
         self.gate = CallGate()
         streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
+        self.security = SecurityPolicy.from_config(config)
         self.server = grpc.server(
             self._handler_pool,
-            interceptors=[serving_interceptor(self.metrics, streams, self.gate)],
+            interceptors=[serving_interceptor(self.metrics, streams, self.gate, self.security)],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
                 # workers of one supervisor, which checked the port was free first.
@@ -215,5 +217,6 @@ class CrmServer:
         self.registry.close()
         for closable in self._closables:
             closable.close()
+        self.security.audit.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()

@@ -5,7 +5,10 @@ interceptor (`serving_interceptor`), for the server and for in-process test serv
 from __future__ import annotations
 
 from server.metrics import ServerMetrics
+from server.security.policy import SecurityPolicy
 from server.transport.drain import CallGate
+from server.transport.interceptors.audit import Audit
+from server.transport.interceptors.auth import Authentication
 from server.transport.interceptors.chain import Stage, StagedInterceptor
 from server.transport.interceptors.decoding import Decoding
 from server.transport.interceptors.drain import DRAINING_MESSAGE, DrainGate
@@ -17,13 +20,32 @@ from server.transport.stream_slots import StreamSlots
 __all__ = ["DRAINING_MESSAGE", "serving_interceptor", "serving_stages"]
 
 
-def serving_stages(metrics: ServerMetrics, streams: StreamSlots, gate: CallGate) -> list[Stage]:
-    """Every call's stages, outermost first: errors first so it sees what any other raised."""
-    return [ErrorStatus(), GrpcMetrics(metrics), DrainGate(gate), StreamLimit(streams), Decoding()]
+def serving_stages(
+    metrics: ServerMetrics, streams: StreamSlots, gate: CallGate, security: SecurityPolicy
+) -> list[Stage]:
+    """Every call's stages, outermost first: errors first so it sees what any other raised;
+    metrics next, so refusals by any later stage are counted with their code. The drain gate
+    before authentication: a draining server refuses at once, without checking a token.
+    Authentication before the audit (which then knows the principal), the stream slots
+    (an unauthenticated caller holds no slot) and decoding (a refused body is never parsed)."""
+    return [
+        ErrorStatus(),
+        GrpcMetrics(metrics),
+        DrainGate(gate),
+        Authentication(security),
+        Audit(security.audit),
+        StreamLimit(streams),
+        Decoding(),
+    ]
 
 
 def serving_interceptor(
-    metrics: ServerMetrics, streams: StreamSlots, gate: CallGate | None = None
+    metrics: ServerMetrics,
+    streams: StreamSlots,
+    gate: CallGate | None = None,
+    security: SecurityPolicy | None = None,
 ) -> StagedInterceptor:
-    """The one grpc interceptor every call passes (a fresh drain gate unless given)."""
-    return StagedInterceptor(*serving_stages(metrics, streams, gate or CallGate()))
+    """The one grpc interceptor every call passes (a fresh drain gate unless given; with
+    authentication off unless a security policy is given)."""
+    stages = serving_stages(metrics, streams, gate or CallGate(), security or SecurityPolicy())
+    return StagedInterceptor(*stages)
