@@ -40,9 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config.pin_cpus:
         # Worker K on usable core K-1, a lone server on the first (see server/transport/affinity.py).
         pin_to_one_core(max(config.worker_id - 1, 0))
+    from server.security.tokens import KeyFileError
     from server.transport.app import CrmServer, PortInUse
 
-    app = CrmServer(config)
+    try:
+        app = CrmServer(config)
+    except KeyFileError as err:
+        log.error("start-up failed", extra={"reason": str(err)})
+        return 2
     try:
         app.start()
     except PortInUse as err:

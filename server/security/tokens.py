@@ -70,35 +70,48 @@ class _Key:
     kid: str | None = None
 
 
+class KeyFileError(ValueError):
+    """A configured key file that cannot be used: the server does not start."""
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise KeyFileError(f"{path}: cannot be read ({err.strerror})") from None
+
+
 def _public_key_algorithms(key: Any) -> tuple[str, ...]:
     if isinstance(key, rsa.RSAPublicKey):
         return _RS
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
         return _ES
-    raise ValueError("a public key must be RSA (RS256) or EC P-256 (ES256)")
+    raise KeyFileError("a public key must be RSA (RS256) or EC P-256 (ES256)")
 
 
 def load_keys(settings: TokenSettings) -> list[_Key]:
-    """The configured verification keys; raises ValueError naming a file that is unusable."""
+    """The configured verification keys; raises KeyFileError naming a file that is unusable."""
     keys: list[_Key] = []
     if settings.hmac_secret_file is not None:
-        secret = settings.hmac_secret_file.read_bytes().strip()
+        secret = _read(settings.hmac_secret_file).strip()
         if len(secret) < MIN_HMAC_BYTES:
-            raise ValueError(f"{settings.hmac_secret_file}: HMAC secret under 32 bytes")
+            raise KeyFileError(f"{settings.hmac_secret_file}: HMAC secret under 32 bytes")
         if secret.startswith(b"-----BEGIN"):
-            raise ValueError(f"{settings.hmac_secret_file}: a PEM key is not an HMAC secret")
+            raise KeyFileError(f"{settings.hmac_secret_file}: a PEM key is not an HMAC secret")
         keys.append(_Key(secret, _HS))
     for path in settings.public_keys:
+        pem = _read(path)
         try:
-            key = load_pem_public_key(path.read_bytes())
-        except ValueError:
-            raise ValueError(f"{path}: not a PEM public key") from None
+            key = load_pem_public_key(pem)
+        except (ValueError, TypeError):
+            raise KeyFileError(f"{path}: not a PEM public key") from None
         keys.append(_Key(key, _public_key_algorithms(key)))
     if settings.jwks_file is not None:
+        text = _read(settings.jwks_file)
         try:
-            jwks = jwt.PyJWKSet.from_json(settings.jwks_file.read_text())
+            jwks = jwt.PyJWKSet.from_json(text.decode())
         except (ValueError, jwt.PyJWKSetError, jwt.PyJWKError) as err:
-            raise ValueError(f"{settings.jwks_file}: not a usable JWKS ({err})") from None
+            raise KeyFileError(f"{settings.jwks_file}: not a usable JWKS ({err})") from None
         for jwk in jwks.keys:
             algorithms = (
                 _HS if jwk.key_type == "oct" else _public_key_algorithms(_public_of(jwk.key))
@@ -148,7 +161,7 @@ class TokenVerifier:
                     self._keys = load_keys(self._settings)
                     self._cache.clear()
                     log.info("verification keys re-read", extra={"keys": len(self._keys)})
-                except (OSError, ValueError) as err:
+                except KeyFileError as err:
                     log.error("key files changed but cannot be read", extra={"reason": str(err)})
                 self._stamps = stamps
         return self._keys
