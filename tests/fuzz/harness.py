@@ -930,6 +930,47 @@ class Plan:
     min_calls: int = 0  # top up with further seeded rounds until at least this many calls
     only: tuple[str, ...] = ()  # fuzz only RPCs whose path contains one of these
     sweep_values: int = 99  # the sweep sets each leaf to this many hostile values of its type
+    # A bearer token every call carries (a server with authentication on); never printed.
+    token: str = field(default="", repr=False)
+
+
+class _Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds `authorization: Bearer <token>` to every call of every kind."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            [*(details.metadata or ()), self._metadata],
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    intercept_unary_stream = intercept_unary_unary
+    intercept_stream_unary = intercept_unary_unary
+    intercept_stream_stream = intercept_unary_unary
+
+
+@dataclass(frozen=True)
+class _CallDetails(grpc.ClientCallDetails):
+    method: str
+    timeout: float | None
+    metadata: list | None
+    credentials: object
+    wait_for_ready: bool | None
+    compression: object
 
 
 class _Run:
@@ -957,6 +998,8 @@ class _Run:
         self.channel = grpc.insecure_channel(
             server.target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         )
+        if self.plan.token:
+            self.channel = grpc.intercept_channel(self.channel, _Bearer(self.plan.token))
         self.broken.clear()
         self.start()
         for rpc in self.rpcs:  # warm-up: every RPC once with an empty message
