@@ -10,8 +10,8 @@ logged at DEBUG, never told to the caller.
 
 Verified tokens are cached (bounded LRU keyed by the token string, each entry until its `exp`),
 so a client sending the same token on every call pays one dict lookup, not a signature check.
-Key files are re-read when they change (checked at most every KEY_RECHECK_S, on cache misses),
-and a change empties the cache, so a removed key stops verifying within seconds.
+Key files are re-read when they change (checked at most every KEY_RECHECK_S), and a change
+empties the cache, so a removed key stops verifying within seconds.
 """
 
 from __future__ import annotations
@@ -167,6 +167,7 @@ class TokenVerifier:
         return self._keys
 
     def verify(self, token: str) -> Principal:
+        self._current_keys()  # a changed key file empties the cache before it is read
         now = self._clock()
         with self._lock:
             hit = self._cache.get(token)

@@ -214,3 +214,32 @@ def test_a_short_hmac_secret_stops_the_server(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "HMAC secret under 32 bytes" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_rotated_hmac_secret_takes_over_without_restart(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The key file is re-read when it changes (and the token cache emptied): the old secret's
+    tokens stop verifying, the new one's start. Polled with a deadline: no event says when."""
+    from server.security.mint import write_keys
+    from tests.security.auth_fixtures import serve
+
+    (key,) = write_keys(tmp_path / "old", "HS256")
+    old_token = jwt.encode(claims("score", iss=None, aud=None), key.read_bytes().strip(), "HS256")
+    for server in serve(tmp_path_factory, ["--auth-hmac-secret-file", str(key)]):
+        _list_models(server, old_token)
+        (new_key,) = write_keys(tmp_path / "new", "HS256")
+        new_token = jwt.encode(
+            claims("score", iss=None, aud=None), new_key.read_bytes().strip(), "HS256"
+        )
+        new_key.replace(key)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                _list_models(server, old_token)
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+                break
+            assert time.monotonic() < deadline, "the old secret still verifies"
+            time.sleep(0.1)
+        _list_models(server, new_token)

@@ -26,6 +26,7 @@ from server.security import principal as principals
 from server.security.policy import SecurityPolicy
 from server.security.principal import ANONYMOUS_OPEN, UNAUTHENTICATED_DEV, Principal
 from server.security.scopes import OPEN, grants, required_scope
+from server.security.tokens import Authenticator
 from server.transport.interceptors.chain import Hooks, Method
 
 _REFUSALS = (Unauthenticated, PermissionDenied, ResourceExhausted)
@@ -64,7 +65,12 @@ class _Bound(Hooks):
 
 class _Guarded(Hooks):
     def __init__(
-        self, path: str, scope: str, policy: SecurityPolicy, authenticator: Any, binds: bool
+        self,
+        path: str,
+        scope: str,
+        policy: SecurityPolicy,
+        authenticator: Authenticator | None,
+        binds: bool,
     ) -> None:
         self._path = path
         self._scope = scope
