@@ -92,6 +92,12 @@ class ServerConfig:
     )
     keep_versions: int = _opt(2, "versions kept loaded per model (for pinning and in-flight calls)")
     pin: str = _opt("", "serve fixed versions, e.g. 'churn=3,spend=2'")
+    tenants: bool = _opt(
+        False,
+        "each verified token's tenant gets its own models (<artifacts>/<tenant>/), integrity "
+        "logs and campaigns (<data-dir>/<tenant>/), alerts and statistics; needs authentication",
+    )
+    max_tenants: int = _opt(100, "tenants served at once per process (RESOURCE_EXHAUSTED beyond)")
 
     def __post_init__(self) -> None:
         problems = []
@@ -124,6 +130,7 @@ class ServerConfig:
             "max_leaf_kib",
             "max_append_mb",
             "max_campaign_kib",
+            "max_tenants",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
