@@ -8,7 +8,10 @@ client, `crm-client` and the bearer token every call carries.
 from __future__ import annotations
 
 import http.client
+import shutil
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +27,7 @@ from clients import CrmClient, CrmError
 from clients.channel import open_channel
 from tests.helpers import run_cli, sample
 from tests.security.conftest import METRICS_HOST, Pki, issue, tls_args, write_atomically
-from tests.serverproc import RunningServer
+from tests.serverproc import REPO, RunningServer
 
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 
@@ -282,3 +285,32 @@ def test_crm_client_cli_reads_the_token_from_the_environment(
     result = run_cli("--target", secure, "--ca", str(pki.ca_pem), "--token", "tok-flag", "health")
     assert result.returncode == 0, result.stdout + result.stderr
     assert seen.authorization == ["Bearer tok-env", "Bearer tok-flag"]
+
+
+# -- make loadtest (benchmarks/loadtest.py) against a TLS server ---------------------------------
+needs_h2load = pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load not installed")
+
+
+def _loadtest(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "benchmarks.loadtest", "--tool", "h2load", *args]
+    return subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@needs_h2load
+def test_loadtest_runs_h2load_over_tls_and_refuses_mtls(start_server, pki: Pki) -> None:
+    """h2load over https; the probes verify with --ca and the run is counted through /metrics
+    over HTTPS. h2load cannot present a client certificate: asked to, loadtest says so."""
+    server = start_server(extra_args=[*tls_args(pki), "--metrics-tls", "true", "--metrics-host",
+                                      METRICS_HOST])  # fmt: skip
+    config = str(REPO / "clients" / "ghz" / "health.Check.json")
+    common = ["--config", config, "--target", server.target, "--total", "50"]
+    ok = _loadtest(*common, "--ca", str(pki.ca_pem), "--metrics-url", _metrics_url(server))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "over TLS" in ok.stdout and "server OK +50" in ok.stdout
+    plain = _loadtest(*common)  # plaintext h2load and probes against the TLS port
+    assert plain.returncode == 1 and "probe calls: UNAVAILABLE" in plain.stderr
+    mtls = _loadtest(*common, "--ca", str(pki.ca_pem), "--cert", str(pki.client_cert),
+                     "--key", str(pki.client_key))  # fmt: skip
+    assert mtls.returncode == 2 and "cannot present a client certificate" in mtls.stderr
