@@ -28,6 +28,7 @@ from crm.v1 import (
 )
 from server.config import ServerConfig
 from server.metrics import MetricsEndpoint, ServerMetrics
+from server.security.tls import TlsError, server_credentials
 from server.transport.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED, CallGate
 from server.transport.health import SERVICE_MODELS, ServiceHealth
 from server.transport.interceptor import serving_interceptor
@@ -41,6 +42,10 @@ log = logging.getLogger("server")
 
 class PortInUse(RuntimeError):
     """The gRPC port could not be bound (another process holds it)."""
+
+
+class BadCertificate(PortInUse):
+    """TLS is configured but its files cannot be used: the port cannot be served either."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,15 @@ _REGISTER: dict[str, Callable[[Any, grpc.Server], None]] = {
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _add_port(server: grpc.Server, address: str, config: ServerConfig) -> int:
+    """Bind with TLS (server.security.tls: certificates re-read on rotation) when configured,
+    else plaintext. 0 or RuntimeError when the port cannot be bound; TlsError on bad files."""
+    credentials = server_credentials(config)
+    if credentials is None:
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, credentials)
 
 
 class CrmServer:
@@ -117,7 +131,9 @@ class CrmServer:
         self.health.refresh()
         address = _address(self.config.host, self.config.port)
         try:
-            port = self.server.add_insecure_port(address)
+            port = _add_port(self.server, address, self.config)
+        except TlsError as err:
+            raise BadCertificate(f"cannot serve TLS on {address}: {err}") from None
         except RuntimeError as err:
             raise PortInUse(f"cannot bind gRPC to {address}: {err}") from None
         if port == 0:
@@ -125,9 +141,12 @@ class CrmServer:
         self.server.start()
         metrics_port = -1
         if self.config.metrics_port >= 0:
-            self._metrics_endpoint = MetricsEndpoint(
-                self.metrics, self.config.host, self.config.metrics_port
-            )
+            try:
+                self._metrics_endpoint = MetricsEndpoint.for_config(
+                    self.metrics.registry, self.config
+                )
+            except TlsError as err:
+                raise BadCertificate(f"cannot serve /metrics over TLS: {err}") from None
             metrics_port = self._metrics_endpoint.port
         if self.stack is not None:
             self.stack.registry.start_watching(self.config.reload_interval_seconds)
@@ -137,8 +156,11 @@ class CrmServer:
             extra={
                 "worker": self.config.worker_id,
                 "host": self.config.host,
+                "tls": self.config.tls_mode,
                 "grpc_port" if not self.config.worker_id else "port": port,
                 "metrics_port": metrics_port,
+                "metrics_host": self.config.metrics_bind_host,
+                "metrics_tls": self.config.metrics_tls,
                 "artifacts": str(self.config.artifacts),
                 "models": {n: a.version for n, a in self.stack.registry.serving().items()}
                 if self.stack is not None
