@@ -23,6 +23,7 @@ from server.models.snapshot import load_feature_snapshot
 from server.services.campaign import LOADERS, CampaignServicer
 from server.transport.interceptor import serving_interceptor
 from server.transport.stream_slots import StreamSlots
+from tests.postgres import pg_cluster, pg_url  # noqa: F401  (fixtures for the PostgreSQL backend)
 
 
 @dataclass
