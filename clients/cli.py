@@ -95,7 +95,11 @@ def _csv_location(field: str, batch_rows: int) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-client", description="Call a crm-serving server.")
-    parser.add_argument("--target", default="localhost:50051", help="server address host:port")
+    parser.add_argument(
+        "--target",
+        default="localhost:50051",
+        help="server address host:port; several comma-separated, or dns:///name:port, balance calls round robin over replicas",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline per call, seconds")
     sub = parser.add_subparsers(dest="command", required=True)
 
