@@ -2,7 +2,7 @@
 TLS (a CA to trust, a client certificate for mTLS) and a bearer token on every call.
 
 UNAVAILABLE is retried with backoff for idempotent methods only, so an append or a save is
-never sent twice.
+never sent twice. A target naming several replicas (clients.targets) balances calls round robin.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
+from clients.targets import balanced_target
 
 # Never retried automatically: calls that write.
 NON_IDEMPOTENT = {
@@ -32,8 +34,9 @@ RETRIED_SERVICES = (
 )
 
 
-def service_config(max_attempts: int = 4) -> str:
-    """gRPC service config: retry UNAVAILABLE with backoff, except for writes."""
+def service_config(max_attempts: int = 4, balanced: bool = False) -> str:
+    """gRPC service config: retry UNAVAILABLE with backoff, except for writes; with `balanced`,
+    round robin over the target's addresses (a retry goes to the next replica)."""
     retry = {
         "maxAttempts": max_attempts,
         "initialBackoff": "0.1s",
@@ -41,14 +44,15 @@ def service_config(max_attempts: int = 4) -> str:
         "backoffMultiplier": 2,
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
-    return json.dumps(
-        {
-            "methodConfig": [
-                {"name": [{"service": s, "method": m} for s, m in sorted(NON_IDEMPOTENT)]},
-                {"name": [{"service": s} for s in RETRIED_SERVICES], "retryPolicy": retry},
-            ]
-        }
-    )
+    config: dict[str, object] = {
+        "methodConfig": [
+            {"name": [{"service": s, "method": m} for s, m in sorted(NON_IDEMPOTENT)]},
+            {"name": [{"service": s} for s in RETRIED_SERVICES], "retryPolicy": retry},
+        ]
+    }
+    if balanced:
+        config["loadBalancingConfig"] = [{"round_robin": {}}]
+    return json.dumps(config)
 
 
 def open_channel(
@@ -61,7 +65,8 @@ def open_channel(
     token: str | None = None,
     server_name: str | None = None,
 ) -> grpc.Channel:
-    """A channel to `target` with the retry policy and `max_message_mb` each way.
+    """A channel to `target` with the retry policy and `max_message_mb` each way; `target` may
+    name several replicas ('h1:p,h2:p' or 'dns:///name:port'), balanced call by call.
 
     With `ca` and/or `cert`+`key`: TLS, trusting `ca` (else the system's roots) and presenting
     the client certificate (mTLS). Without them: plaintext. `token` goes out as
@@ -70,8 +75,9 @@ def open_channel(
     """
     if (cert is None) != (key is None):
         raise ValueError("a client certificate needs its key: give cert and key together")
+    target, balanced = balanced_target(target)
     options: list[tuple[str, Any]] = [
-        ("grpc.service_config", service_config()),
+        ("grpc.service_config", service_config(balanced=balanced)),
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", max_message_mb * 1024 * 1024),
         ("grpc.max_send_message_length", max_message_mb * 1024 * 1024),

@@ -97,7 +97,11 @@ def _csv_location(field: str, batch_rows: int) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-client", description="Call a crm-serving server.")
-    parser.add_argument("--target", default="localhost:50051", help="server address host:port")
+    parser.add_argument(
+        "--target",
+        default="localhost:50051",
+        help="server address host:port; several comma-separated, or dns:///name:port, balance calls round robin over replicas",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline per call, seconds")
     tls = parser.add_argument_group("TLS and authentication")
     tls.add_argument("--ca", type=Path, help="PEM CA bundle to trust: connect with TLS")

@@ -109,6 +109,25 @@ class ServerConfig:
         "logs and campaigns (<data-dir>/<tenant>/), alerts and statistics; needs authentication",
     )
     max_tenants: int = _opt(100, "tenants served at once per process (RESOURCE_EXHAUSTED beyond)")
+    # -- shared state across replicas (server.stores) --
+    store_url: str = _opt(
+        "",
+        "where integrity logs and saved campaigns live: empty = SQLite files under --data-dir; "
+        "postgresql://user@host:port/db = one PostgreSQL database replicas share",
+    )
+    signing_key_file: str = _opt(
+        "",
+        "Ed25519 PEM key signing tree heads (the file every replica mounts; required with a "
+        "postgresql store); empty = a key created in --data-dir on first start",
+    )
+
+    def _store_problems(self) -> list[str]:
+        """A PostgreSQL store is shared, so its signing key must be too (not one per replica)."""
+        if self.store_url and not self.store_url.startswith(("postgresql://", "postgres://")):
+            return ["store_url must be empty (SQLite in --data-dir) or postgresql://..."]
+        if self.store_url and not self.signing_key_file:
+            return ["a postgresql store_url needs signing_key_file (one key every replica mounts)"]
+        return []
 
     def __post_init__(self) -> None:
         problems = []
@@ -146,6 +165,7 @@ class ServerConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
         problems += self._tls_problems()
+        problems += self._store_problems()
         try:
             self.pinned_versions()
             self.batching_overrides()

@@ -73,8 +73,10 @@ class ServiceStack:
         stream_pool: ThreadPoolExecutor,
         artifacts: Path | None = None,
         data_dir: Path | None = None,
+        namespace: str = "",
     ) -> ServiceStack:
-        """A stack over `artifacts` and `data_dir` (default: the configured ones)."""
+        """A stack over `artifacts` and `data_dir` (default: the configured ones); `namespace`
+        (the tenant) keeps its logs and campaigns apart in a shared store (server.stores)."""
         if artifacts is not None or data_dir is not None:
             config = dataclasses.replace(
                 config,
@@ -95,8 +97,8 @@ class ServiceStack:
         spend = SpendHandler(plane)
         for handler in (segments, churn, spend):
             registry.add_listener(handler.precompute)
-        integrity = IntegrityServicer(config)
-        campaign = CampaignServicer(config, plane)
+        integrity = IntegrityServicer(config, namespace)
+        campaign = CampaignServicer(config, plane, namespace=namespace)
         servicers = {
             "crm.v1.ModelService": ModelServicer(registry),
             "crm.v1.SegmentationService": SegmentationServicer(segments),

@@ -105,6 +105,7 @@ class Tenants:
             self._pool,
             artifacts=Path(config.artifacts) / tenant,
             data_dir=Path(config.data_dir) / tenant,
+            namespace=tenant,
         )
         with self._lock:
             listeners = list(self._listeners)
