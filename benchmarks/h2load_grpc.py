@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import statistics
 import struct
 import subprocess
@@ -44,6 +45,49 @@ GRPC_HEADERS = ("te: trailers", "content-type: application/grpc")
 
 class H2loadUnavailable(RuntimeError):
     """h2load is not installed and could not be installed here."""
+
+
+@dataclass(frozen=True)
+class Security:
+    """TLS and a bearer token for a run against a server started with --tls-cert.
+
+    h2load gets an https URI and the authorization header, but it neither verifies the server
+    certificate (it has no CA option) nor presents a client certificate: a server with
+    --tls-client-ca (mTLS) can be loaded only by ghz. The probes and the /metrics scrape do
+    verify against `ca` (the system roots when None) and present `cert`/`key` when given."""
+
+    tls: bool = False
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    token: str | None = None
+    server_name: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    def metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.token}")] if self.token else []
+
+    def channel(self, target: str, options: list[tuple[str, Any]]) -> grpc.Channel:
+        if not self.tls:
+            return grpc.insecure_channel(target, options=options)
+        if self.server_name:
+            options = [*options, ("grpc.ssl_target_name_override", self.server_name)]
+        credentials = grpc.ssl_channel_credentials(
+            self.ca.read_bytes() if self.ca else None,
+            self.key.read_bytes() if self.key else None,
+            self.cert.read_bytes() if self.cert else None,
+        )
+        return grpc.secure_channel(target, credentials, options=options)
+
+    def url_context(self) -> ssl.SSLContext | None:
+        """For an https /metrics URL: trust `ca` too."""
+        return ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
+
+
+PLAINTEXT = Security()
 
 
 def grpc_frame(message: bytes) -> bytes:
@@ -164,16 +208,19 @@ def probe(
     request: bytes,
     count: int,
     expected_response: bytes | None = None,
+    *,
+    security: Security = PLAINTEXT,
 ) -> tuple[int, list[str]]:
     """Send `count` real unary calls (raw bytes both ways): (calls OK, each distinct failure)."""
     problems: Counter[str] = Counter()
-    options = [("grpc.use_local_subchannel_pool", 1)]
-    channels = [grpc.insecure_channel(target, options=options) for _ in range(PROBE_CHANNELS)]
+    options: list[tuple[str, Any]] = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [security.channel(target, options) for _ in range(PROBE_CHANNELS)]
+    metadata = security.metadata()
     try:
         for i in range(count):
             call = channels[i % len(channels)].unary_unary(method_path)
             try:
-                response = call(request, timeout=PROBE_TIMEOUT_S)
+                response = call(request, timeout=PROBE_TIMEOUT_S, metadata=metadata)
             except grpc.RpcError as err:
                 problems[f"{err.code().name}: {err.details()}"] += 1
                 continue
@@ -186,12 +233,15 @@ def probe(
     return count - sum(problems.values()), failures
 
 
-def scrape_handled(metrics_url: str, method_path: str) -> dict[str, float]:
+def scrape_handled(
+    metrics_url: str, method_path: str, security: Security = PLAINTEXT
+) -> dict[str, float]:
     """`grpc_server_handled_total` for one method, summed per grpc_code over other labels."""
     from prometheus_client.parser import text_string_to_metric_families
 
     service, _, method = method_path.strip("/").rpartition("/")
-    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+    context = security.url_context()
+    with urllib.request.urlopen(metrics_url, timeout=10, context=context) as response:
         text = response.read().decode()
     by_code: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
@@ -207,10 +257,12 @@ def scrape_handled(metrics_url: str, method_path: str) -> dict[str, float]:
     return by_code
 
 
-def _scrape(metrics_url: str, method_path: str, result: Result) -> dict[str, float] | None:
+def _scrape(
+    metrics_url: str, method_path: str, result: Result, security: Security = PLAINTEXT
+) -> dict[str, float] | None:
     """scrape_handled, or None with a failure recorded: an unreadable metrics URL fails the run."""
     try:
-        return scrape_handled(metrics_url, method_path)
+        return scrape_handled(metrics_url, method_path, security)
     except (OSError, ValueError) as err:
         result.failures.append(f"cannot read {metrics_url}: {err}")
         return None
@@ -316,9 +368,10 @@ def _h2load_args(
     duration_s: float | None,
     requests: int | None,
     log_path: Path | None = None,
+    headers: Sequence[str] = (),
 ) -> list[str]:
     args = [h2load, "-c", str(clients), "-m", str(streams), "-t", str(threads)]
-    for header in GRPC_HEADERS:
+    for header in (*GRPC_HEADERS, *headers):
         args += ["-H", header]
     args += ["-d", str(body_path)]
     if duration_s is not None:
@@ -395,13 +448,15 @@ def run_h2load(  # noqa: PLR0917 -- the positional shape the harness documents
     probes: int = 20,
     server_pids: Sequence[int] = (),
     timeout_s: float | None = None,
+    security: Security = PLAINTEXT,
 ) -> Result:
     """Load `method_path` at `target` with clients x streams calls in flight; check they succeeded.
 
     Runs for `duration_s`, or for `requests` calls when duration_s is None, after an unmeasured
     warm-up of `warmup_s`. The success checks: `probes` real gRPC calls before and after (must be
     OK, and equal `expected_response` when given), and -- when `metrics_url` is given -- the
-    server's `grpc_server_handled_total` for the method over the measured run.
+    server's `grpc_server_handled_total` for the method over the measured run. `security`:
+    TLS (https, no client certificate: see Security) and a bearer token on every call.
     """
     if duration_s is None and requests is None:
         raise ValueError("give duration_s or requests")
@@ -413,6 +468,10 @@ def run_h2load(  # noqa: PLR0917 -- the positional shape the harness documents
         raise ValueError("requests must be >= clients")
     if not re.fullmatch(r"/[\w.]+/\w+", method_path):
         raise ValueError(f"method_path must look like /package.Service/Method: {method_path!r}")
+    if security.cert is not None:
+        raise ValueError(
+            "h2load cannot present a client certificate (mTLS): load this server with ghz"
+        )
     h2load = ensure_h2load()
     result = Result(target, method_path, clients, streams, duration_s, requests)
     timeout_s = timeout_s or ((duration_s or 0) + warmup_s + 60 if duration_s else 600)
@@ -420,17 +479,22 @@ def run_h2load(  # noqa: PLR0917 -- the positional shape the harness documents
         body = Path(tmp, "body.bin")
         body.write_bytes(grpc_frame(request_bytes))
         log = Path(tmp, "requests.log")
-        uri = f"http://{target}{method_path}"
-        shape = {"clients": clients, "streams": streams, "threads": threads}
+        uri = f"{security.scheme}://{target}{method_path}"
+        headers = [f"{k}: {v}" for k, v in security.metadata()]
+        shape = {"clients": clients, "streams": streams, "threads": threads, "headers": headers}
         if warmup_s > 0:
             args = _h2load_args(h2load, uri, body, **shape, duration_s=warmup_s, requests=None)
             code, output, _, _ = _run_measured(args, warmup_s + 60)
             result.failures += _h2load_failures("warm-up", code, output)[1]
         result.probes_sent = probes * 2
-        probes_ok, problems = probe(target, method_path, request_bytes, probes, expected_response)
+        probes_ok, problems = probe(
+            target, method_path, request_bytes, probes, expected_response, security=security
+        )
         result.probes_ok += probes_ok
         result.failures += [f"before the run: {p}" for p in problems]
-        handled_before = _scrape(metrics_url, method_path, result) if metrics_url else None
+        handled_before = (
+            _scrape(metrics_url, method_path, result, security) if metrics_url else None
+        )
         cpu_before = {pid: process_cpu_s(pid) for pid in server_pids}
         busy_before, total_before = machine_cpu_ticks()
 
@@ -461,7 +525,7 @@ def run_h2load(  # noqa: PLR0917 -- the positional shape the harness documents
             result.latency_ms = {**stats.latency_ms, **percentiles}
             if failed_rows and not problems:
                 result.failures.append(f"run: {failed_rows} failed requests in h2load's log")
-        handled_after = _scrape(metrics_url, method_path, result) if metrics_url else None
+        handled_after = _scrape(metrics_url, method_path, result, security) if metrics_url else None
         if handled_before is not None and handled_after is not None:
             if not handled_after:
                 result.failures.append(
@@ -475,7 +539,9 @@ def run_h2load(  # noqa: PLR0917 -- the positional shape the harness documents
                 result.failures += _check_server_counts(
                     result.server_handled, stats.succeeded, method_path
                 )
-        probes_ok, problems = probe(target, method_path, request_bytes, probes, expected_response)
+        probes_ok, problems = probe(
+            target, method_path, request_bytes, probes, expected_response, security=security
+        )
         result.probes_ok += probes_ok
         result.failures += [f"after the run: {p}" for p in problems]
     return result

@@ -6,6 +6,12 @@ on our machines), the same call and data go through benchmarks.h2load_grpc: the 
 checked at the gRPC level (probes, and the server's /metrics when given). ghz's concurrency C
 over K connections becomes h2load's K connections x ceil(C / K) streams.
 
+TLS: a config with `"insecure": false` (ghz's default) connects with TLS, trusting `cacert` and
+presenting `cert`/`key` (paths relative to the repo root); `--ca`, `--cert`, `--key` set them
+from the command line. `--token` (or env CRM_TOKEN) becomes the `authorization: Bearer` metadata,
+filling the config's `$CRM_TOKEN` placeholder. h2load verifies no certificate and cannot present
+one: a server with --tls-client-ca is loaded by ghz only.
+
     python -m benchmarks.loadtest --config clients/ghz/churn.PredictChurn.by_id.json \
         --target 127.0.0.1:50051 --metrics-url http://127.0.0.1:9095/metrics
 """
@@ -16,6 +22,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import pkgutil
 import re
 import shutil
@@ -30,11 +37,12 @@ from typing import Any
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 
-from benchmarks.h2load_grpc import H2loadUnavailable, run_h2load
+from benchmarks.h2load_grpc import PLAINTEXT, H2loadUnavailable, Security, run_h2load
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _SECONDS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+TOKEN_PLACEHOLDER = "$CRM_TOKEN"  # in a config's metadata: filled from --token / CRM_TOKEN
 
 
 class ConfigError(ValueError):
@@ -105,6 +113,28 @@ class GhzConfig:
     duration_s: float | None
     total: int | None
     data: dict[str, Any]
+    security: Security = PLAINTEXT
+
+
+def _security(raw: dict[str, Any]) -> Security:
+    """ghz's TLS keys: insecure (false by default: TLS), cacert, cert, key, cname; and the
+    bearer token from metadata.authorization (None while it is the placeholder)."""
+
+    def path(key: str) -> Path | None:
+        return REPO_ROOT / raw[key] if raw.get(key) else None
+
+    if bool(raw.get("cert")) != bool(raw.get("key")):
+        raise ConfigError("give cert and key together (a client certificate needs its key)")
+    auth = (raw.get("metadata") or {}).get("authorization", "")
+    token = auth.removeprefix("Bearer ").strip() or None
+    return Security(
+        tls=not raw.get("insecure", False),
+        ca=path("cacert"),
+        cert=path("cert"),
+        key=path("key"),
+        token=None if token == TOKEN_PLACEHOLDER else token,
+        server_name=raw.get("cname") or None,
+    )
 
 
 def load_config(path: Path) -> GhzConfig:
@@ -127,16 +157,58 @@ def load_config(path: Path) -> GhzConfig:
     if "call" not in raw:
         raise ConfigError("no call in the config")
     return GhzConfig(
-        path, raw, raw["call"], raw.get("host", ""), concurrency, connections, duration, total, data
-    )
+        path, raw, raw["call"], raw.get("host", ""), concurrency, connections, duration, total, data,
+        _security(raw),
+    )  # fmt: skip
 
 
-def run_ghz(ghz: str, config: GhzConfig, target: str) -> tuple[bool, str, dict[str, Any]]:
-    """ghz with the config (paths made absolute, host replaced); (ok, summary, ghz's report)."""
+def ghz_config(config: GhzConfig, target: str) -> dict[str, Any]:
+    """What ghz is handed: paths made absolute, host replaced, TLS and token as `security`."""
     raw = {**config.raw, "host": target, "format": "json"}
     if raw.get("proto"):
         raw["proto"] = str(REPO_ROOT / raw["proto"])
     raw["import-paths"] = [str(REPO_ROOT / p) for p in raw.get("import-paths", [])]
+    sec = config.security
+    raw["insecure"] = not sec.tls
+    for key, value in (("cacert", sec.ca), ("cert", sec.cert), ("key", sec.key)):
+        raw.pop(key, None)
+        if value is not None:
+            raw[key] = str(value)
+    metadata = {k: v for k, v in (raw.get("metadata") or {}).items() if k != "authorization"}
+    if sec.token:
+        metadata["authorization"] = f"Bearer {sec.token}"
+    if metadata:
+        raw["metadata"] = metadata
+    else:
+        raw.pop("metadata", None)
+    return raw
+
+
+def with_overrides(
+    config: GhzConfig,
+    ca: Path | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+    token: str | None = None,
+) -> GhzConfig:
+    """The command line's TLS files and token over the config's; TLS when any file is given.
+    A config whose token is still the placeholder needs one."""
+    if (cert is None) != (key is None):
+        raise ConfigError("--cert and --key go together")
+    sec = config.security
+    if ca is not None or cert is not None:
+        sec = replace(sec, tls=True, ca=ca or sec.ca, cert=cert or sec.cert, key=key or sec.key)
+    if token:
+        sec = replace(sec, token=token)
+    auth = (config.raw.get("metadata") or {}).get("authorization", "")
+    if TOKEN_PLACEHOLDER in auth and not sec.token:
+        raise ConfigError(f"the config sends {TOKEN_PLACEHOLDER}: give --token or set CRM_TOKEN")
+    return replace(config, security=sec)
+
+
+def run_ghz(ghz: str, config: GhzConfig, target: str) -> tuple[bool, str, dict[str, Any]]:
+    """ghz with the config (ghz_config); (ok, summary, ghz's report)."""
+    raw = ghz_config(config, target)
     with tempfile.TemporaryDirectory(prefix="loadtest-") as tmp:
         raw["output"] = str(Path(tmp, "report.json"))
         config_path = Path(tmp, "config.json")
@@ -182,9 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tool", choices=("auto", "ghz", "h2load"), default="auto")
     parser.add_argument("--server-pid", type=int, action="append", default=[], help="meter CPU")
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
+    parser.add_argument("--ca", type=Path, help="PEM CA bundle to trust: TLS (ghz cacert)")
+    parser.add_argument("--cert", type=Path, help="PEM client certificate, mTLS (ghz only)")
+    parser.add_argument("--key", type=Path, help="PEM private key of --cert")
+    parser.add_argument(
+        "--token", default=os.environ.get("CRM_TOKEN") or None, help="bearer token (env CRM_TOKEN)"
+    )
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = with_overrides(load_config(args.config), args.ca, args.cert, args.key, args.token)
         request = request_message(config.call, config.data)  # a typo fails here, ghz or not
     except (OSError, ValueError, KeyError) as err:  # ConfigError, json errors, missing keys
         print(f"error: {args.config}: {err}", file=sys.stderr)
@@ -200,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tool == "ghz" and ghz is None:
         print("error: ghz is not on PATH", file=sys.stderr)
         return 2
-    head = f"{config.call} @ {target} ({config.path.name})"
+    tls = " over TLS" if config.security.tls else ""
+    head = f"{config.call} @ {target}{tls} ({config.path.name})"
     if ghz is not None:
         ok, summary, report = run_ghz(ghz, config, target)
         print(f"ghz: {head}: {summary}", file=sys.stdout if ok else sys.stderr)
@@ -218,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             requests=config.total,
             metrics_url=args.metrics_url,
             server_pids=args.server_pid,
+            security=config.security,
         )
     except (H2loadUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 from clients.client import CrmClient
 from clients.errors import CrmError
@@ -95,8 +97,22 @@ def _csv_location(field: str, batch_rows: int) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-client", description="Call a crm-serving server.")
-    parser.add_argument("--target", default="localhost:50051", help="server address host:port")
+    parser.add_argument(
+        "--target",
+        default="localhost:50051",
+        help="server address host:port; several comma-separated, or dns:///name:port, balance calls round robin over replicas",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline per call, seconds")
+    tls = parser.add_argument_group("TLS and authentication")
+    tls.add_argument("--ca", type=Path, help="PEM CA bundle to trust: connect with TLS")
+    tls.add_argument("--cert", type=Path, help="PEM client certificate (mTLS; with --key)")
+    tls.add_argument("--key", type=Path, help="PEM private key of --cert")
+    tls.add_argument(
+        "--token",
+        default=os.environ.get("CRM_TOKEN") or None,
+        help="bearer token sent on every call (default: env CRM_TOKEN, which keeps it out of "
+        "shell history)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     health = sub.add_parser("health", help="health of the server or one service")
@@ -135,9 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.cert is None) != (args.key is None):
+        parser.error("--cert and --key go together")
+    for path in (args.ca, args.cert, args.key):
+        if path is not None and not path.is_file():
+            parser.error(f"{path}: no such file")
     try:
-        with CrmClient(args.target, timeout=args.timeout) as client:
+        with CrmClient(
+            args.target,
+            timeout=args.timeout,
+            ca=args.ca,
+            cert=args.cert,
+            key=args.key,
+            token=args.token,
+        ) as client:
             return int(args.func(args, client))
     except CrmError as err:
         print(f"crm-client: {err}", file=sys.stderr)

@@ -7,6 +7,7 @@ Deadlines by default on every call (clients.calls); UNAVAILABLE retried by gRPC 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,7 +33,10 @@ from crm.v1 import (
 
 
 class CrmClient:
-    """Every service on one channel; `call` (a clients.calls.Caller) is shared by all of them."""
+    """Every service on one channel; `call` (a clients.calls.Caller) is shared by all of them.
+
+    TLS: `ca` (the CA bundle to trust), `cert` and `key` (a client certificate, for mTLS);
+    `token` is sent as `authorization: Bearer <token>` on every call (clients.channel)."""
 
     def __init__(
         self,
@@ -41,11 +45,24 @@ class CrmClient:
         timeout: float = 10.0,
         channel: grpc.Channel | None = None,
         max_message_mb: int = 64,
+        ca: Path | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+        token: str | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.target = target
         self.call = Caller(timeout)
         self._own_channel = channel is None
-        self.channel = channel or open_channel(target, max_message_mb)
+        self.channel = channel or open_channel(
+            target,
+            max_message_mb,
+            ca=ca,
+            cert=cert,
+            key=key,
+            token=token,
+            server_name=server_name,
+        )
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
         self.models_stub = model_pb2_grpc.ModelServiceStub(self.channel)
         self.segmentation_stub = segmentation_pb2_grpc.SegmentationServiceStub(self.channel)

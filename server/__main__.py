@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("start-up failed", extra={"reason": str(err)})
         return 2
     freeze_heap()  # after the models load, and after each reload (server/transport/memory.py)
-    app.registry.add_listener(freeze_heap)
+    app.add_reload_listener(freeze_heap)
     if config.worker_id:
         from server.transport.workers import MULTIPROC_ENV, ready_file
 

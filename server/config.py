@@ -35,6 +35,17 @@ class ServerConfig:
     metrics_port: int = _opt(
         9095, "Prometheus /metrics HTTP port; 0 picks a free port, -1 disables"
     )
+    metrics_host: str = _opt("", "address to bind /metrics to; empty = the same as --host")
+    metrics_tls: bool = _opt(
+        False, "serve /metrics over HTTPS with --tls-cert/--tls-key (re-read when they change)"
+    )
+    tls_cert: Path | None = _opt(
+        None, "PEM certificate chain for TLS on the gRPC port (with --tls-key); unset = plaintext"
+    )
+    tls_key: Path | None = _opt(None, "PEM private key of --tls-cert")
+    tls_client_ca: Path | None = _opt(
+        None, "PEM CA bundle: when set, clients must present a certificate it signed (mTLS)"
+    )
     artifacts: Path = _opt(Path("artifacts"), "artifacts directory: <model>/<version>/")
     data_dir: Path = _opt(
         Path("data"), "directory for what the server stores (integrity logs, campaigns)"
@@ -132,6 +143,31 @@ class ServerConfig:
         "audit trail of writes, admin calls and refusals: a file (appended), - for stderr, "
         "or empty for the crm.audit logger",
     )
+    tenants: bool = _opt(
+        False,
+        "each verified token's tenant gets its own models (<artifacts>/<tenant>/), integrity "
+        "logs and campaigns (<data-dir>/<tenant>/), alerts and statistics; needs authentication",
+    )
+    max_tenants: int = _opt(100, "tenants served at once per process (RESOURCE_EXHAUSTED beyond)")
+    # -- shared state across replicas (server.stores) --
+    store_url: str = _opt(
+        "",
+        "where integrity logs and saved campaigns live: empty = SQLite files under --data-dir; "
+        "postgresql://user@host:port/db = one PostgreSQL database replicas share",
+    )
+    signing_key_file: str = _opt(
+        "",
+        "Ed25519 PEM key signing tree heads (the file every replica mounts; required with a "
+        "postgresql store); empty = a key created in --data-dir on first start",
+    )
+
+    def _store_problems(self) -> list[str]:
+        """A PostgreSQL store is shared, so its signing key must be too (not one per replica)."""
+        if self.store_url and not self.store_url.startswith(("postgresql://", "postgres://")):
+            return ["store_url must be empty (SQLite in --data-dir) or postgresql://..."]
+        if self.store_url and not self.signing_key_file:
+            return ["a postgresql store_url needs signing_key_file (one key every replica mounts)"]
+        return []
 
     def __post_init__(self) -> None:
         problems = []
@@ -164,9 +200,12 @@ class ServerConfig:
             "max_leaf_kib",
             "max_append_mb",
             "max_campaign_kib",
+            "max_tenants",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
+        problems += self._tls_problems()
+        problems += self._store_problems()
         try:
             self.pinned_versions()
             self.batching_overrides()
@@ -194,6 +233,33 @@ class ServerConfig:
             except ValueError as err:
                 problems.append(str(err))
         return problems
+
+    def _tls_problems(self) -> list[str]:
+        """Certificate and key go together; mTLS and HTTPS /metrics need them; files must exist
+        (they are parsed at start-up, and re-read on rotation, by server.security.tls)."""
+        problems = []
+        if (self.tls_cert is None) != (self.tls_key is None):
+            problems.append("tls_cert and tls_key must be given together")
+        if self.tls_cert is None and self.tls_client_ca is not None:
+            problems.append("tls_client_ca (mTLS) needs tls_cert and tls_key")
+        if self.tls_cert is None and self.metrics_tls:
+            problems.append("metrics_tls needs tls_cert and tls_key")
+        for name in ("tls_cert", "tls_key", "tls_client_ca"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                problems.append(f"{name} {path}: no such file")
+        return problems
+
+    @property
+    def tls_mode(self) -> str:
+        """ "off", "tls" (server certificate only) or "mtls" (client certificates required)."""
+        if self.tls_cert is None:
+            return "off"
+        return "mtls" if self.tls_client_ca is not None else "tls"
+
+    @property
+    def metrics_bind_host(self) -> str:
+        return self.metrics_host or self.host
 
     @property
     def stream_limit(self) -> int:
@@ -270,7 +336,16 @@ class ServerConfig:
 
 def _converter(hint: Any) -> Any:
     """Text -> value for a field type; one rule for flags and environment variables."""
-    return _parse_bool if hint is bool else hint
+    if hint is bool:
+        return _parse_bool
+    if hint == Path | None:
+        return _optional_path
+    return hint
+
+
+def _optional_path(text: str) -> Path | None:
+    """An empty value (`CRM_TLS_CERT=`) means unset, like leaving the flag out."""
+    return Path(text) if text.strip() else None
 
 
 def _parse_bool(text: str) -> bool:

@@ -6,11 +6,29 @@ Metric objects live on one CollectorRegistry per server, so several servers can 
 
 from __future__ import annotations
 
+import logging
+import socket
+import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    make_wsgi_app,
+    start_http_server,
+)
+
+if TYPE_CHECKING:
+    from server.config import ServerConfig
+
+log = logging.getLogger("server.metrics")
 
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -136,14 +154,66 @@ class ServerMetrics:
 
 
 class MetricsEndpoint:
-    """The /metrics HTTP server; port 0 binds a free port."""
+    """The /metrics HTTP server; port 0 binds a free port. With `tls` (a callable giving the
+    SSLContext current now) it serves HTTPS: each accepted connection is wrapped with the
+    context of that moment, so a rotated certificate applies to new connections."""
 
-    def __init__(self, metrics: ServerMetrics, host: str, port: int) -> None:
-        self._server: ThreadingHTTPServer
-        self._thread: threading.Thread
-        self._server, self._thread = start_http_server(port, addr=host, registry=metrics.registry)
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        tls: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
+        self._server: WSGIServer
+        if tls is None:
+            self._server, _ = start_http_server(port, addr=host, registry=registry)
+        else:
+            self._server = _HttpsServer((host, port), tls)
+            self._server.set_app(make_wsgi_app(registry))
+            threading.Thread(
+                target=self._server.serve_forever, name="metrics-https", daemon=True
+            ).start()
         self.port: int = self._server.server_port
+        self.scheme = "http" if tls is None else "https"
+
+    @classmethod
+    def for_config(cls, registry: CollectorRegistry, config: ServerConfig) -> MetricsEndpoint:
+        """On --metrics-host (or --host), --metrics-port, HTTPS with --metrics-tls."""
+        tls = None
+        if config.metrics_tls:
+            from server.security.tls import ReloadingSSLContext
+
+            tls = ReloadingSSLContext(config).current
+        return cls(registry, config.metrics_bind_host, config.metrics_port, tls)
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    timeout = 30  # a client that never finishes its handshake or request frees its thread
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log line per scrape."""
+
+
+class _HttpsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], tls: Callable[[], ssl.SSLContext]) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._tls = tls
+        super().__init__(address, _QuietHandler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Wrap without handshaking: the handshake runs in the connection's own thread (on its
+        first read), so a slow or failing client never holds the accept loop."""
+        sock, address = super().get_request()
+        wrapped = self._tls().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A failed handshake (plain HTTP, an untrusting client) is the client's problem."""
+        log.debug("metrics connection failed", extra={"client": str(client_address)}, exc_info=True)

@@ -76,3 +76,32 @@ def test_batching_overrides_parse_and_bad_ones_are_refused() -> None:
 )  # fmt: skip
 def test_booleans_parse_the_same_from_flags_and_environment(argv, env, expected) -> None:
     assert ServerConfig.from_args(argv, env).pin_cpus is expected
+
+
+def test_tls_options_go_together_and_name_existing_files(tmp_path: Path) -> None:
+    cert, key, ca = (tmp_path / n for n in ("cert.pem", "key.pem", "ca.pem"))
+    for path in (cert, key, ca):
+        path.write_text("parsed at start-up, not here")
+    plain = ServerConfig.from_args([], {})
+    assert (plain.tls_mode, plain.tls_cert, plain.metrics_bind_host) == ("off", None, "0.0.0.0")
+    tls = ServerConfig.from_args(
+        ["--tls-cert", str(cert), "--metrics-tls", "true", "--host", "10.0.0.1"],
+        {"CRM_TLS_KEY": str(key), "CRM_TLS_CLIENT_CA": ""},  # empty: unset
+    )
+    assert (tls.tls_mode, tls.tls_key, tls.tls_client_ca) == ("tls", key, None)
+    assert tls.metrics_bind_host == "10.0.0.1"
+    mtls = ServerConfig.from_args(
+        ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(ca),
+         "--metrics-host", "127.0.0.2"], {},
+    )  # fmt: skip
+    assert (mtls.tls_mode, mtls.metrics_bind_host) == ("mtls", "127.0.0.2")
+    for bad in (
+        ["--tls-cert", str(cert)],  # no key
+        ["--tls-key", str(key)],  # no certificate
+        ["--tls-client-ca", str(ca)],  # mTLS without a server certificate
+        ["--metrics-tls", "true"],  # HTTPS /metrics without a certificate
+        ["--tls-cert", str(cert), "--tls-key", str(tmp_path / "missing.pem")],
+    ):
+        with pytest.raises(SystemExit) as err:
+            ServerConfig.from_args(bad, {})
+        assert err.value.code == 2, bad

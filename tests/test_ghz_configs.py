@@ -25,23 +25,27 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 from google.protobuf.descriptor import MethodDescriptor
 
 from benchmarks.loadtest import (
+    REPO_ROOT,
+    ConfigError,
+    ghz_config,
     load_config,
     method_path,
     parse_duration,
     request_message,
     summarize_ghz,
+    with_overrides,
 )
 from crm import features as feat
 from tests.serverproc import RunningServer
 
 REPO = Path(__file__).resolve().parent.parent
 GHZ_DIR = REPO / "clients" / "ghz"
-CONFIGS = sorted(GHZ_DIR.glob("*.json"))
+CONFIGS = sorted(GHZ_DIR.glob("*.json")) + sorted(GHZ_DIR.glob("tls/*.json"))
 REQUIRED = ("proto", "import-paths", "call", "host", "insecure", "concurrency", "connections")
 
 
 def _config_id(path: Path) -> str:
-    return path.stem
+    return str(path.relative_to(GHZ_DIR).with_suffix(""))
 
 
 @functools.cache
@@ -94,7 +98,12 @@ def test_config_runs_under_ghz_as_written(path: Path) -> None:
     missing = [k for k in REQUIRED if k not in config]
     assert not missing, f"missing {missing}"
     assert ("total" in config) != ("duration" in config), "give one of total or duration"
-    assert config["insecure"] is True
+    if path.parent.name == "tls":  # the secure examples: TLS, a client certificate, a token
+        assert config["insecure"] is False and config["skipTLS"] is False
+        assert {"cacert", "cert", "key"} <= config.keys()
+        assert config["metadata"] == {"authorization": "Bearer $CRM_TOKEN"}
+    else:
+        assert config["insecure"] is True
     assert 1 <= config["connections"] <= config["concurrency"]
     for p in [config["proto"], *config["import-paths"]]:
         assert (REPO / p).exists(), f"{p} does not exist (paths are relative to the repo root)"
@@ -209,6 +218,32 @@ def test_feature_values_name_exactly_the_models_features() -> None:
 
 
 # -- benchmarks/loadtest.py: what it makes of a config ------------------------------------------
+def test_plaintext_configs_reach_ghz_plaintext_and_tokenless() -> None:
+    raw = ghz_config(with_overrides(load_config(GHZ_DIR / "health.Check.json")), "h:1")
+    assert raw["insecure"] is True and raw["host"] == "h:1"
+    assert not {"cacert", "cert", "key", "metadata"} & raw.keys()
+
+
+def test_the_tls_example_reaches_ghz_with_absolute_paths_and_the_token() -> None:
+    path = GHZ_DIR / "tls" / "churn.PredictChurn.by_id.json"
+    with pytest.raises(ConfigError, match="CRM_TOKEN"):  # the placeholder is never sent
+        with_overrides(load_config(path))
+    config = with_overrides(load_config(path), token="tok")
+    raw = ghz_config(config, "h:1")
+    assert raw["insecure"] is False
+    assert raw["cacert"] == str(REPO_ROOT / "certs" / "ca.pem")
+    assert (raw["cert"], raw["key"]) == (str(REPO_ROOT / "certs/client.pem"),
+                                         str(REPO_ROOT / "certs/client-key.pem"))  # fmt: skip
+    assert raw["metadata"] == {"authorization": "Bearer tok"}
+    assert config.security.tls and config.security.token == "tok"
+    # The command line's files win; a plaintext config given --ca goes TLS.
+    plain = with_overrides(load_config(GHZ_DIR / "health.Check.json"), ca=Path("/x/ca.pem"))
+    assert ghz_config(plain, "h:1")["cacert"] == "/x/ca.pem"
+    assert ghz_config(plain, "h:1")["insecure"] is False
+    with pytest.raises(ConfigError):
+        with_overrides(load_config(path), cert=Path("/x/c.pem"), token="tok")  # no key
+
+
 def test_ghz_durations_and_call_names() -> None:
     assert [parse_duration(t) for t in ("30s", "1m30s", "500ms", "0.5s")] == [30, 90, 0.5, 0.5]
     for bad in ("30", "s", "30 seconds", "1x"):

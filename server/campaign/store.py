@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,20 +58,32 @@ def decode_token(token: str) -> int:
     return int(number)
 
 
-class CampaignStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        with sqlite_open.opening(path):
-            self._db = sqlite_open.connect(path)
-            sqlite_open.enable_wal(self._db, path)
-            self._db.execute(_SCHEMA)
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise RuntimeError(f"{path}: campaign store schema {version} is not supported")
+class CampaignStoreBase(ABC):
+    """Save and newest-first paging of one namespace's campaigns; a backend stores the rows.
+
+    Sequence numbers must follow commit order within a namespace, so a page token (the last
+    sequence listed) never skips a campaign committed later with a smaller number.
+    """
+
+    def __init__(self, namespace: str = "") -> None:
+        self.namespace = namespace
+
+    @abstractmethod
+    def _insert(self, saved: campaign_pb2.SavedCampaign, now: datetime) -> None: ...
+
+    @abstractmethod
+    def _sizes(self, before: int | None, limit: int) -> list[tuple[int, int]]:
+        """(seq, stored bytes) of the newest `limit` campaigns below `before`, newest first."""
+
+    @abstractmethod
+    def _blobs(self, high: int, low: int) -> list[tuple[int, bytes]]:
+        """(seq, serialized campaign) with low <= seq <= high, newest first."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
 
     def save(self, campaign: campaign_pb2.SavedCampaign) -> campaign_pb2.SavedCampaign:
         """Stores a copy with a new id and created_at (both set here) and returns it."""
@@ -79,11 +92,7 @@ class CampaignStore:
         saved.id = uuid.uuid4().hex
         now = datetime.now(UTC)
         saved.created_at.FromDatetime(now)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO campaigns (id, name, created_at, campaign) VALUES (?, ?, ?, ?)",
-                (saved.id, saved.name, now.isoformat(), saved.SerializeToString()),
-            )
+        self._insert(saved, now)
         return saved
 
     def page(
@@ -97,32 +106,61 @@ class CampaignStore:
         saying so. Only the campaigns returned are read.
         """
         before = decode_token(token) if token else None
-        with self._lock:
-            sizes = self._db.execute(
-                "SELECT seq, length(campaign) FROM campaigns WHERE (? IS NULL OR seq < ?) "
-                "ORDER BY seq DESC LIMIT ?",
-                (before, before, size + 1),
-            ).fetchall()
-            taken, total = 0, 0
-            for _, length in sizes[:size]:
-                cost = length + FIELD_FRAMING
-                if max_bytes is not None and taken and total + cost > max_bytes:
-                    break
-                taken, total = taken + 1, total + cost
-            rows = (
-                self._db.execute(
-                    "SELECT seq, campaign FROM campaigns WHERE seq <= ? AND seq >= ? "
-                    "ORDER BY seq DESC",
-                    (sizes[0][0], sizes[taken - 1][0]),
-                ).fetchall()
-                if taken
-                else []
-            )
+        sizes = self._sizes(before, size + 1)
+        taken, total = 0, 0
+        for _, length in sizes[:size]:
+            cost = length + FIELD_FRAMING
+            if max_bytes is not None and taken and total + cost > max_bytes:
+                break
+            taken, total = taken + 1, total + cost
+        rows = self._blobs(sizes[0][0], sizes[taken - 1][0]) if taken else []
         campaigns = [campaign_pb2.SavedCampaign.FromString(blob) for _, blob in rows]
         if max_bytes is not None and total > max_bytes:  # one campaign, alone too large
             campaigns = [_summary(campaigns[0], total, max_bytes)]
         next_token = encode_token(rows[-1][0]) if len(sizes) > taken else ""
         return campaigns, next_token
+
+
+class CampaignStore(CampaignStoreBase):
+    """The embedded default: one SQLite file per data dir (a tenant's data dir is its own
+    namespace). One connection under a lock, so sequence order is commit order."""
+
+    def __init__(self, path: Path, namespace: str = "") -> None:
+        super().__init__(namespace)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        with sqlite_open.opening(path):
+            self._db = sqlite_open.connect(path)
+            sqlite_open.enable_wal(self._db, path)
+            self._db.execute(_SCHEMA)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise RuntimeError(f"{path}: campaign store schema {version} is not supported")
+
+    def _insert(self, saved: campaign_pb2.SavedCampaign, now: datetime) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO campaigns (id, name, created_at, campaign) VALUES (?, ?, ?, ?)",
+                (saved.id, saved.name, now.isoformat(), saved.SerializeToString()),
+            )
+
+    def _sizes(self, before: int | None, limit: int) -> list[tuple[int, int]]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT seq, length(campaign) FROM campaigns WHERE (? IS NULL OR seq < ?) "
+                "ORDER BY seq DESC LIMIT ?",
+                (before, before, limit),
+            ).fetchall()
+
+    def _blobs(self, high: int, low: int) -> list[tuple[int, bytes]]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT seq, campaign FROM campaigns WHERE seq <= ? AND seq >= ? ORDER BY seq DESC",
+                (high, low),
+            ).fetchall()
 
     def count(self) -> int:
         with self._lock:

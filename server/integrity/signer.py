@@ -1,4 +1,6 @@
-"""The server's Ed25519 tree-head key: created on first start, kept in the data dir (mode 0600)."""
+"""The server's Ed25519 tree-head key: created on first start, kept in the data dir (mode 0600);
+or one file every replica mounts (`--signing-key-file`), so heads signed by any replica verify
+with one public key. `python -m server.integrity.signer PATH` creates such a file."""
 
 from __future__ import annotations
 
@@ -31,11 +33,16 @@ class TreeHeadSigner:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = directory / KEY_FILE
         if not path.exists():
-            _create_key_file(path)
+            create_key_file(path)
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
             log.warning("signing key %s had mode %o; tightening to 0600", path, mode)
             path.chmod(0o600)
+        return cls.from_file(path)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TreeHeadSigner:
+        """The key in a PEM file made elsewhere (a secret mounted on every replica)."""
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{path} does not hold an Ed25519 private key")
@@ -45,8 +52,9 @@ class TreeHeadSigner:
         return self._key.sign(tree_head_signing_input(log_name, tree_size, timestamp_ms, root_hash))
 
 
-def _create_key_file(path: Path) -> None:
-    """Write a new key to a 0600 temp file, fsync, then hard-link it into place.
+def create_key_file(path: Path) -> bool:
+    """Write a new key to a 0600 temp file, fsync, then hard-link it into place; False when
+    the file already existed.
 
     The link fails if another process created the key first; then its key is the one used.
     A crash leaves at worst a stray temp file, never a half-written key.
@@ -64,7 +72,7 @@ def _create_key_file(path: Path) -> None:
         try:
             os.link(tmp, path)
         except FileExistsError:
-            return  # another process (a sibling worker) won the race; its key is the one used
+            return False  # another process (a sibling worker) won the race; its key is used
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -73,3 +81,15 @@ def _create_key_file(path: Path) -> None:
     finally:
         os.close(dir_fd)
     log.info("created tree-head signing key %s", path)
+    return True
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m server.integrity.signer KEY_FILE  (creates it, mode 0600)")
+    target = Path(sys.argv[1])
+    if not create_key_file(target):
+        sys.exit(f"{target} exists; not replaced")
+    print(TreeHeadSigner.from_file(target).public_key.hex())

@@ -17,13 +17,14 @@ from server.campaign.assumptions import ASSUMPTIONS_FILE, Assumptions, load_assu
 from server.campaign.drafts import MessageWriter, NotDraftable, TemplateWriter, draft_messages
 from server.campaign.forecast import load_product_snapshot
 from server.campaign.inventory import load_inventory_snapshot
-from server.campaign.store import FIELD_FRAMING, STORE_FILE, BadPageToken, CampaignStore
+from server.campaign.store import FIELD_FRAMING, BadPageToken
 from server.config import ServerConfig
 from server.dataplane.base import Plane
 from server.dataplane.campaign import CampaignHandlers
 from server.errors import InvalidArgument, echo
 from server.models.registry import Loader
 from server.services.rows import model_ref
+from server.stores import open_campaign_store
 
 # Registry loaders this service needs for its non-ONNX artifacts (besides feature_snapshot).
 LOADERS: Mapping[str, Loader] = {
@@ -40,11 +41,13 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         *,
         writer: MessageWriter | None = None,
         assumptions: Assumptions | None = None,
+        namespace: str = "",
     ) -> None:
+        """`namespace`: the tenant whose campaigns these are (server.stores picks the backend)."""
         self._max_rows = config.max_request_rows
         self._assumptions = assumptions or load_assumptions(config.data_dir / ASSUMPTIONS_FILE)
         self._writer: MessageWriter = writer or TemplateWriter()
-        self._store = CampaignStore(config.data_dir / STORE_FILE)
+        self._store = open_campaign_store(config, namespace)
         # A ListCampaigns page carries at most this many bytes of campaigns (room is left for
         # the token); a saved campaign is never larger, so every one fits a page whole.
         self._page_bytes = config.max_message_bytes - wire.PAGE_OVERHEAD_BYTES

@@ -19,10 +19,10 @@ from crm.lineage import CsvDigester, DatasetFormatError
 from crm.v1 import common_pb2, integrity_pb2, integrity_pb2_grpc
 from server.config import ServerConfig
 from server.errors import FieldViolation, InvalidArgument
+from server.integrity.base import MAX_LEAVES_PER_READ
 from server.integrity.records import TreeHead
-from server.integrity.signer import TreeHeadSigner
-from server.integrity.store import MAX_LEAVES_PER_READ, LogStore
 from server.limits import timestamp_violation
+from server.stores import open_log_store
 
 # Canonical column -> TransactionLine field, to name the field a bad value came from.
 _FIELD_OF_COLUMN = dict(
@@ -45,12 +45,9 @@ _MAX_VIOLATIONS = 20
 
 
 class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
-    def __init__(self, config: ServerConfig) -> None:
-        directory = config.data_dir / "integrity"
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store = LogStore(
-            directory, TreeHeadSigner.load_or_create(directory), max_logs=config.max_integrity_logs
-        )
+    def __init__(self, config: ServerConfig, namespace: str = "") -> None:
+        """`namespace`: the tenant whose logs these are (server.stores picks the backend)."""
+        self.store = open_log_store(config, namespace)
         self._max_append = config.max_request_rows
         # Leaf data a GetLeaves response may carry: the message limit less per-leaf framing.
         self._max_read_bytes = config.max_message_bytes - 4096 - 64 * MAX_LEAVES_PER_READ

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from crm.artifacts import KIND_FEATURES
 from crm.v1 import (
     campaign_pb2_grpc,
     churn_pb2_grpc,
@@ -27,30 +27,16 @@ from crm.v1 import (
     spend_pb2_grpc,
 )
 from server.config import ServerConfig
-from server.dataplane.alerts import AlertHub
-from server.dataplane.base import Plane
-from server.dataplane.churn import ChurnHandler
-from server.dataplane.inputs import InputResolver
-from server.dataplane.segmentation import SegmentationHandler
-from server.dataplane.spend import RevenueHandler, SpendHandler
 from server.metrics import MetricsEndpoint, ServerMetrics
-from server.models.executor import BatchingConfig, ModelExecutor
-from server.models.inflight import InFlight
-from server.models.registry import ModelRegistry
-from server.models.snapshot import load_feature_snapshot
 from server.security.policy import SecurityPolicy
-from server.services.campaign import LOADERS as CAMPAIGN_LOADERS
-from server.services.campaign import CampaignServicer
-from server.services.churn import ChurnServicer
-from server.services.integrity import IntegrityServicer
-from server.services.models import ModelServicer
-from server.services.segmentation import SegmentationServicer
-from server.services.spend import SpendServicer
+from server.security.tls import TlsError, server_credentials
 from server.transport.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED, CallGate
 from server.transport.health import SERVICE_MODELS, ServiceHealth
 from server.transport.interceptor import serving_interceptor
 from server.transport.reflection import enable_reflection
+from server.transport.stack import ServiceStack
 from server.transport.stream_slots import StreamSlots
+from server.transport.tenants import RoutedServicer, Tenants
 
 log = logging.getLogger("server")
 
@@ -59,45 +45,48 @@ class PortInUse(RuntimeError):
     """The gRPC port could not be bound (another process holds it)."""
 
 
+class BadCertificate(PortInUse):
+    """TLS is configured but its files cannot be used: the port cannot be served either."""
+
+
 @dataclass(frozen=True)
 class BoundPorts:
     grpc: int
     metrics: int  # -1 when disabled
 
 
+# Each crm.v1 service and the generated function that registers its servicer.
+_REGISTER: dict[str, Callable[[Any, grpc.Server], None]] = {
+    "crm.v1.ModelService": model_pb2_grpc.add_ModelServiceServicer_to_server,
+    "crm.v1.SegmentationService": segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server,
+    "crm.v1.ChurnService": churn_pb2_grpc.add_ChurnServiceServicer_to_server,
+    "crm.v1.SpendService": spend_pb2_grpc.add_SpendServiceServicer_to_server,
+    "crm.v1.IntegrityService": integrity_pb2_grpc.add_IntegrityServiceServicer_to_server,
+    "crm.v1.CampaignService": campaign_pb2_grpc.add_CampaignServiceServicer_to_server,
+}
+
+
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _add_port(server: grpc.Server, address: str, config: ServerConfig) -> int:
+    """Bind with TLS (server.security.tls: certificates re-read on rotation) when configured,
+    else plaintext. 0 or RuntimeError when the port cannot be bound; TlsError on bad files."""
+    credentials = server_credentials(config)
+    if credentials is None:
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, credentials)
 
 
 class CrmServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.metrics = ServerMetrics()
-        self.registry = ModelRegistry(
-            config.artifacts,
-            self.metrics,
-            ort_threads=config.ort_threads,
-            keep_versions=config.keep_versions,
-            pins=config.pinned_versions(),
-            loaders={KIND_FEATURES: load_feature_snapshot, **CAMPAIGN_LOADERS},
-        )
-        defaults = BatchingConfig(
-            max_batch_rows=config.batch_max_rows,
-            preferred_batch_rows=config.batch_preferred_rows,
-            max_queue_delay_us=config.batch_queue_delay_us,
-        )
-        per_model = {
-            name: BatchingConfig(
-                max_batch_rows=o.get("max_rows", defaults.max_batch_rows),
-                preferred_batch_rows=o.get("preferred_rows", defaults.preferred_batch_rows),
-                max_queue_delay_us=o.get("delay_us", defaults.max_queue_delay_us),
-            )
-            for name, o in config.batching_overrides().items()
-        }
-        self.executor = ModelExecutor(self.metrics, defaults, per_model, InFlight())
-        self.plane = Plane(self.registry, self.executor, InputResolver(config.max_request_rows))
-        self.health = ServiceHealth(self.registry, self.config.max_health_watches)
         self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
+        self._stream_pool = ThreadPoolExecutor(
+            max(4, config.threads // 4), thread_name_prefix="stream"
+        )
         self.gate = CallGate()
         streams = StreamSlots(config.stream_limit, config.threads, self.metrics.open_streams)
         self.security = SecurityPolicy.from_config(config)
@@ -113,47 +102,40 @@ class CrmServer:
             ],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
-        self._endless: list[Any] = []  # closed before the drain: endless streams end at once
-        self._closables: list[Any] = []  # closed after it: stores in-flight calls still use
-        self._add_services()
+        # One stack over --artifacts and --data-dir, or one per tenant (server.transport.tenants).
+        self.stack: ServiceStack | None = None
+        self.tenants: Tenants | None = None
+        if config.tenants:
+            self.tenants = Tenants(config, self.metrics, self._stream_pool)
+            servicers = {s: RoutedServicer(self.tenants, s) for s in _REGISTER}
+            self.health = ServiceHealth(None, config.max_health_watches)
+        else:
+            self.stack = ServiceStack.build(config, self.metrics, self._stream_pool)
+            servicers = self.stack.servicers
+            self.health = ServiceHealth(self.stack.registry, config.max_health_watches)
+        for service, add in _REGISTER.items():
+            add(servicers[service], self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
+        enable_reflection(self.server, [*SERVICE_MODELS, "grpc.health.v1.Health"])
         self._metrics_endpoint: MetricsEndpoint | None = None
         self.ports: BoundPorts | None = None
 
-    def _add_services(self) -> None:
-        registry = self.registry
-        model_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), self.server)
-        self._stream_pool = ThreadPoolExecutor(
-            max(4, self.config.threads // 4), thread_name_prefix="stream"
-        )
-        plane, pool = self.plane, self._stream_pool
-        segments = SegmentationHandler(plane)
-        churn = ChurnHandler(plane, AlertHub(self.config.alert_queue_size))
-        spend = SpendHandler(plane)
-        for handler in (segments, churn, spend):
-            registry.add_listener(handler.precompute)
-        segmentation_pb2_grpc.add_SegmentationServiceServicer_to_server(
-            SegmentationServicer(segments), self.server
-        )
-        self._endless.append(churn)
-        churn_pb2_grpc.add_ChurnServiceServicer_to_server(ChurnServicer(churn, pool), self.server)
-        spend_pb2_grpc.add_SpendServiceServicer_to_server(
-            SpendServicer(spend, RevenueHandler(plane), pool), self.server
-        )
-        integrity = IntegrityServicer(self.config)
-        self._closables.append(integrity)
-        integrity_pb2_grpc.add_IntegrityServiceServicer_to_server(integrity, self.server)
-        campaign = CampaignServicer(self.config, plane)
-        self._closables.append(campaign)
-        campaign_pb2_grpc.add_CampaignServiceServicer_to_server(campaign, self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
-        enable_reflection(self.server, [*SERVICE_MODELS, "grpc.health.v1.Health"])
+    def add_reload_listener(self, callback: Callable[[], None]) -> None:
+        """Called after every reload that changed what a stack serves (any tenant's)."""
+        if self.stack is not None:
+            self.stack.add_reload_listener(callback)
+        if self.tenants is not None:
+            self.tenants.add_reload_listener(callback)
 
     def start(self) -> BoundPorts:
-        self.registry.reload()
+        if self.stack is not None:
+            self.stack.registry.reload()
         self.health.refresh()
         address = _address(self.config.host, self.config.port)
         try:
-            port = self.server.add_insecure_port(address)
+            port = _add_port(self.server, address, self.config)
+        except TlsError as err:
+            raise BadCertificate(f"cannot serve TLS on {address}: {err}") from None
         except RuntimeError as err:
             raise PortInUse(f"cannot bind gRPC to {address}: {err}") from None
         if port == 0:
@@ -161,21 +143,30 @@ class CrmServer:
         self.server.start()
         metrics_port = -1
         if self.config.metrics_port >= 0:
-            self._metrics_endpoint = MetricsEndpoint(
-                self.metrics, self.config.host, self.config.metrics_port
-            )
+            try:
+                self._metrics_endpoint = MetricsEndpoint.for_config(
+                    self.metrics.registry, self.config
+                )
+            except TlsError as err:
+                raise BadCertificate(f"cannot serve /metrics over TLS: {err}") from None
             metrics_port = self._metrics_endpoint.port
-        self.registry.start_watching(self.config.reload_interval_seconds)
+        if self.stack is not None:
+            self.stack.registry.start_watching(self.config.reload_interval_seconds)
         self.ports = BoundPorts(port, metrics_port)
         log.info(
             "worker listening" if self.config.worker_id else "listening",
             extra={
                 "worker": self.config.worker_id,
                 "host": self.config.host,
+                "tls": self.config.tls_mode,
                 "grpc_port" if not self.config.worker_id else "port": port,
                 "metrics_port": metrics_port,
+                "metrics_host": self.config.metrics_bind_host,
+                "metrics_tls": self.config.metrics_tls,
                 "artifacts": str(self.config.artifacts),
-                "models": {n: a.version for n, a in self.registry.serving().items()},
+                "models": {n: a.version for n, a in self.stack.registry.serving().items()}
+                if self.stack is not None
+                else "per tenant",
             },
         )
         return self.ports
@@ -190,8 +181,10 @@ class CrmServer:
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         deadline = time.monotonic() + grace
         self.health.shutdown()
-        for endless in self._endless:
-            endless.close()
+        for stack in self._stacks():
+            stack.close_endless()
+        if self.tenants is not None:
+            self.tenants.close_endless()
         self.gate.drain(grace)
         abandoned = self.gate.wait_idle(deadline)
         if abandoned:
@@ -213,10 +206,14 @@ class CrmServer:
             log.error("closing stores timed out", extra={"timeout_seconds": CLOSE_TIMEOUT_S})
         return EXIT_ABANDONED if abandoned else EXIT_DRAINED
 
+    def _stacks(self) -> list[ServiceStack]:
+        return [self.stack] if self.stack is not None else []
+
     def _close(self) -> None:
-        self.registry.close()
-        for closable in self._closables:
-            closable.close()
+        for stack in self._stacks():
+            stack.close()
+        if self.tenants is not None:
+            self.tenants.close()
         self.security.audit.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.close()

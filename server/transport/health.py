@@ -174,18 +174,22 @@ class _HealthServicer(health.HealthServicer):
 
 
 class ServiceHealth:
-    def __init__(self, registry: ModelRegistry, max_watches: int) -> None:
+    def __init__(self, registry: ModelRegistry | None, max_watches: int) -> None:
+        """`registry` None: the server has tenants, each with its own models, and health
+        (open to every caller, with no tenant) says only whether the process serves."""
         self.servicer = _HealthServicer(max_watches)
         self._registry = registry
         self._shutting_down = False
-        registry.add_listener(self.refresh)
+        if registry is not None:
+            registry.add_listener(self.refresh)
 
     def refresh(self) -> None:
         if self._shutting_down:
             return
         self.servicer.set("", SERVING)
         for service, models in SERVICE_MODELS.items():
-            ready = all(self._registry.is_serving(m) for m in models)
+            registry = self._registry
+            ready = registry is None or all(registry.is_serving(m) for m in models)
             self.servicer.set(service, SERVING if ready else NOT_SERVING)
 
     def shutdown(self) -> None:

@@ -77,7 +77,9 @@ def ready_file(metrics_dir: Path, worker_id: int) -> Path:
 
 
 def supervise(config: ServerConfig, argv: Sequence[str]) -> int:
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    from server.metrics import MetricsEndpoint
 
     try:
         reservation = reserve_port(config.host, config.port)
@@ -105,17 +107,24 @@ def supervise(config: ServerConfig, argv: Sequence[str]) -> int:
             return 2
         time.sleep(0.05)
     metrics_port = -1
-    httpd = None
+    endpoint = None
     if config.metrics_port >= 0:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
-        httpd, _ = start_http_server(config.metrics_port, addr=config.host, registry=registry)
-        metrics_port = httpd.server_port
+        try:  # the workers started on the same certificate files, so this rarely fails
+            endpoint = MetricsEndpoint.for_config(registry, config)
+        except (OSError, ValueError) as err:  # port taken, TlsError
+            log.error("start-up failed", extra={"reason": f"/metrics: {err}"})
+            _stop_all(workers, config.grace_seconds)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            return 2
+        metrics_port = endpoint.port
     log.info(
         "listening",
         extra={
-            "host": config.host, "grpc_port": port, "metrics_port": metrics_port,
-            "workers": {w: p.pid for w, p in workers.items()},
+            "host": config.host, "tls": config.tls_mode, "grpc_port": port,
+            "metrics_port": metrics_port, "metrics_host": config.metrics_bind_host,
+            "metrics_tls": config.metrics_tls, "workers": {w: p.pid for w, p in workers.items()},
         },
     )  # fmt: skip
     signals = {signal.SIGTERM, signal.SIGINT}
@@ -136,8 +145,8 @@ def supervise(config: ServerConfig, argv: Sequence[str]) -> int:
                 time.sleep(RESTART_BACKOFF_S)
                 spawn(worker_id)
     code = _stop_all(workers, config.grace_seconds)
-    if httpd is not None:
-        httpd.shutdown()
+    if endpoint is not None:
+        endpoint.close()
     reservation.close()
     shutil.rmtree(metrics_dir, ignore_errors=True)
     log.info("stopped")

@@ -23,6 +23,7 @@ from server.models.snapshot import load_feature_snapshot
 from server.services.campaign import LOADERS, CampaignServicer
 from server.transport.interceptor import serving_interceptor
 from server.transport.stream_slots import StreamSlots
+from tests.postgres import pg_cluster, pg_url  # noqa: F401  (fixtures for the PostgreSQL backend)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class CampaignServer:
 
     artifacts: Path
     data_dir: Path
+    store_url: str = ""  # a PostgreSQL database the servicer shares, or SQLite in data_dir
     servicer: CampaignServicer = field(init=False)
     channel: grpc.Channel = field(init=False)
     stub: campaign_pb2_grpc.CampaignServiceStub = field(init=False)
@@ -44,7 +46,13 @@ class CampaignServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        config = ServerConfig(artifacts=self.artifacts, data_dir=self.data_dir)
+        config = ServerConfig(
+            artifacts=self.artifacts,
+            data_dir=self.data_dir,
+            store_url=self.store_url,
+            # required with PostgreSQL; the campaign service never reads it
+            signing_key_file=str(self.data_dir / "unused.pem") if self.store_url else "",
+        )
         metrics = ServerMetrics()
         registry = ModelRegistry(
             config.artifacts, metrics, loaders={KIND_FEATURES: load_feature_snapshot, **LOADERS}

@@ -1,15 +1,41 @@
-"""The SQLite campaign store: save, newest-first paging, restart, tokens, WAL."""
+"""The campaign stores (SQLite and PostgreSQL): save, newest-first paging, restart, tokens,
+namespaces; WAL for SQLite."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from crm.v1 import campaign_pb2
-from server.campaign.store import BadPageToken, CampaignStore, decode_token, encode_token
+from server.campaign.store import (
+    BadPageToken,
+    CampaignStore,
+    CampaignStoreBase,
+    decode_token,
+    encode_token,
+)
+
+OpenCampaigns = Callable[..., CampaignStoreBase]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_campaigns(request: pytest.FixtureRequest) -> OpenCampaigns:
+    """open_campaigns(path, namespace=""): the backend's store; with PostgreSQL every path
+    opens the test's one database (as replicas do)."""
+    if request.param == "sqlite":
+        return CampaignStore
+    url = request.getfixturevalue("pg_url")
+
+    def _open(path: Path, namespace: str = "") -> CampaignStoreBase:
+        from server.campaign.pgstore import PgCampaignStore
+
+        return PgCampaignStore(url, namespace)
+
+    return _open
 
 
 def campaign(name: str, margin: float = 1.0) -> campaign_pb2.SavedCampaign:
@@ -21,8 +47,10 @@ def campaign(name: str, margin: float = 1.0) -> campaign_pb2.SavedCampaign:
     return c
 
 
-def test_save_assigns_id_and_time_and_keeps_everything(tmp_path: Path) -> None:
-    store = CampaignStore(tmp_path / "campaigns.sqlite3")
+def test_save_assigns_id_and_time_and_keeps_everything(
+    open_campaigns: OpenCampaigns, tmp_path: Path
+) -> None:
+    store = open_campaigns(tmp_path / "campaigns.sqlite3")
     original = campaign("spring", 12.5)
     saved = store.save(original)
     assert len(saved.id) == 32 and saved.created_at.seconds > 0
@@ -34,8 +62,10 @@ def test_save_assigns_id_and_time_and_keeps_everything(tmp_path: Path) -> None:
     store.close()
 
 
-def test_newest_first_paging_visits_each_once(tmp_path: Path) -> None:
-    store = CampaignStore(tmp_path / "c.sqlite3")
+def test_newest_first_paging_visits_each_once(
+    open_campaigns: OpenCampaigns, tmp_path: Path
+) -> None:
+    store = open_campaigns(tmp_path / "c.sqlite3")
     ids = [store.save(campaign(f"c{i}")).id for i in range(7)]
     seen, token, pages = [], "", 0
     while True:
@@ -52,12 +82,12 @@ def test_newest_first_paging_visits_each_once(tmp_path: Path) -> None:
     store.close()
 
 
-def test_survives_reopening(tmp_path: Path) -> None:
+def test_survives_reopening(open_campaigns: OpenCampaigns, tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite3"
-    store = CampaignStore(path)
+    store = open_campaigns(path)
     saved = store.save(campaign("kept"))
     store.close()
-    again = CampaignStore(path)
+    again = open_campaigns(path)
     assert again.page(5) == ([saved], "")
     assert again.count() == 1
     again.close()
@@ -78,8 +108,8 @@ def test_page_tokens_are_opaque_and_checked(token: str) -> None:
             decode_token(token)
 
 
-def test_concurrent_saves(tmp_path: Path) -> None:
-    store = CampaignStore(tmp_path / "c.sqlite3")
+def test_concurrent_saves(open_campaigns: OpenCampaigns, tmp_path: Path) -> None:
+    store = open_campaigns(tmp_path / "c.sqlite3")
     threads = [
         threading.Thread(target=lambda i=i: [store.save(campaign(f"t{i}-{k}")) for k in range(20)])
         for i in range(4)
@@ -94,8 +124,8 @@ def test_concurrent_saves(tmp_path: Path) -> None:
     store.close()
 
 
-def test_pages_cut_by_bytes_visit_each_once(tmp_path: Path) -> None:
-    store = CampaignStore(tmp_path / "c.sqlite3")
+def test_pages_cut_by_bytes_visit_each_once(open_campaigns: OpenCampaigns, tmp_path: Path) -> None:
+    store = open_campaigns(tmp_path / "c.sqlite3")
     sizes = [100, 5000, 300, 2500, 2500, 40, 9000, 10]
     ids = []
     for i, size in enumerate(sizes):
@@ -119,3 +149,13 @@ def test_pages_cut_by_bytes_visit_each_once(tmp_path: Path) -> None:
     big, _ = store.page(1, encode_token(8), max_bytes=6000)  # c6 (seq 7, 9000 bytes): a summary
     assert big[0].id == ids[6] and "left out" in big[0].notes
     store.close()
+
+
+def test_namespaces_are_kept_apart(open_campaigns: OpenCampaigns, tmp_path: Path) -> None:
+    a = open_campaigns(tmp_path / "a" / "c.sqlite3", namespace="tenant-a")
+    b = open_campaigns(tmp_path / "b" / "c.sqlite3", namespace="tenant-b")
+    saved = a.save(campaign("only a"))
+    assert b.page(10) == ([], "") and b.count() == 0
+    assert a.page(10) == ([saved], "")
+    a.close()
+    b.close()

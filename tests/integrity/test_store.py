@@ -1,5 +1,5 @@
-"""The SQLite log store: stored-subtree proofs against the in-memory reference, persistence,
-signatures, bad input, concurrency and crashes."""
+"""The log stores (SQLite and PostgreSQL, tests/integrity/conftest.py): stored-subtree proofs
+against the in-memory reference, persistence, signatures, bad input, concurrency and crashes."""
 
 from __future__ import annotations
 
@@ -32,21 +32,26 @@ from crm.merkle import (
     verify_inclusion,
 )
 from server.errors import InvalidArgument, NotFound
+from server.integrity.base import LogStoreBase
 from server.integrity.records import TreeHead
 from server.integrity.signer import KEY_FILE, TreeHeadSigner
 from server.integrity.store import DB_FILE, EPOCH_BITS, LogStore
 from server.integrity.tree import consistency_ranges, inclusion_ranges, range_hashes
+from tests.integrity.conftest import OpenStore, store_opener
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def open_store(directory: Path) -> LogStore:
-    return LogStore(directory, TreeHeadSigner.load_or_create(directory))
+@pytest.fixture
+def store(open_store: OpenStore, tmp_path: Path) -> Iterator[LogStoreBase]:
+    s = open_store(tmp_path)
+    yield s
+    s.close()
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[LogStore]:
-    s = open_store(tmp_path)
+def sqlite_store(tmp_path: Path) -> Iterator[LogStore]:
+    s = LogStore(tmp_path, TreeHeadSigner.load_or_create(tmp_path))
     yield s
     s.close()
 
@@ -57,7 +62,7 @@ def client_head(head: TreeHead, public_key: bytes) -> ClientHead:
     )
 
 
-def append_in_random_batches(store: LogStore, log: str, leaves: list[bytes], seed: int) -> None:
+def append_in_random_batches(store: LogStoreBase, log: str, leaves: list[bytes], seed: int) -> None:
     rng = random.Random(seed)
     pos = 0
     while pos < len(leaves):
@@ -71,14 +76,16 @@ HASHES_300 = [leaf_hash(d) for d in LEAVES_300]
 
 
 @pytest.fixture(scope="module")
-def store_300(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogStore]:
-    s = open_store(tmp_path_factory.mktemp("store300"))
+def store_300(
+    tmp_path_factory: pytest.TempPathFactory, module_store_opener: OpenStore
+) -> Iterator[LogStoreBase]:
+    s = module_store_opener(tmp_path_factory.mktemp("store300"))
     append_in_random_batches(s, "t", LEAVES_300, seed=7)
     yield s
     s.close()
 
 
-def test_stored_subtree_proofs_equal_the_reference_for_every_size(store_300: LogStore) -> None:
+def test_stored_subtree_proofs_equal_the_reference_for_every_size(store_300: LogStoreBase) -> None:
     rng = random.Random(1)
     for n in range(1, 301):
         hashes = HASHES_300[:n]
@@ -96,7 +103,7 @@ def test_stored_subtree_proofs_equal_the_reference_for_every_size(store_300: Log
 
 @settings(database=None, deadline=None, max_examples=150)
 @given(st.data())
-def test_stored_proofs_verify(store_300: LogStore, data: st.DataObject) -> None:
+def test_stored_proofs_verify(store_300: LogStoreBase, data: st.DataObject) -> None:
     n = data.draw(st.integers(1, 300), label="size")
     i = data.draw(st.integers(0, n - 1), label="index")
     m = data.draw(st.integers(1, n), label="old size")
@@ -133,9 +140,10 @@ def test_every_planned_proof_verifies_up_to_300_leaves() -> None:
             assert verify_consistency(m, n, roots[m - 1], root, proof), (m, n)
 
 
-def test_proof_cost_grows_with_log_n_not_n(store: LogStore) -> None:
+def test_proof_cost_grows_with_log_n_not_n(sqlite_store: LogStore) -> None:
     """Proofs fold O(log n) stored hashes: SQLite work on a 16x larger log grows by the ratio
     of the logarithms (~1.4x), where anything reading the leaves would grow 16x."""
+    store = sqlite_store
     sizes = {"small": 1000, "large": 16000}
     for name, n in sizes.items():
         store.append(name, [b"%d" % i for i in range(n)])
@@ -173,7 +181,7 @@ def test_proof_cost_grows_with_log_n_not_n(store: LogStore) -> None:
     assert worst["large"] < 2 * worst["small"], worst
 
 
-def test_log_survives_a_restart(tmp_path: Path) -> None:
+def test_log_survives_a_restart(open_store: OpenStore, tmp_path: Path) -> None:
     first = open_store(tmp_path)
     first.append("sales", [b"a", b"b", b"c"])
     head = first.tree_head("sales")
@@ -193,7 +201,7 @@ def test_log_survives_a_restart(tmp_path: Path) -> None:
     again.close()
 
 
-def test_named_logs_live_side_by_side(store: LogStore) -> None:
+def test_named_logs_live_side_by_side(store: LogStoreBase) -> None:
     store.append("", [b"x"])
     store.append("eu.sales-2024_q1", [b"y", b"z"])
     assert store.tree_head("default").tree_size == 1
@@ -205,9 +213,9 @@ def test_named_logs_live_side_by_side(store: LogStore) -> None:
         store.tree_head("never-appended")
 
 
-def test_heads_are_signed_and_time_never_goes_back(tmp_path: Path) -> None:
+def test_heads_are_signed_and_time_never_goes_back(open_store: OpenStore, tmp_path: Path) -> None:
     clock = iter([5_000, 9_000, 7_000])  # the wall clock steps back on the third append
-    s = LogStore(tmp_path, TreeHeadSigner.load_or_create(tmp_path), lambda: next(clock))
+    s = open_store(tmp_path, clock_ms=lambda: next(clock))
     heads = [s.append("t", [b"%d" % i]).head for i in range(3)]
     assert [h.timestamp_ms for h in heads] == [5_000, 9_000, 9_000]
     for head in heads:
@@ -216,7 +224,7 @@ def test_heads_are_signed_and_time_never_goes_back(tmp_path: Path) -> None:
 
 
 def test_signing_key_is_private_reused_and_other_keys_are_rejected(
-    tmp_path: Path, store: LogStore
+    tmp_path: Path, store: LogStoreBase
 ) -> None:
     key_file = tmp_path / KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -253,7 +261,7 @@ def _fields(err: pytest.ExceptionInfo[InvalidArgument]) -> list[str]:
     return [v.field for v in err.value.violations]
 
 
-def test_bad_input_names_the_field_and_writes_nothing(store: LogStore) -> None:
+def test_bad_input_names_the_field_and_writes_nothing(store: LogStoreBase) -> None:
     store.append("t", [b"a", b"b", b"c"])
     before = store.tree_head("t")
     cases = [
@@ -284,14 +292,14 @@ def test_bad_input_names_the_field_and_writes_nothing(store: LogStore) -> None:
         store.tree_head("x" * 64)  # the refused append to a fresh name created nothing
 
 
-def test_leaf_hash_lookup_finds_the_first_occurrence(store: LogStore) -> None:
+def test_leaf_hash_lookup_finds_the_first_occurrence(store: LogStoreBase) -> None:
     store.append("t", [b"a", b"dup", b"b", b"dup"])
     proof = store.inclusion_proof("t", leaf_hash=leaf_hash(b"dup"))
     assert (proof.leaf_index, proof.tree_size) == (1, 4)
     assert verify_inclusion(proof.leaf_hash, 1, 4, proof.audit_path, proof.root_hash)
 
 
-def test_leaf_hash_lookup_across_index_epochs(store: LogStore) -> None:
+def test_leaf_hash_lookup_across_index_epochs(store: LogStoreBase) -> None:
     epoch = 1 << EPOCH_BITS
     data = [b"%d" % i for i in range(2 * epoch + 10)]
     data[epoch + 3] = b"dup"  # first occurrence, in epoch 1
@@ -307,7 +315,7 @@ def test_leaf_hash_lookup_across_index_epochs(store: LogStore) -> None:
         store.inclusion_proof("e", leaf_hash=leaf_hash(b"dup"), tree_size=epoch + 3)
 
 
-def test_concurrent_appends_and_proofs(store: LogStore) -> None:
+def test_concurrent_appends_and_proofs(store: LogStoreBase) -> None:
     errors: list[BaseException] = []
 
     def appender(worker: int) -> None:
@@ -350,9 +358,9 @@ def test_concurrent_appends_and_proofs(store: LogStore) -> None:
     assert head.root_hash == root_from_leaf_hashes([leaf_hash(d) for d in stored])
 
 
-def test_two_stores_on_one_directory_share_the_log(tmp_path: Path) -> None:
-    """As with several server processes on one data dir: each append starts from the tree the
-    other one committed, never from a stale copy of its own."""
+def test_two_stores_on_one_directory_share_the_log(open_store: OpenStore, tmp_path: Path) -> None:
+    """As with several server processes on one data dir (or replicas on one database): each
+    append starts from the tree the other one committed, never from a stale copy of its own."""
     a, b = open_store(tmp_path), open_store(tmp_path)
     leaves = [b"%d" % i for i in range(40)]
     for i in range(0, 40, 5):
@@ -366,10 +374,8 @@ def test_two_stores_on_one_directory_share_the_log(tmp_path: Path) -> None:
 CHILD = """
 import sys
 from pathlib import Path
-from server.integrity.signer import TreeHeadSigner
-from server.integrity.store import LogStore
-d = Path(sys.argv[1])
-store = LogStore(d, TreeHeadSigner.load_or_create(d))
+from tests.integrity.conftest import store_opener
+store = store_opener(sys.argv[2], sys.argv[3])(Path(sys.argv[1]))
 n = 0
 while True:
     head = store.append("crash", [b"leaf-%d" % i for i in range(n, n + 50)]).head
@@ -378,9 +384,28 @@ while True:
 """
 
 
-def test_acknowledged_appends_survive_kill_9(tmp_path: Path) -> None:
+def _stored_leaves(backend: str, directory: Path, url: str) -> list[bytes]:
+    """Every leaf row the database holds, read past the store."""
+    if backend == "sqlite":
+        conn = sqlite3.connect(directory / DB_FILE)
+        rows = conn.execute("SELECT data FROM leaves ORDER BY idx").fetchall()
+        conn.close()
+        return [r[0] for r in rows]
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        return [bytes(r[0]) for r in pg.execute("SELECT data FROM integrity_leaves ORDER BY idx")]
+
+
+def test_acknowledged_appends_survive_kill_9(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else ""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CHILD, str(tmp_path), backend, url],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     acked: list[tuple[int, bytes]] = []
@@ -393,7 +418,7 @@ def test_acknowledged_appends_survive_kill_9(tmp_path: Path) -> None:
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
 
-    store = open_store(tmp_path)
+    store = store_opener(backend, url)(tmp_path)
     head = store.tree_head("crash")
     assert head.tree_size >= acked[-1][0]
     for size, root in acked:
@@ -401,17 +426,15 @@ def test_acknowledged_appends_survive_kill_9(tmp_path: Path) -> None:
         assert proof.first_root_hash == root
         assert verify_consistency(size, head.tree_size, root, head.root_hash, proof.proof)
     # The database is whole: exactly the committed leaves, and its root recomputes.
-    conn = sqlite3.connect(tmp_path / DB_FILE)
-    rows = conn.execute("SELECT data FROM leaves ORDER BY idx").fetchall()
-    conn.close()
-    assert [r[0] for r in rows] == [b"leaf-%d" % i for i in range(head.tree_size)]
-    assert head.root_hash == root_from_leaf_hashes(leaf_hash(r[0]) for r in rows)
+    rows = _stored_leaves(backend, tmp_path, url)
+    assert rows == [b"leaf-%d" % i for i in range(head.tree_size)]
+    assert head.root_hash == root_from_leaf_hashes(leaf_hash(r) for r in rows)
     store.append("crash", [b"after"])  # and it keeps working
     store.close()
 
 
 def test_store_creates_its_directory_and_uses_wal(tmp_path: Path) -> None:
-    s = open_store(tmp_path / "integrity")
+    s = LogStore(tmp_path / "integrity", TreeHeadSigner.load_or_create(tmp_path / "integrity"))
     s.append("t", [b"a"])
     mode = sqlite3.connect(tmp_path / "integrity" / DB_FILE).execute("PRAGMA journal_mode")
     assert mode.fetchone()[0] == "wal"

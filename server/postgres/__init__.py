@@ -1,0 +1,2 @@
+"""What replicas share through one PostgreSQL database: a pool per process (`pool`), the schema
+every replica migrates on start (`schema`), and alerts fanned out by LISTEN/NOTIFY (`notify`)."""

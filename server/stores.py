@@ -1,0 +1,54 @@
+"""The one place that picks where integrity logs and saved campaigns live, from --store-url:
+SQLite files under the data dir (the zero-config default), or a PostgreSQL database replicas
+share. Everything else sees one interface per store (LogStoreBase, CampaignStoreBase)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from server.campaign.store import STORE_FILE, CampaignStore, CampaignStoreBase
+from server.config import ServerConfig
+from server.integrity.base import LogStoreBase
+from server.integrity.signer import TreeHeadSigner
+from server.integrity.store import LogStore
+
+INTEGRITY_DIR = "integrity"
+
+
+def uses_postgres(config: ServerConfig) -> bool:
+    return bool(config.store_url)
+
+
+def tree_head_signer(config: ServerConfig, directory: Path) -> TreeHeadSigner:
+    """The configured key file (every replica mounts it), else the data dir's own key."""
+    if config.signing_key_file:
+        return TreeHeadSigner.from_file(Path(config.signing_key_file))
+    return TreeHeadSigner.load_or_create(directory)
+
+
+def open_log_store(config: ServerConfig, namespace: str = "") -> LogStoreBase:
+    """The integrity log store of one namespace (tenant) under this configuration."""
+    directory = config.data_dir / INTEGRITY_DIR
+    if uses_postgres(config):
+        from server.integrity.pgstore import PgLogStore
+
+        signer = TreeHeadSigner.from_file(Path(config.signing_key_file))
+        return PgLogStore(
+            config.store_url, signer, max_logs=config.max_integrity_logs, namespace=namespace
+        )
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return LogStore(
+        directory,
+        tree_head_signer(config, directory),
+        max_logs=config.max_integrity_logs,
+        namespace=namespace,
+    )
+
+
+def open_campaign_store(config: ServerConfig, namespace: str = "") -> CampaignStoreBase:
+    """The saved-campaign store of one namespace (tenant) under this configuration."""
+    if uses_postgres(config):
+        from server.campaign.pgstore import PgCampaignStore
+
+        return PgCampaignStore(config.store_url, namespace)
+    return CampaignStore(config.data_dir / STORE_FILE, namespace)
