@@ -8,10 +8,13 @@ stream (where the router picks the tenant's servicer).
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
 ANONYMOUS = "anonymous"
+# A tenant name: a safe path component (tenants get <artifacts>/<tenant>/, <data-dir>/<tenant>/).
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 @dataclass(frozen=True)

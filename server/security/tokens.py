@@ -17,7 +17,6 @@ empties the cache, so a removed key stops verifying within seconds.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -32,13 +31,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from server.errors import Unauthenticated
-from server.security.principal import Principal
+from server.security.principal import TENANT_NAME, Principal
 
 log = logging.getLogger("server.auth")
 
 AUTHORIZATION = "authorization"  # gRPC metadata keys are lower case
 BEARER = "bearer "
-TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # a safe path component
 MAX_TOKEN_CHARS = 8_192
 MIN_HMAC_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 CACHE_ENTRIES = 10_000
@@ -220,7 +218,7 @@ class TokenVerifier:
         tenant = claims.get(self._settings.tenant_claim)
         if not isinstance(sub, str) or not sub:
             raise Unauthenticated()
-        if tenant is not None and not (isinstance(tenant, str) and TENANT_RE.match(tenant)):
+        if tenant is not None and not (isinstance(tenant, str) and TENANT_NAME.match(tenant)):
             log.debug("token refused: tenant claim is not a safe name")
             raise Unauthenticated()
         return Principal(sub, tenant, scopes_of(claims))

@@ -15,7 +15,6 @@ names are checked as safe path components where they are read from the token
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +27,8 @@ from server.config import ServerConfig
 from server.errors import ResourceExhausted, ServiceError
 from server.metrics import ServerMetrics
 from server.security import principal
+from server.security.principal import TENANT_NAME
 from server.transport.stack import ServiceStack
-
-TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class TenantRequired(ServiceError):
