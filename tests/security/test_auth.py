@@ -243,3 +243,42 @@ def test_a_rotated_hmac_secret_takes_over_without_restart(
             assert time.monotonic() < deadline, "the old secret still verifies"
             time.sleep(0.1)
         _list_models(server, new_token)
+
+
+def test_mtls_identity_is_the_certificate_subject_with_its_mapped_scopes(
+    pki,  # the TLS tests' CA (tests/security/conftest.py)
+    keys: Keys,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """No token but a verified client certificate: the caller is its CN, with the scopes
+    --mtls-scopes maps it to (here `score`: ListModels passes, ReloadModels does not)."""
+    from tests.security.auth_fixtures import serve
+    from tests.security.conftest import tls_args
+
+    args = [
+        *tls_args(pki, client_ca=True),
+        *keys.server_args(),
+        "--auth-mtls-identity", "true",
+        "--mtls-scopes", "CN=crm-test-client:score;CN=someone-else:*",
+    ]  # fmt: skip
+    credentials = grpc.ssl_channel_credentials(
+        pki.ca_pem.read_bytes(), pki.client_key.read_bytes(), pki.client_cert.read_bytes()
+    )
+    for server in serve(tmp_path_factory, args):
+        with grpc.secure_channel(server.target, credentials) as channel:
+            stub = model_pb2_grpc.ModelServiceStub(channel)
+            stub.ListModels(model_pb2.ListModelsRequest(), timeout=10)
+            err, _ = refusal(
+                lambda s=stub: s.ReloadModels(model_pb2.ReloadModelsRequest(), timeout=10)
+            )
+            assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+            # a token, when sent, is the identity (and a bad one is refused, not ignored)
+            stub.ReloadModels(
+                model_pb2.ReloadModelsRequest(), metadata=bearer(hs256(keys, "admin")), timeout=10
+            )
+            err, _ = refusal(
+                lambda s=stub: s.ListModels(
+                    model_pb2.ListModelsRequest(), metadata=bearer("not.a.jwt"), timeout=10
+                )
+            )
+            assert err.code() == grpc.StatusCode.UNAUTHENTICATED
