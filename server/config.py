@@ -30,7 +30,12 @@ def _opt(default: Any, help_text: str, choices: Sequence[str] | None = None) -> 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = _opt("0.0.0.0", "address to bind the gRPC and metrics servers to")
+    host: str = _opt(
+        "",
+        "address to bind the gRPC and metrics servers to; empty = 0.0.0.0 when TLS or "
+        "authentication is configured, else 127.0.0.1 (a server that trusts every caller "
+        "stays on this machine unless told otherwise)",
+    )
     port: int = _opt(50051, "gRPC port; 0 picks a free port (logged at start-up)")
     metrics_port: int = _opt(
         9095, "Prometheus /metrics HTTP port; 0 picks a free port, -1 disables"
@@ -149,6 +154,9 @@ class ServerConfig:
         "logs and campaigns (<data-dir>/<tenant>/), alerts and statistics; needs authentication",
     )
     max_tenants: int = _opt(100, "tenants served at once per process (RESOURCE_EXHAUSTED beyond)")
+    metrics_tenant_label: bool = _opt(
+        False, "count calls per tenant in crm_tenant_calls_total (a series per tenant)"
+    )
     # -- shared state across replicas (server.stores) --
     store_url: str = _opt(
         "",
@@ -220,6 +228,8 @@ class ServerConfig:
         from server.security.tokens import parse_mtls_scopes
 
         problems = []
+        if self.tenants and not self.auth_configured:
+            problems.append("tenants needs authentication: the tenant comes from the token")
         if self.auth_leeway_seconds < 0:
             problems.append("auth_leeway_seconds must be >= 0")
         if not self.auth_tenant_claim:
@@ -258,8 +268,25 @@ class ServerConfig:
         return "mtls" if self.tls_client_ca is not None else "tls"
 
     @property
+    def auth_configured(self) -> bool:
+        """Whether calls must carry credentials (any token key source, or mTLS identity)."""
+        return bool(
+            self.auth_hmac_secret_file
+            or self.auth_public_keys
+            or self.auth_jwks_file
+            or self.auth_mtls_identity
+        )
+
+    @property
+    def bind_host(self) -> str:
+        """--host, or the safe default: loopback unless TLS or authentication is on."""
+        if self.host:
+            return self.host
+        return "0.0.0.0" if self.tls_cert is not None or self.auth_configured else "127.0.0.1"
+
+    @property
     def metrics_bind_host(self) -> str:
-        return self.metrics_host or self.host
+        return self.metrics_host or self.bind_host
 
     @property
     def stream_limit(self) -> int:

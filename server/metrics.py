@@ -78,6 +78,12 @@ class ServerMetrics:
         self.grpc_sent = Counter(
             "grpc_server_msg_sent", "Stream messages sent by the server.", GRPC_LABELS, registry=r
         )
+        self.tenant_calls = Counter(
+            "crm_tenant_calls",
+            "RPCs completed per tenant (only with --metrics-tenant-label).",
+            ("tenant", "grpc_service", "grpc_method", "grpc_code"),
+            registry=r,
+        )
         self.grpc_seconds = Histogram(
             "grpc_server_handling_seconds",
             "Response latency of RPCs handled by the server.",

@@ -83,7 +83,7 @@ def test_tls_options_go_together_and_name_existing_files(tmp_path: Path) -> None
     for path in (cert, key, ca):
         path.write_text("parsed at start-up, not here")
     plain = ServerConfig.from_args([], {})
-    assert (plain.tls_mode, plain.tls_cert, plain.metrics_bind_host) == ("off", None, "0.0.0.0")
+    assert (plain.tls_mode, plain.tls_cert, plain.metrics_bind_host) == ("off", None, "127.0.0.1")
     tls = ServerConfig.from_args(
         ["--tls-cert", str(cert), "--metrics-tls", "true", "--host", "10.0.0.1"],
         {"CRM_TLS_KEY": str(key), "CRM_TLS_CLIENT_CA": ""},  # empty: unset
@@ -105,3 +105,26 @@ def test_tls_options_go_together_and_name_existing_files(tmp_path: Path) -> None
         with pytest.raises(SystemExit) as err:
             ServerConfig.from_args(bad, {})
         assert err.value.code == 2, bad
+
+
+def test_a_server_that_trusts_every_caller_listens_on_loopback_unless_told(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"x" * 32)
+    assert ServerConfig.from_args([], {}).bind_host == "127.0.0.1"
+    assert ServerConfig.from_args(["--host", "0.0.0.0"], {}).bind_host == "0.0.0.0"
+    assert ServerConfig.from_args([], {"CRM_HOST": "10.1.2.3"}).bind_host == "10.1.2.3"
+    secured = ServerConfig.from_args(["--auth-hmac-secret-file", str(secret)], {})
+    assert (secured.auth_configured, secured.bind_host) == (True, "0.0.0.0")
+
+
+def test_tenants_need_authentication(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):  # argparse's exit 2 with the message
+        ServerConfig.from_args(["--tenants", "true"], {})
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"x" * 32)
+    config = ServerConfig.from_args(
+        ["--tenants", "true", "--auth-hmac-secret-file", str(secret)], {}
+    )
+    assert config.tenants

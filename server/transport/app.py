@@ -66,6 +66,16 @@ _REGISTER: dict[str, Callable[[Any, grpc.Server], None]] = {
 }
 
 
+def _host_note(config: ServerConfig) -> dict[str, str]:
+    """Say so when the server chose loopback for lack of security, not because it was asked."""
+    if config.host or config.bind_host != "127.0.0.1":
+        return {}
+    return {
+        "host_note": "loopback only: neither TLS nor authentication is configured "
+        "(--host 0.0.0.0 listens on every interface)"
+    }
+
+
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
@@ -92,7 +102,11 @@ class CrmServer:
         self.security = SecurityPolicy.from_config(config)
         self.server = grpc.server(
             self._handler_pool,
-            interceptors=[serving_interceptor(self.metrics, streams, self.gate, self.security)],
+            interceptors=[
+                serving_interceptor(
+                    self.metrics, streams, self.gate, self.security, config.metrics_tenant_label
+                )
+            ],
             options=[
                 # A leftover server must not silently share the port: SO_REUSEPORT only for
                 # workers of one supervisor, which checked the port was free first.
@@ -131,7 +145,7 @@ class CrmServer:
         if self.stack is not None:
             self.stack.registry.reload()
         self.health.refresh()
-        address = _address(self.config.host, self.config.port)
+        address = _address(self.config.bind_host, self.config.port)
         try:
             port = _add_port(self.server, address, self.config)
         except TlsError as err:
@@ -157,8 +171,11 @@ class CrmServer:
             "worker listening" if self.config.worker_id else "listening",
             extra={
                 "worker": self.config.worker_id,
-                "host": self.config.host,
+                "host": self.config.bind_host,
+                **_host_note(self.config),
                 "tls": self.config.tls_mode,
+                "authentication": "on" if self.config.auth_configured else "off",
+                "tenants": self.config.tenants,
                 "grpc_port" if not self.config.worker_id else "port": port,
                 "metrics_port": metrics_port,
                 "metrics_host": self.config.metrics_bind_host,

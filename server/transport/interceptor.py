@@ -15,24 +15,31 @@ from server.transport.interceptors.drain import DRAINING_MESSAGE, DrainGate
 from server.transport.interceptors.errors import ErrorStatus
 from server.transport.interceptors.metrics import GrpcMetrics
 from server.transport.interceptors.stream_limits import StreamLimit
+from server.transport.interceptors.tenant_metrics import TenantCalls
 from server.transport.stream_slots import StreamSlots
 
 __all__ = ["DRAINING_MESSAGE", "serving_interceptor", "serving_stages"]
 
 
 def serving_stages(
-    metrics: ServerMetrics, streams: StreamSlots, gate: CallGate, security: SecurityPolicy
+    metrics: ServerMetrics,
+    streams: StreamSlots,
+    gate: CallGate,
+    security: SecurityPolicy,
+    tenant_label: bool = False,
 ) -> list[Stage]:
     """Every call's stages, outermost first: errors first so it sees what any other raised;
     metrics next, so refusals by any later stage are counted with their code. The drain gate
     before authentication: a draining server refuses at once, without checking a token.
     Authentication before the audit (which then knows the principal), the stream slots
-    (an unauthenticated caller holds no slot) and decoding (a refused body is never parsed)."""
+    (an unauthenticated caller holds no slot) and decoding (a refused body is never parsed).
+    Calls per tenant, when asked for, inside authentication (which names the tenant)."""
     return [
         ErrorStatus(),
         GrpcMetrics(metrics),
         DrainGate(gate),
         Authentication(security),
+        *([TenantCalls(metrics.tenant_calls)] if tenant_label else []),
         Audit(security.audit),
         StreamLimit(streams),
         Decoding(),
@@ -44,8 +51,11 @@ def serving_interceptor(
     streams: StreamSlots,
     gate: CallGate | None = None,
     security: SecurityPolicy | None = None,
+    tenant_label: bool = False,
 ) -> StagedInterceptor:
     """The one grpc interceptor every call passes (a fresh drain gate unless given; with
     authentication off unless a security policy is given)."""
-    stages = serving_stages(metrics, streams, gate or CallGate(), security or SecurityPolicy())
+    stages = serving_stages(
+        metrics, streams, gate or CallGate(), security or SecurityPolicy(), tenant_label
+    )
     return StagedInterceptor(*stages)

@@ -71,6 +71,7 @@ class ServiceStack:
         config: ServerConfig,
         metrics: ServerMetrics,
         stream_pool: ThreadPoolExecutor,
+        *,
         artifacts: Path | None = None,
         data_dir: Path | None = None,
         namespace: str = "",

@@ -82,7 +82,7 @@ def supervise(config: ServerConfig, argv: Sequence[str]) -> int:
     from server.metrics import MetricsEndpoint
 
     try:
-        reservation = reserve_port(config.host, config.port)
+        reservation = reserve_port(config.bind_host, config.port)
     except OSError as err:
         log.error("start-up failed", extra={"reason": f"port {config.port}: {err}"})
         return 2
@@ -122,7 +122,7 @@ def supervise(config: ServerConfig, argv: Sequence[str]) -> int:
     log.info(
         "listening",
         extra={
-            "host": config.host, "tls": config.tls_mode, "grpc_port": port,
+            "host": config.bind_host, "tls": config.tls_mode, "grpc_port": port,
             "metrics_port": metrics_port, "metrics_host": config.metrics_bind_host,
             "metrics_tls": config.metrics_tls, "workers": {w: p.pid for w, p in workers.items()},
         },
