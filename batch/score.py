@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,30 +165,31 @@ class ChunkScorer:
                     out[field.name] = pa.nulls(n, field.type)
             return pa.table(out, schema=self.schema)
         churn, spend, seg = scored.churn, scored.spend, scored.segments
-        levels = churn.levels[: rows.size].tolist()
+        k = rows.size
+        levels = churn.levels[:k].astype(np.int64)
         out[sch.CHURN[0]] = spread(churn.probabilities.astype(np.float64), pa.float64())
-        out[sch.CHURN[1]] = spread(np.array([risk_name(v) for v in levels], object), pa.string())
+        out[sch.CHURN[1]] = spread(_names(levels, risk_name), pa.string())
+        advice = levels * 2 + churn.high_value[:k].astype(np.int64)
         out[sch.CHURN[2]] = spread(
-            np.array(
-                [
-                    recommendation_codes(v, h)
-                    for v, h in zip(levels, churn.high_value[: rows.size].tolist(), strict=True)
-                ],
-                object,
-            ),
-            pa.string(),
+            _names(advice, lambda c: recommendation_codes(c // 2, bool(c % 2))), pa.string()
         )
         out[sch.SPEND_TOTAL] = spread(spend.amounts[:, 0], pa.float64())
         for c, category in enumerate(spend.categories):
             out[sch.spend_column(category)] = spread(spend.amounts[:, 1 + c], pa.float64())
-        clusters = seg.clusters[: rows.size].tolist()
+        clusters = seg.clusters[:k].astype(np.int64)
         out[sch.SEGMENT[0]] = spread(
-            np.array([seg.spec.segment(c).name for c in clusters], object), pa.string()
+            _names(clusters, lambda c: seg.spec.segment(c).name), pa.string()
         )
         out[sch.SEGMENT[1]] = spread(
-            np.array([seg.spec.segment(c).action for c in clusters], object), pa.string()
+            _names(clusters, lambda c: seg.spec.segment(c).action), pa.string()
         )
         out[sch.SEGMENT[2]] = spread(seg.clusters.astype(np.int32), pa.int32())
         for name, values in zip(sch.RFM, (seg.recency, seg.frequency, seg.monetary), strict=True):
             out[name] = spread(values.astype(np.int8), pa.int8())
         return pa.table(out, schema=self.schema)
+
+
+def _names(codes: np.ndarray, name_of: Callable[[int], str]) -> np.ndarray:
+    """`name_of` over a column of a few distinct codes: one call per distinct code."""
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    return np.array([name_of(int(c)) for c in distinct], dtype=object)[inverse.reshape(-1)]
