@@ -4,13 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := serve,train,dev
+EXTRAS := serve,train,batch,dev
 ARTIFACTS ?= artifacts
 ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install serve test protos train lint format system-deps default-artifacts clean \
-	bench bench-serving bench-integrity bench-train bench-ceiling loadtest durability fuzz
+	bench bench-serving bench-integrity bench-train bench-batch bench-ceiling loadtest durability fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench-integrity: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PY) -m benchmarks.bench_train $(ARGS)
+
+# Bulk scoring rows/s: local vs Ray vs raw onnxruntime, by features and by raw lines (issue 22).
+bench-batch: $(STAMP) default-artifacts
+	$(PY) -m benchmarks.bench_batch --artifacts $(ARTIFACTS) $(ARGS)
 
 bench-ceiling: $(STAMP) system-deps
 	$(PY) -m benchmarks.grpc_ceiling $(ARGS)

@@ -73,9 +73,13 @@ class ChurnHandler(ScoringHandler):
         batch: common_pb2.FeatureMatrix | None,
         *,
         include_drivers: bool = False,
+        with_high_value: bool = False,
         version: int = 0,
         timeout: float | None = None,
     ) -> ChurnScores:
+        """Scores of `customers` or the columnar `batch`. A columnar reply carries no
+        recommendations, so it skips the high-value flag they need unless `with_high_value`
+        (bulk scoring, which writes recommendations for columnar rows)."""
         with self.plane.counted():
             artifact = self.model(version)
             spec: ChurnSpec = artifact.spec
@@ -92,7 +96,9 @@ class ChurnHandler(ScoringHandler):
                 rows,
                 probs,
                 levels,
-                np.zeros(0, bool) if columnar else self._high_value(artifact, rows, snapshot),
+                self._high_value(artifact, rows, snapshot)
+                if with_high_value or not columnar
+                else np.zeros(0, bool),
                 self._drivers(artifact, rows.matrix, probs, snapshot)
                 if include_drivers and not columnar
                 else None,
