@@ -168,10 +168,16 @@ class AlertRelay:
                     refresh = False
                     next_refresh = now + REFRESH_S
                 backoff = 0.1
-            except (psycopg.Error, Unavailable) as err:
+            except Exception as err:  # a lost database, or a bug: this thread must go on
                 if batch:
                     self._dropped["database"].inc(len(batch))
-                log.warning("alert relay: database unreachable", extra={"error": repr(err)})
+                unreachable = isinstance(err, (psycopg.Error, Unavailable))
+                log.log(
+                    logging.WARNING if unreachable else logging.ERROR,
+                    "alert relay: sending failed",
+                    extra={"error": repr(err)},
+                    exc_info=not unreachable,
+                )
                 with self._cond:
                     self._dirty |= dirty
                     self._refresh |= refresh
@@ -248,7 +254,10 @@ class AlertRelay:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=int(CONNECT_TIMEOUT_S),
+                    application_name=f"crm-alerts-{self.replica}"[:63],
                 ) as conn:
                     conn.execute(f"LISTEN {ALERTS_CHANNEL}")
                     conn.execute(f"LISTEN {SUBSCRIPTIONS_CHANNEL}")
@@ -257,10 +266,15 @@ class AlertRelay:
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=LISTEN_POLL_S):
                             self._on_notify(note.channel, note.payload)
-            except psycopg.Error as err:
+            except Exception as err:  # a lost database, or a bug: this thread must go on
                 if self._stop.is_set():
                     break
-                log.warning("alert relay: listener reconnecting", extra={"error": repr(err)})
+                log.log(
+                    logging.WARNING if isinstance(err, psycopg.Error) else logging.ERROR,
+                    "alert relay: listener reconnecting",
+                    extra={"error": repr(err)},
+                    exc_info=not isinstance(err, psycopg.Error),
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import psycopg
 
 from server.dataplane.alerts import Alert, Subscription
 from server.metrics import ServerMetrics
@@ -140,3 +141,35 @@ def test_a_closed_replica_takes_its_subscriptions_away(pg_url: str) -> None:
     finally:
         hub_a.close()
         a.close()
+
+
+def test_a_listener_whose_connection_is_killed_reconnects(pg_url: str) -> None:
+    a = AlertRelay(pg_url, ServerMetrics(), replica="replica-a")
+    b = AlertRelay(pg_url, ServerMetrics(), replica="replica-b")
+    hub_a, hub_b = RelayedHub(100, a, ""), RelayedHub(100, b, "")
+    try:
+        sub = hub_b.subscribe(0.0, LOW)
+        _wait_for_floors(a, "")
+        _publish(hub_a, ("before", 0.5, LOW))
+        assert _keys(sub, 1) == ["before"]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'crm-alerts-replica-b'"
+            ).fetchall()
+        assert killed == [(True,)]
+        # Alerts sent while B is away are lost (NOTIFY keeps nothing): keep sending until one
+        # arrives through B's new connection.
+        for i in range(200):
+            _publish(hub_a, (f"after-{i}", 0.5, LOW))
+            alert = sub.take(timeout=0.1)
+            if alert is not None:
+                assert alert.request_key.startswith("after-")
+                break
+        else:
+            raise AssertionError("B's listener never came back")
+    finally:
+        for hub in (hub_a, hub_b):
+            hub.close()
+        a.close()
+        b.close()
