@@ -64,6 +64,7 @@ class AlertRelay:
         self._refreshed = 0  # refreshes done, for wait_refreshed
         self._seq = 0
         self._stop = threading.Event()
+        self._listening = threading.Event()  # subscriptions are advertised only while set
         self._threads = [
             threading.Thread(target=self._send_loop, name="alert-relay-send", daemon=True),
             threading.Thread(target=self._listen_loop, name="alert-relay-listen", daemon=True),
@@ -157,8 +158,7 @@ class AlertRelay:
             now = time.monotonic()
             try:
                 if batch:
-                    self._send(batch)
-                    batch = []
+                    self._send(batch)  # empties it once every alert is counted
                 if dirty or now >= next_heartbeat:
                     self._write_subscriptions(announce=dirty)
                     dirty = False
@@ -186,15 +186,20 @@ class AlertRelay:
         self._forget_subscriptions()
 
     def _send(self, batch: list[tuple[str, Alert]]) -> None:
+        """NOTIFY the batch in one transaction. Sent alerts are counted just before the commit,
+        so no replica receives one not counted yet; the batch is emptied once counted (what is
+        left when this raises is counted lost)."""
         payloads, too_large = encode(self.replica, self._seq, batch)
         self._seq += len(payloads)
         if too_large:
             self._dropped["too_large"].inc(too_large)
         if not payloads:
+            batch.clear()
             return
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany("SELECT pg_notify(%s, %s)", [(ALERTS_CHANNEL, p) for p in payloads])
-        self._sent.inc(len(batch) - too_large)
+            self._sent.inc(len(batch) - too_large)
+            batch.clear()
 
     def _local_subscriptions(self) -> set[tuple[str, float, int]]:
         subs: set[tuple[str, float, int]] = set()
@@ -208,7 +213,8 @@ class AlertRelay:
     def _write_subscriptions(self, announce: bool) -> None:
         """Replace this replica's rows (and push their expiry out); drop expired rows of lost
         replicas. Others are told when something changed."""
-        rows = [(self.replica, ns, p, lv) for ns, p, lv in sorted(self._local_subscriptions())]
+        subscriptions = self._local_subscriptions() if self._listening.is_set() else set()
+        rows = [(self.replica, ns, p, lv) for ns, p, lv in sorted(subscriptions)]
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("DELETE FROM alert_subscriptions WHERE replica = %s", (self.replica,))
             with conn.cursor() as cur:
@@ -261,12 +267,13 @@ class AlertRelay:
                 ) as conn:
                     conn.execute(f"LISTEN {ALERTS_CHANNEL}")
                     conn.execute(f"LISTEN {SUBSCRIPTIONS_CHANNEL}")
-                    self._request_refresh()  # changes made while not listening were missed
+                    self._set_listening(True)
                     backoff = 0.1
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=LISTEN_POLL_S):
                             self._on_notify(note.channel, note.payload)
             except Exception as err:  # a lost database, or a bug: this thread must go on
+                self._set_listening(False)
                 if self._stop.is_set():
                     break
                 log.log(
@@ -277,6 +284,19 @@ class AlertRelay:
                 )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _set_listening(self, listening: bool) -> None:
+        """Advertise this replica's subscriptions only while it can hear alerts: a replica that
+        knows of one can count on its NOTIFY reaching that subscriber. (Re)connected, re-read
+        the others' too: changes made while not listening were missed."""
+        with self._cond:
+            if listening:
+                self._listening.set()
+                self._refresh = True
+            else:
+                self._listening.clear()
+            self._dirty = True
+            self._cond.notify()
 
     def _request_refresh(self) -> None:
         with self._cond:

@@ -4,9 +4,12 @@ worth) on one real PostgreSQL database, in one process."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+import pytest
 
 from server.dataplane.alerts import Alert, Subscription
 from server.metrics import ServerMetrics
@@ -44,13 +47,42 @@ def test_floors_are_the_least_probability_taken_per_level() -> None:
     assert wanted(table["t2"], probs, levels).tolist() == [3]
 
 
-def _wait_for_floors(relay: AlertRelay, *namespaces: str) -> None:
-    """Until `relay` knows another replica's subscriptions in each namespace."""
+@dataclass
+class Pair:
+    """Two replicas' relays on one database; `hub` makes hubs closed after the test."""
+
+    a: AlertRelay
+    b: AlertRelay
+    metrics_a: ServerMetrics
+    hub: Callable[[AlertRelay, str], RelayedHub]
+
+
+@pytest.fixture
+def pair(pg_url: str) -> Iterator[Pair]:
+    metrics_a = ServerMetrics()
+    a = AlertRelay(pg_url, metrics_a, replica="replica-a")
+    b = AlertRelay(pg_url, ServerMetrics(), replica="replica-b")
+    hubs: list[RelayedHub] = []
+
+    def hub(relay: AlertRelay, namespace: str) -> RelayedHub:
+        hubs.append(RelayedHub(5000, relay, namespace))
+        return hubs[-1]
+
+    yield Pair(a, b, metrics_a, hub)
+    for h in hubs:
+        h.close()
+    a.close()
+    b.close()
+
+
+def _wait_for_floors(relay: AlertRelay, *namespaces: str, present: bool = True) -> None:
+    """Until `relay` knows (or, with present=False, no longer knows) another replica's
+    subscriptions in each namespace; refreshes are its events."""
     deadline = time.monotonic() + 20
     seen = 0
-    while not all(relay.wants(ns) is not None for ns in namespaces):
+    while not all((relay.wants(ns) is not None) == present for ns in namespaces):
         left = deadline - time.monotonic()
-        assert left > 0, f"{relay.replica} never saw subscriptions in {namespaces}"
+        assert left > 0, f"{relay.replica}: subscriptions in {namespaces} present != {present}"
         seen = relay.wait_refreshed(seen, left)
 
 
@@ -81,95 +113,67 @@ def _sent(relay_metrics: ServerMetrics) -> float:
     return value or 0.0
 
 
-def test_two_relays_keep_namespaces_and_thresholds_apart(pg_url: str) -> None:
-    metrics_a = ServerMetrics()
-    a = AlertRelay(pg_url, metrics_a, replica="replica-a")
-    b = AlertRelay(pg_url, ServerMetrics(), replica="replica-b")
-    hubs = {(r.replica, ns): RelayedHub(5000, r, ns) for r in (a, b) for ns in ("t1", "t2")}
-    try:
-        a_t1, a_t2 = hubs["replica-a", "t1"], hubs["replica-a", "t2"]
-        b_t1, b_t2 = hubs["replica-b", "t1"], hubs["replica-b", "t2"]
-        b_all = b_t1.subscribe(0.0, LOW)
-        b_high = b_t2.subscribe(0.5, LOW)
-        a_local = a_t1.subscribe(0.0, LOW)
-        _wait_for_floors(a, "t1", "t2")
-        _wait_for_floors(b, "t1")
+def test_two_relays_keep_namespaces_and_thresholds_apart(pair: Pair) -> None:
+    a, b = pair.a, pair.b
+    a_t1, a_t2, b_t1, b_t2 = (pair.hub(r, ns) for r in (a, b) for ns in ("t1", "t2"))
+    b_all = b_t1.subscribe(0.0, LOW)
+    b_high = b_t2.subscribe(0.5, LOW)
+    a_local = a_t1.subscribe(0.0, LOW)
+    _wait_for_floors(a, "t1", "t2")
+    _wait_for_floors(b, "t1")
 
-        _publish(a_t2, ("t2-below", 0.3, LOW))  # nobody elsewhere takes it: never sent
-        _publish(a_t1, ("t1-a", 0.3, LOW))
-        _publish(a_t2, ("t2-above", 0.7, LOW))
-        _publish(a_t1, ("t1-end", 0.3, LOW))
-        assert _keys(b_all, 2) == ["t1-a", "t1-end"]  # no t2 alert in between
-        assert _keys(b_high, 1) == ["t2-above"]  # the first one it takes: t2-below never came
-        assert _sent(metrics_a) == 3
+    _publish(a_t2, ("t2-below", 0.3, LOW))  # nobody elsewhere takes it: never sent
+    _publish(a_t1, ("t1-a", 0.3, LOW))
+    _publish(a_t2, ("t2-above", 0.7, LOW))
+    _publish(a_t1, ("t1-end", 0.3, LOW))
+    assert _keys(b_all, 2) == ["t1-a", "t1-end"]  # no t2 alert in between
+    assert _keys(b_high, 1) == ["t2-above"]  # the first one it takes: t2-below never came
+    assert _sent(pair.metrics_a) == 3
 
-        # B's alert committed after A's (B saw A's last one first), so A's listener sees its own
-        # notifications before B's: had it delivered them again, they would come first.
-        _publish(b_t1, ("t1-from-b", 0.3, LOW))
-        assert _keys(a_local, 3) == ["t1-a", "t1-end", "t1-from-b"]
-        assert _keys(b_all, 1) == ["t1-from-b"]  # B's own, delivered locally
+    # B's alert committed after A's (B saw A's last one first), so A's listener sees its own
+    # notifications before B's: had it delivered them again, they would come first.
+    _publish(b_t1, ("t1-from-b", 0.3, LOW))
+    assert _keys(a_local, 3) == ["t1-a", "t1-end", "t1-from-b"]
+    assert _keys(b_all, 1) == ["t1-from-b"]  # B's own, delivered locally
 
-        # Many alerts at once: split over several payloads, in order, none lost.
-        many = [(f"bulk-{i:05d}-" + "k" * 40, 0.6, HIGH) for i in range(2000)]
-        _publish(a_t1, *many)
-        assert _keys(b_all, len(many)) == [k for k, _, _ in many]
-        assert b_all.dropped == 0
-    finally:
-        for hub in hubs.values():
-            hub.close()
-        a.close()
-        b.close()
+    # Many alerts at once: split over several payloads, in order, none lost.
+    many = [(f"bulk-{i:05d}-" + "k" * 40, 0.6, HIGH) for i in range(2000)]
+    _publish(a_t1, *many)
+    assert _keys(b_all, len(many)) == [k for k, _, _ in many]
+    assert b_all.dropped == 0
 
 
-def test_a_closed_replica_takes_its_subscriptions_away(pg_url: str) -> None:
-    a = AlertRelay(pg_url, ServerMetrics(), replica="replica-a")
-    b = AlertRelay(pg_url, ServerMetrics(), replica="replica-b")
-    hub_a, hub_b = RelayedHub(10, a, ""), RelayedHub(10, b, "")
-    try:
-        hub_b.subscribe(0.2, MEDIUM)
-        _wait_for_floors(a, "")
-        floor = a.wants("")
-        assert floor is not None and floor[MEDIUM] == 0.2 and np.isinf(floor[LOW])
-        hub_b.close()
-        b.close()
-        deadline = time.monotonic() + 20
-        seen = 0
-        while a.wants("") is not None:
-            left = deadline - time.monotonic()
-            assert left > 0, "the closed replica's subscription stayed"
-            seen = a.wait_refreshed(seen, left)
-    finally:
-        hub_a.close()
-        a.close()
+def test_a_closed_replica_takes_its_subscriptions_away(pair: Pair) -> None:
+    pair.hub(pair.a, "")
+    hub_b = pair.hub(pair.b, "")
+    hub_b.subscribe(0.2, MEDIUM)
+    _wait_for_floors(pair.a, "")
+    floor = pair.a.wants("")
+    assert floor is not None and floor[MEDIUM] == 0.2 and np.isinf(floor[LOW])
+    hub_b.close()
+    pair.b.close()
+    _wait_for_floors(pair.a, "", present=False)
 
 
-def test_a_listener_whose_connection_is_killed_reconnects(pg_url: str) -> None:
-    a = AlertRelay(pg_url, ServerMetrics(), replica="replica-a")
-    b = AlertRelay(pg_url, ServerMetrics(), replica="replica-b")
-    hub_a, hub_b = RelayedHub(100, a, ""), RelayedHub(100, b, "")
-    try:
-        sub = hub_b.subscribe(0.0, LOW)
-        _wait_for_floors(a, "")
-        _publish(hub_a, ("before", 0.5, LOW))
-        assert _keys(sub, 1) == ["before"]
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            killed = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'crm-alerts-replica-b'"
-            ).fetchall()
-        assert killed == [(True,)]
-        # Alerts sent while B is away are lost (NOTIFY keeps nothing): keep sending until one
-        # arrives through B's new connection.
-        for i in range(200):
-            _publish(hub_a, (f"after-{i}", 0.5, LOW))
-            alert = sub.take(timeout=0.1)
-            if alert is not None:
-                assert alert.request_key.startswith("after-")
-                break
-        else:
-            raise AssertionError("B's listener never came back")
-    finally:
-        for hub in (hub_a, hub_b):
-            hub.close()
-        a.close()
-        b.close()
+def test_a_listener_whose_connection_is_killed_reconnects(pair: Pair, pg_url: str) -> None:
+    hub_a, hub_b = pair.hub(pair.a, ""), pair.hub(pair.b, "")
+    sub = hub_b.subscribe(0.0, LOW)
+    _wait_for_floors(pair.a, "")
+    _publish(hub_a, ("before", 0.5, LOW))
+    assert _keys(sub, 1) == ["before"]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'crm-alerts-replica-b'"
+        ).fetchall()
+    assert killed == [(True,)]
+    # Alerts sent while B is away are lost (NOTIFY keeps nothing): keep sending until one
+    # arrives through B's new connection.
+    for i in range(200):
+        _publish(hub_a, (f"after-{i}", 0.5, LOW))
+        alert = sub.take(timeout=0.1)
+        if alert is not None:
+            assert alert.request_key.startswith("after-")
+            break
+    else:
+        raise AssertionError("B's listener never came back")
