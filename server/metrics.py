@@ -140,6 +140,19 @@ class ServerMetrics:
             ("model", "outcome"),
             registry=r,
         )
+        self.alerts_relayed = Counter(
+            "crm_alerts_relayed",
+            "Churn alerts sent to or received from other replicas over PostgreSQL NOTIFY.",
+            ("direction",),
+            registry=r,
+        )
+        self.alerts_relay_dropped = Counter(
+            "crm_alerts_relay_dropped",
+            "Churn alerts not sent to other replicas: queue_full (oldest dropped), too_large"
+            " (over a NOTIFY payload), database (unreachable when sending).",
+            ("reason",),
+            registry=r,
+        )
         self._lock = threading.Lock()
         self._methods: dict[tuple[str, str, str], MethodMetrics] = {}
 

@@ -1,6 +1,7 @@
 """The one place that picks where integrity logs and saved campaigns live, from --store-url:
 SQLite files under the data dir (the zero-config default), or a PostgreSQL database replicas
-share. Everything else sees one interface per store (LogStoreBase, CampaignStoreBase)."""
+share. Everything else sees one interface per store (LogStoreBase, CampaignStoreBase). The
+same setting decides whether churn alerts stay in the process or reach every replica."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 from server.campaign.store import STORE_FILE, CampaignStore, CampaignStoreBase
 from server.config import ServerConfig
+from server.dataplane.alerts import AlertHub
 from server.integrity.base import LogStoreBase
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.store import LogStore
+from server.metrics import ServerMetrics
 
 INTEGRITY_DIR = "integrity"
 
@@ -52,3 +55,13 @@ def open_campaign_store(config: ServerConfig, namespace: str = "") -> CampaignSt
 
         return PgCampaignStore(config.store_url, namespace)
     return CampaignStore(config.data_dir / STORE_FILE, namespace)
+
+
+def open_alert_hub(config: ServerConfig, metrics: ServerMetrics, namespace: str = "") -> AlertHub:
+    """The churn alert hub of one namespace (tenant): the process's own, or with PostgreSQL
+    one whose alerts reach the namespace's watchers on every replica (server.postgres.alerts)."""
+    if uses_postgres(config):
+        from server.postgres.alerts import relayed_hub
+
+        return relayed_hub(config.store_url, config.alert_queue_size, metrics, namespace)
+    return AlertHub(config.alert_queue_size)

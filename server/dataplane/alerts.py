@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,17 @@ class AlertHub:
     def close(self) -> None:
         for sub in list(self._subs):
             self.unsubscribe(sub)
+
+    def subscriptions(self) -> list[Subscription]:
+        return self._subs
+
+    def deliver(self, alerts: Sequence[Alert]) -> None:
+        """Alerts scored elsewhere (another replica): each subscriber takes those its own
+        filter passes, in the order given."""
+        for sub in self._subs:
+            for alert in alerts:
+                if alert.probability >= sub.min_probability and alert.risk_level >= sub.min_level:
+                    sub.offer(alert)
 
     def publish(
         self,

@@ -51,6 +51,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (namespace, seq)
     );
     """,
+    # 2: who watches churn alerts where, so a replica broadcasts only alerts some other replica
+    # takes (server.postgres.alerts). A replica's rows outlive it until expires_at.
+    """
+    CREATE TABLE alert_subscriptions (
+        replica text NOT NULL,
+        namespace text NOT NULL,
+        min_probability double precision NOT NULL,
+        min_level integer NOT NULL,
+        expires_at timestamptz NOT NULL,
+        PRIMARY KEY (replica, namespace, min_probability, min_level)
+    );
+    CREATE INDEX alert_subscriptions_by_expiry ON alert_subscriptions (expires_at);
+    """,
 )
 
 

@@ -4,7 +4,8 @@ Without tenants the server has one stack over `--artifacts` and `--data-dir`. Wi
 (`--tenants`) each tenant named by a verified token gets its own, over `<artifacts>/<tenant>/`
 and `<data-dir>/<tenant>/` (`server.transport.tenants`): its own registry and executor, alert
 hub and live statistics (in its churn handler), integrity logs and signing key, and saved
-campaigns. Nothing in one stack refers to another's.
+campaigns. Nothing in one stack refers to another's (with PostgreSQL, the alert hub also reaches
+the same tenant's hubs on other replicas: server.postgres.alerts).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 
 from crm.artifacts import KIND_FEATURES
 from server.config import ServerConfig
-from server.dataplane.alerts import AlertHub
 from server.dataplane.base import Plane
 from server.dataplane.churn import ChurnHandler
 from server.dataplane.inputs import InputResolver
@@ -36,6 +36,7 @@ from server.services.integrity import IntegrityServicer
 from server.services.models import ModelServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
+from server.stores import open_alert_hub
 
 
 def _executor(config: ServerConfig, metrics: ServerMetrics) -> ModelExecutor:
@@ -94,7 +95,7 @@ class ServiceStack:
         )
         plane = Plane(registry, _executor(config, metrics), InputResolver(config.max_request_rows))
         segments = SegmentationHandler(plane)
-        churn = ChurnHandler(plane, AlertHub(config.alert_queue_size))
+        churn = ChurnHandler(plane, open_alert_hub(config, metrics, namespace))
         spend = SpendHandler(plane)
         for handler in (segments, churn, spend):
             registry.add_listener(handler.precompute)

@@ -33,14 +33,17 @@ def public_key(key_file: Path) -> bytes:
 def start_fleet(
     request: pytest.FixtureRequest, key_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StartFleet]:
-    """start_fleet(n, extra_args=()) -> n replicas started together (they race to migrate the
-    schema on purpose), each with its own data dir; all killed after the test."""
+    """start_fleet(n, extra_args=(), artifacts=None) -> n replicas started together (they race
+    to migrate the schema on purpose), each with its own data dir, all on `artifacts` (default:
+    an empty dir, no models); all killed after the test."""
     url = request.getfixturevalue("pg_url")
     started: list[RunningServer] = []
 
-    def _start(n: int, extra_args: tuple[str, ...] = ()) -> list[RunningServer]:
+    def _start(
+        n: int, extra_args: tuple[str, ...] = (), artifacts: Path | None = None
+    ) -> list[RunningServer]:
         args = ("--store-url", url, "--signing-key-file", str(key_file), *extra_args)
-        artifacts = tmp_path_factory.mktemp("artifacts")
+        artifacts = artifacts or tmp_path_factory.mktemp("artifacts")
 
         def one(_: int) -> RunningServer:
             return launch(artifacts, tmp_path_factory.mktemp("replica"), args)
