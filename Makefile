@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: install serve test protos train lint format system-deps default-artifacts clean \
 	bench bench-serving bench-integrity bench-train bench-batch bench-ceiling loadtest durability fuzz
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml crm/_leaves.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[$(EXTRAS)]'

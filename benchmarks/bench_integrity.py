@@ -2,11 +2,13 @@
 
     python -m benchmarks.bench_integrity                    # 1M-leaf log, 50 MB CSV: ~2 min
     python -m benchmarks.bench_integrity --leaves 200000 --csv-mb 10
+    python -m benchmarks.bench_integrity --hash-only --csv export.csv   # HashDataset vs sha256sum
 
 Builds a log through the store (as the server does), measures proofs on it in-process ("server
 side": the handler's work without gRPC), then starts `python -m server` on the same data dir
-and measures the same operations over gRPC. HashDataset is timed against `sha256sum` on the
-same file in the same run. Prints a table with the target next to each figure; a benchmark,
+and measures the same operations over gRPC. HashDataset (in-process and over gRPC) is timed
+against `sha256sum` on the same file in the same run, alternated, best of three, with the
+ratio next to the goal (>= 0.1 of sha256sum's MB/s). Prints a table with the target next to each figure; a benchmark,
 not a test: nothing here fails a build.
 """
 
@@ -32,6 +34,7 @@ from benchmarks.bench_serving import run_server
 from benchmarks.h2load_grpc import process_cpu_s
 from clients.errors import CrmError
 from clients.integrity import IntegrityClient
+from crm.fastpath import NATIVE
 from crm.lineage import digest_file
 from crm.merkle import leaf_hash
 from server.integrity.signer import TreeHeadSigner
@@ -166,33 +169,49 @@ def timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def hash_rows(path: Path, target: str | None) -> list[Row]:
+GOAL_RATIO = 0.1  # HashDataset at >= a tenth of sha256sum's MB/s on the same file (issue 20)
+
+
+def best_of(call: Callable[[], object], runs: int) -> float:
+    """Fastest of `runs` timings: on a shared machine the others measure the neighbours."""
+    return min(timed(call) for _ in range(runs))
+
+
+def hash_rows(path: Path, target: str | None, runs: int = 3) -> list[Row]:
+    """sha256sum, the in-process digest and gRPC HashDataset on one file, each best of `runs`,
+    alternated so load from other processes falls on all three alike."""
     mb = path.stat().st_size / (1 << 20)
-    rows: list[Row] = []
-    sha_s = None
-    if shutil.which("sha256sum"):
-        sha_s = timed(
-            lambda: subprocess.run(["sha256sum", str(path)], check=True, stdout=subprocess.DEVNULL)
-        )
-        rows.append((f"sha256sum on {mb:.0f} MB", f"{mb / sha_s:,.0f} MB/s", "reference"))
-    local_s = timed(lambda: digest_file(path))
-    rows.append(
-        (
-            "lineage digest in-process (SHA-256 + canonical Merkle root)",
-            f"{mb / local_s:,.1f} MB/s",
-            "-",
-        )
-    )
+    sha = shutil.which("sha256sum")
+    client = channel = None
     if target is not None:
         channel = grpc.insecure_channel(target)
         client = IntegrityClient(channel)
-        remote_s = timed(lambda: client.hash_file(path))
+    times: dict[str, list[float]] = {"sha256sum": [], "local": [], "grpc": []}
+    for _ in range(runs):
+        if sha:
+            times["sha256sum"].append(timed(lambda: subprocess.run([sha, str(path)], check=True, stdout=subprocess.DEVNULL)))  # fmt: skip
+        times["local"].append(timed(lambda: digest_file(path)))
+        if client is not None:
+            times["grpc"].append(timed(lambda: client.hash_file(path)))
+    if channel is not None:
         channel.close()
-        ratio = f" ({sha_s / remote_s:.1%} of sha256sum)" if sha_s else ""
-        rows.append(
-            ("gRPC HashDataset, 1 MiB chunks", f"{mb / remote_s:,.1f} MB/s{ratio}", "vs sha256sum")
+
+    def ratio(key: str) -> str:
+        if not times["sha256sum"]:
+            return "-"
+        r = min(times["sha256sum"]) / min(times[key])
+        return (
+            f"{r:.3f} of sha256sum ({'meets' if r >= GOAL_RATIO else 'BELOW'} goal >= {GOAL_RATIO})"
         )
-    return rows  # fmt: skip
+
+    native = "C loops" if NATIVE else "Python loops: crm._leaves not built"
+    rows: list[Row] = [(f"file: {path.name}, {mb:.1f} MB, best of {runs}", "-", "-")]
+    if times["sha256sum"]:
+        rows.append(("sha256sum", f"{mb / min(times['sha256sum']):,.0f} MB/s", "reference"))
+    rows.append((f"lineage digest in-process ({native})", f"{mb / min(times['local']):,.1f} MB/s", ratio("local")))  # fmt: skip
+    if times["grpc"]:
+        rows.append(("gRPC HashDataset, 1 MiB chunks", f"{mb / min(times['grpc']):,.1f} MB/s", ratio("grpc")))  # fmt: skip
+    return rows
 
 
 def print_table(rows: list[Row]) -> None:
@@ -205,6 +224,22 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, width, strict=True)))
 
 
+def log_rows(data_dir: Path, args: argparse.Namespace) -> list[Row]:
+    """Append throughput and proof latency at args.leaves leaves, through the store."""
+    store = LogStore(data_dir / "integrity", TreeHeadSigner.load_or_create(data_dir / "integrity"))
+    print(f"building a {args.leaves:,}-leaf log in {data_dir}", file=sys.stderr)
+    wall_rate, cpu_rate = build_log(store, args.leaves, args.batch)
+    rows: list[Row] = [
+        (f"store append, batches of {args.batch:,} (to {args.leaves:,})", f"{wall_rate:,.0f} leaves/s", ">= 50,000 leaves/s"),
+        ("  same, per second of append CPU time", f"{cpu_rate:,.0f} leaves/s", ">= 50,000 leaves/s"),
+    ]  # fmt: skip
+    rows += proof_rows(store, args.proofs, f"server side at {args.leaves:,}:")
+    store.close()
+    db = data_dir / "integrity" / "logs.sqlite3"
+    rows.append(("database size", f"{db.stat().st_size / args.leaves:.0f} bytes/leaf", "-"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leaves", type=int, default=1_000_000, help="log size for proofs")
@@ -212,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proofs", type=int, default=2000, help="proofs timed per kind")
     parser.add_argument("--grpc-appends", type=int, default=20, help="AppendLeaves calls timed")
     parser.add_argument("--csv-mb", type=int, default=50, help="size of the HashDataset CSV")
+    parser.add_argument(
+        "--csv", type=Path, help="hash this Online Retail II CSV instead of a generated one"
+    )
+    parser.add_argument("--hash-only", action="store_true", help="only the HashDataset figures")
     parser.add_argument("--no-grpc", action="store_true", help="store-level figures only")
     args = parser.parse_args(argv)
 
@@ -219,18 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = [("machine load average (1 min) at start", f"{os.getloadavg()[0]:.2f}", "-")]
     try:
         data_dir = work / "data"
-        store = LogStore(
-            data_dir / "integrity", TreeHeadSigner.load_or_create(data_dir / "integrity")
-        )
-        print(f"building a {args.leaves:,}-leaf log in {data_dir}", file=sys.stderr)
-        wall_rate, cpu_rate = build_log(store, args.leaves, args.batch)
-        rows.append((f"store append, batches of {args.batch:,} (to {args.leaves:,})", f"{wall_rate:,.0f} leaves/s", ">= 50,000 leaves/s"))  # fmt: skip
-        rows.append(("  same, per second of append CPU time", f"{cpu_rate:,.0f} leaves/s", ">= 50,000 leaves/s"))  # fmt: skip
-        rows += proof_rows(store, args.proofs, f"server side at {args.leaves:,}:")
-        store.close()
-        db = data_dir / "integrity" / "logs.sqlite3"
-        rows.append(("database size", f"{db.stat().st_size / args.leaves:.0f} bytes/leaf", "-"))
-
+        if not args.hash_only:
+            rows += log_rows(data_dir, args)
         with contextlib.ExitStack() as stack:
             target = None
             if not args.no_grpc:
@@ -242,15 +271,18 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 target = server.target
                 try:
-                    rows += grpc_rows(
-                        target, server.proc.pid, args.proofs, args.batch, args.grpc_appends
-                    )
+                    if not args.hash_only:
+                        rows += grpc_rows(
+                            target, server.proc.pid, args.proofs, args.batch, args.grpc_appends
+                        )
                 except CrmError as err:
                     rows.append(("gRPC figures", f"not measured: {err}", "-"))
                     target = None
-            print(f"writing a {args.csv_mb} MB CSV", file=sys.stderr)
-            csv_path = work / "transactions.csv"
-            write_csv(csv_path, args.csv_mb)
+            csv_path = args.csv
+            if csv_path is None:
+                print(f"writing a {args.csv_mb} MB CSV", file=sys.stderr)
+                csv_path = work / "transactions.csv"
+                write_csv(csv_path, args.csv_mb)
             rows += hash_rows(csv_path, target)
         rows.append(("machine load average (1 min) at end", f"{os.getloadavg()[0]:.2f}", "-"))
         print_table(rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
+from operator import itemgetter, methodcaller
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -26,6 +27,39 @@ def leaf_hash(data: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """Interior node: SHA-256(0x01 || left || right)."""
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
+
+
+# -- many hashes per call: the loops run in C (map), not in bytecode --------------------------
+
+_digest = methodcaller("digest")
+_first = itemgetter(0)
+
+
+def hash_each(messages: Iterable[bytes]) -> bytes:
+    """SHA-256 of each message (already carrying its 0x00 or 0x01 prefix), concatenated.
+
+    One Python call per message costs more than its two SHA-256 blocks; mapping hashlib over
+    the messages keeps the per-message cost at hashlib's own.
+    """
+    return b"".join(map(_digest, map(hashlib.sha256, messages)))
+
+
+def py_perfect_root(leaf_hashes: bytes) -> bytes:
+    """Root of a perfect subtree whose 2**k leaf hashes are given concatenated, level by level."""
+    count = len(leaf_hashes) // HASH_SIZE
+    if count < 1 or count & (count - 1) or len(leaf_hashes) % HASH_SIZE:
+        raise ValueError(f"{len(leaf_hashes)} bytes are not a power-of-two count of hashes")
+    level = leaf_hashes
+    while len(level) > HASH_SIZE:
+        pairs = map(_first, struct.iter_unpack(f"{2 * HASH_SIZE}s", level))
+        level = hash_each(map(NODE_PREFIX.__add__, pairs))
+    return level
+
+
+try:  # the same loop in C (crm/_leaves.c), when it was built
+    from crm._leaves import perfect_root
+except ImportError:
+    perfect_root = py_perfect_root
 
 
 class StreamingRoot:
@@ -71,6 +105,27 @@ class StreamingRoot:
                 completed.append((size.bit_length() - 1, self.size // size, node))
         self._stack.append((size, node))
         self.size += 1
+
+    def add_leaf_hashes(self, leaf_hashes: bytes) -> None:
+        """Add many leaves at once, their hashes concatenated: the same tree as one at a time.
+
+        The leaves are cut into the largest perfect subtrees that start at the current size
+        (a power of two dividing it), each hashed level by level with perfect_root.
+        """
+        if len(leaf_hashes) % HASH_SIZE:
+            raise ValueError(f"{len(leaf_hashes)} bytes are not whole {HASH_SIZE}-byte hashes")
+        pos, count = 0, len(leaf_hashes) // HASH_SIZE
+        while pos < count:
+            aligned = self.size & -self.size or count
+            take = min(aligned, 1 << ((count - pos).bit_length() - 1))
+            node = perfect_root(leaf_hashes[pos * HASH_SIZE : (pos + take) * HASH_SIZE])
+            size = take
+            while self._stack and self._stack[-1][0] == size:
+                left_size, left = self._stack.pop()
+                size, node = left_size + size, node_hash(left, node)
+            self._stack.append((size, node))
+            self.size += take
+            pos += take
 
     def add(self, data: bytes) -> None:
         self.add_leaf_hash(leaf_hash(data))
