@@ -74,10 +74,11 @@ def test_good_tokens_pass(
 
 
 def _bad_tokens() -> list:
-    now = int(time.time())
+    # Times are read when a token is made, not when the tests are collected (a long run would
+    # otherwise reach a "not yet valid" token's nbf before the test uses it).
     return [
-        pytest.param(lambda k: hs256(k, exp=now - 120), id="expired"),
-        pytest.param(lambda k: hs256(k, nbf=now + 120), id="not yet valid"),
+        pytest.param(lambda k: hs256(k, exp=int(time.time()) - 120), id="expired"),
+        pytest.param(lambda k: hs256(k, nbf=int(time.time()) + 120), id="not yet valid"),
         pytest.param(lambda k: hs256(k, aud="someone-else"), id="wrong audience"),
         pytest.param(lambda k: hs256(k, aud=None), id="no audience"),
         pytest.param(lambda k: hs256(k, iss="https://evil.test"), id="wrong issuer"),
