@@ -61,6 +61,11 @@ class ServerConfig:
     )
     log_format: str = _opt("json", "log line format", choices=("json", "text"))
     grace_seconds: float = _opt(10.0, "on SIGTERM/SIGINT, how long in-flight calls may finish")
+    max_connection_age_seconds: float = _opt(
+        300.0,
+        "close each client connection (GOAWAY) after this long, so clients rebalance onto "
+        "replicas added since; 0 = never",
+    )
     workers: int = _opt(1, "server processes sharing the port (SO_REUSEPORT); 1 = no supervisor")
     worker_id: int = _opt(0, "internal: set by the supervisor for each worker process")
     pin_cpus: bool = _opt(
@@ -187,6 +192,8 @@ class ServerConfig:
             problems.append("max_message_mb must be >= 1")
         if self.grace_seconds < 0:
             problems.append("grace_seconds must be >= 0")
+        if self.max_connection_age_seconds < 0:
+            problems.append("max_connection_age_seconds must be >= 0")
         if self.workers < 1 or self.worker_id < 0:
             problems.append("workers must be >= 1 and worker_id >= 0")
         if self.threads < 1 or self.ort_threads < 1 or self.keep_versions < 1:

@@ -89,6 +89,17 @@ def _add_port(server: grpc.Server, address: str, config: ServerConfig) -> int:
     return server.add_secure_port(address, credentials)
 
 
+def _connection_age_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """GOAWAY after --max-connection-age-seconds (calls in flight get --grace-seconds more), so
+    a client's long-lived connection moves to replicas added by a scale-up; 0 = never."""
+    if config.max_connection_age_seconds <= 0:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(config.grace_seconds * 1000)),
+    ]
+
+
 class CrmServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -113,6 +124,7 @@ class CrmServer:
                 ("grpc.so_reuseport", 1 if config.worker_id else 0),
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
+                *_connection_age_options(config),
             ],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
