@@ -66,6 +66,11 @@ class ServerConfig:
         "close each client connection (GOAWAY) after this long, so clients rebalance onto "
         "replicas added since; 0 = never",
     )
+    health_port: int = _opt(
+        -1,
+        "a plaintext port serving only grpc.health.v1, for probes that cannot speak TLS "
+        "(kubelet's native gRPC probes); 0 picks a free port, -1 disables",
+    )
     workers: int = _opt(1, "server processes sharing the port (SO_REUSEPORT); 1 = no supervisor")
     worker_id: int = _opt(0, "internal: set by the supervisor for each worker process")
     pin_cpus: bool = _opt(
@@ -186,6 +191,8 @@ class ServerConfig:
         problems = []
         if not 0 <= self.port <= 65535:
             problems.append(f"port {self.port} out of range 0..65535")
+        if not -1 <= self.health_port <= 65535:
+            problems.append(f"health_port {self.health_port} out of range -1..65535")
         if not -1 <= self.metrics_port <= 65535:
             problems.append(f"metrics_port {self.metrics_port} out of range -1..65535")
         if self.max_message_mb < 1:

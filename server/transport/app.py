@@ -167,6 +167,7 @@ class CrmServer:
         if port == 0:
             raise PortInUse(f"cannot bind gRPC to {address}")
         self.server.start()
+        health_port = self._serve_health_port()
         metrics_port = -1
         if self.config.metrics_port >= 0:
             try:
@@ -190,6 +191,7 @@ class CrmServer:
                 "tenants": self.config.tenants,
                 "grpc_port" if not self.config.worker_id else "port": port,
                 "metrics_port": metrics_port,
+                "health_port": health_port,
                 "metrics_host": self.config.metrics_bind_host,
                 "metrics_tls": self.config.metrics_tls,
                 "artifacts": str(self.config.artifacts),
@@ -237,6 +239,25 @@ class CrmServer:
 
     def _stacks(self) -> list[ServiceStack]:
         return [self.stack] if self.stack is not None else []
+
+    def _serve_health_port(self) -> int:
+        """grpc.health.v1 alone, in plaintext, on --health-port (-1 when off): kubelet's native
+        gRPC probes cannot speak TLS. It answers what the main port's health service answers
+        (the same servicer, NOT_SERVING from the start of a drain) and nothing else."""
+        if self.config.health_port < 0:
+            return -1
+        self._health_server = grpc.server(
+            ThreadPoolExecutor(2, thread_name_prefix="health"),
+            options=[("grpc.so_reuseport", 1 if self.config.worker_id else 0)],
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._health_server)
+        address = _address(self.config.bind_host, self.config.health_port)
+        try:
+            port = self._health_server.add_insecure_port(address)
+        except RuntimeError as err:
+            raise PortInUse(f"cannot bind the health port to {address}: {err}") from None
+        self._health_server.start()
+        return port
 
     def _close(self) -> None:
         for stack in self._stacks():

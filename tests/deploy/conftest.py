@@ -17,5 +17,7 @@ def deployed(
 ) -> Iterator[Deployed]:
     # --metrics-tenant-label: the dashboard's tenant panel (off in the Deployment, see README).
     yield from start_deployed(
-        tmp_path_factory.mktemp("deployed"), trained_artifacts, ["--metrics-tenant-label=true"]
+        tmp_path_factory.mktemp("deployed"),
+        trained_artifacts,
+        ["--metrics-tenant-label=true", "--health-port=0"],
     )

@@ -22,7 +22,7 @@ from tests.serverproc import REPO, RunningServer, launch
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 # Flags the test sets itself: loopback and free ports (tests.serverproc.launch).
-OWN_FLAGS = ("--host", "--port", "--metrics-port")
+OWN_FLAGS = ("--host", "--port", "--metrics-port", "--health-port")
 
 
 def k8s_objects() -> list[dict[str, Any]]:
@@ -54,15 +54,6 @@ class Deployed:
     mounts: dict[str, Path]  # container path prefix -> test path
     ca: Path
     hmac_key: Path
-
-    def probe(self, name: str) -> list[str]:
-        """The Deployment's exec probe `name`, pointed at this server and the test's files."""
-        here = f"localhost:{self.server.port}"
-        local = [
-            _mapped(a, self.mounts).replace("localhost:50051", here)
-            for a in container()[name]["exec"]["command"]
-        ]
-        return [tool(local[0]), *local[1:]]
 
 
 def _mapped(value: str, mounts: dict[str, Path]) -> str:

@@ -123,6 +123,23 @@ def test_unusable_certificate_files_stop_the_start_up(start_server, pki: Pki, tm
     assert "is not the key of the first certificate" in str(err.value)
 
 
+def test_the_health_port_answers_plaintext_probes_beside_a_tls_port(start_server, pki: Pki) -> None:
+    """kubelet's native gRPC probe cannot speak TLS: --health-port serves health alone, in
+    plaintext, with the main port's answers, and no other service."""
+    server = start_server(extra_args=[*tls_args(pki), "--health-port", "0"])
+    port = _listening(server)["health_port"]
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service, status in (("", "SERVING"), ("crm.v1.ChurnService", "NOT_SERVING")):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status) == status
+        models = channel.unary_unary("/crm.v1.ModelService/ListModels")
+        with pytest.raises(grpc.RpcError) as err:
+            models(b"", timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert _refused(server, None) == UNAVAILABLE  # the main port still wants TLS
+
+
 # -- mutual TLS -------------------------------------------------------------------------------
 def test_mtls_refuses_a_client_without_a_certificate_at_the_handshake(
     start_server, pki: Pki, other_pki: Pki
