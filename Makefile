@@ -10,7 +10,8 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install serve test protos train lint format system-deps default-artifacts clean \
-	bench bench-serving bench-integrity bench-train bench-batch bench-ceiling loadtest durability fuzz
+	bench bench-serving bench-integrity bench-train bench-batch bench-ceiling loadtest durability fuzz \
+	oip-client-env
 
 $(STAMP): pyproject.toml crm/_leaves.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,11 +21,15 @@ $(STAMP): pyproject.toml crm/_leaves.c
 
 install: $(STAMP)
 
-# Regenerate crm/v1 from protos/ (generated code: never edit it by hand).
+# Regenerate crm/v1 and inference/ (the Open Inference Protocol) from protos/ (generated
+# code: never edit it by hand). protos/google and protos/grpc are shipped for other languages.
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. --pyi_out=. protos/crm/v1/*.proto
 	@printf '"""Generated gRPC stubs for package crm.v1 (make protos). Do not edit."""\n' > crm/v1/__init__.py
 	@touch crm/v1/py.typed
+	$(PY) -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. --pyi_out=. protos/inference/*.proto
+	@printf '"""Generated stubs of the Open Inference Protocol, package inference (make protos). Do not edit."""\n' > inference/__init__.py
+	@touch inference/py.typed
 
 # Train the default artifacts from the built-in synthetic data when $(ARTIFACTS) has none.
 default-artifacts: $(STAMP)
@@ -49,7 +54,18 @@ system-deps:
 		fi; \
 	fi
 
-test: $(STAMP) system-deps
+# tritonclient for the Open Inference Protocol tests (tests/oip): its [grpc] extra pins
+# protobuf < 7 and this project needs 7, so it gets a venv of its own, never imported here.
+OIP_VENV := .venv-oip
+OIP_STAMP := $(OIP_VENV)/.installed-stamp
+$(OIP_STAMP):
+	@test -x $(OIP_VENV)/bin/python || $(PYTHON) -m venv $(OIP_VENV)
+	$(OIP_VENV)/bin/python -m pip install -q --disable-pip-version-check 'tritonclient[grpc]>=2.40,<3' 'numpy<3'
+	@touch $(OIP_STAMP)
+
+oip-client-env: $(OIP_STAMP)
+
+test: $(STAMP) system-deps oip-client-env
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks print figures next to references measured in the same run; they are not tests.
@@ -99,4 +115,4 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(OIP_VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import shutil
 import subprocess
@@ -157,7 +158,7 @@ def test_every_unary_rpc_has_a_config() -> None:
 def test_vendored_health_proto_matches_grpc_health() -> None:
     from grpc_health.v1 import health_pb2
 
-    ours = compiled("clients/ghz/protos/grpc/health/v1/health.proto", ("clients/ghz/protos",))
+    ours = compiled("protos/grpc/health/v1/health.proto", ("protos",))
     for name, theirs in health_pb2.DESCRIPTOR.message_types_by_name.items():
         mine = ours.FindMessageTypeByName(f"grpc.health.v1.{name}")
         assert [(f.name, f.number, f.type) for f in mine.fields] == [
@@ -168,6 +169,22 @@ def test_vendored_health_proto_matches_grpc_health() -> None:
     assert [(m.name, m.server_streaming) for m in service.methods] == [
         (m.name, m.server_streaming) for m in theirs.methods
     ]
+
+
+@pytest.mark.parametrize("name", ["status", "error_details", "code"])
+def test_shipped_google_rpc_protos_match_the_python_ones(name: str) -> None:
+    """protos/google/rpc (for other languages' clients) is what googleapis-common-protos, whose
+    stubs the server packs its error details with, was generated from."""
+    theirs = importlib.import_module(f"google.rpc.{name}_pb2").DESCRIPTOR
+    ours = compiled(f"protos/google/rpc/{name}.proto", ("protos",))
+    for enum in theirs.enum_types_by_name.values():
+        values = ours.FindEnumTypeByName(enum.full_name).values
+        assert [(v.name, v.number) for v in values] == [(v.name, v.number) for v in enum.values]
+    for message in theirs.message_types_by_name.values():
+        fields = ours.FindMessageTypeByName(message.full_name).fields
+        assert [(f.name, f.number, f.type) for f in fields] == [
+            (f.name, f.number, f.type) for f in message.fields
+        ], message
 
 
 @functools.cache

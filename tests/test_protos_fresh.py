@@ -1,4 +1,5 @@
-"""The committed crm/v1 stubs must match protos/: regenerate and compare descriptors."""
+"""The committed stubs (crm/v1, and inference/ for the Open Inference Protocol) must match
+protos/: regenerate and compare descriptors."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from google.protobuf import descriptor_pb2
 
 REPO = Path(__file__).resolve().parent.parent
-PROTOS = sorted((REPO / "protos" / "crm" / "v1").glob("*.proto"))
+# Each generated package and its protos (protos/google and protos/grpc are shipped for other
+# languages only: Python takes them from googleapis-common-protos and grpcio-health-checking).
+PACKAGES = {
+    "crm.v1": sorted((REPO / "protos" / "crm" / "v1").glob("*.proto")),
+    "inference": sorted((REPO / "protos" / "inference").glob("*.proto")),
+}
 
 
 def _normalised(proto: descriptor_pb2.FileDescriptorProto) -> descriptor_pb2.FileDescriptorProto:
@@ -26,11 +33,13 @@ def _normalised(proto: descriptor_pb2.FileDescriptorProto) -> descriptor_pb2.Fil
     return copy
 
 
-def test_generated_stubs_match_protos(tmp_path: Path) -> None:
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_generated_stubs_match_protos(tmp_path: Path, package: str) -> None:
     out = tmp_path / "set.pb"
+    folder = REPO / package.replace(".", "/")
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", "-I", str(REPO / "protos"),
-         f"--descriptor_set_out={out}", *map(str, PROTOS)],
+         f"--descriptor_set_out={out}", *map(str, PACKAGES[package])],
         check=True,
     )  # fmt: skip
     fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
@@ -38,10 +47,12 @@ def test_generated_stubs_match_protos(tmp_path: Path) -> None:
     for proto in fresh.file:
         stem = Path(proto.name).stem
         for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"):
-            assert (REPO / "crm" / "v1" / f"{stem}{suffix}").exists(), f"missing {stem}{suffix}"
-        committed = importlib.import_module(f"crm.v1.{stem}_pb2").DESCRIPTOR.serialized_pb
+            assert (folder / f"{stem}{suffix}").exists(), f"missing {stem}{suffix}"
+        committed = importlib.import_module(f"{package}.{stem}_pb2").DESCRIPTOR.serialized_pb
         assert _normalised(descriptor_pb2.FileDescriptorProto.FromString(committed)) == _normalised(
             proto
-        ), f"crm/v1/{stem}_pb2.py is stale against protos/{proto.name}: run `make protos`"
-    generated = {p.name.split("_pb2")[0] for p in (REPO / "crm" / "v1").glob("*_pb2.py")}
+        ), (
+            f"{folder.relative_to(REPO)}/{stem}_pb2.py is stale against protos/{proto.name}: run `make protos`"
+        )
+    generated = {p.name.split("_pb2")[0] for p in folder.glob("*_pb2.py")}
     assert generated == {Path(p.name).stem for p in fresh.file}, "stubs without a proto"

@@ -96,6 +96,16 @@ def _check_values(
         problems.append(FieldViolation(path_of(int(r), names[int(c)]), why))
 
 
+def check_matrix(matrix: np.ndarray, names: Sequence[str], field: str) -> None:
+    """The typed API's value rules for a raw [N, F] matrix (tensor protocols): INVALID_ARGUMENT
+    naming `field[row].feature` for each NaN, infinity or negative count."""
+    problems: list[FieldViolation] = []
+    with np.errstate(over="ignore"):
+        _check_values(matrix, names, lambda r, n: f"{field}[{r}].{n}", problems)
+    if problems:
+        raise InvalidArgument(problems)
+
+
 def lines_frame(
     lines: Sequence[common_pb2.TransactionLine], customer_id: str | None = None
 ) -> pd.DataFrame:

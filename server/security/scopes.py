@@ -1,7 +1,8 @@
 """Which scope each RPC needs: the one table, written from the .proto files under protos/.
 
 A token grants scopes (`scope`/`scp` claims); a call needs the scope its method maps to here.
-Health is open (Kubernetes gRPC probes send no metadata); reflection needs `admin` unless the
+Health and the Open Inference Protocol's ServerLive/ServerReady are open (Kubernetes gRPC
+probes send no metadata); reflection needs `admin` unless the
 server runs with --open-reflection. A method of a registered service that is missing here is
 refused for everyone (`UNLISTED`): a new RPC stays closed until someone decides its scope, and a
 test checks every method of every registered service is listed.
@@ -58,6 +59,14 @@ SCOPE_OF: Mapping[str, str] = {
     "/crm.v1.ModelService/ListModels": SCORE,
     "/crm.v1.ModelService/GetModelMetadata": ADMIN,
     "/crm.v1.ModelService/ReloadModels": ADMIN,
+    # inference.GRPCInferenceService (Open Inference Protocol): liveness and readiness are
+    # probes like health; metadata and inference are what scoring clients call
+    "/inference.GRPCInferenceService/ServerLive": OPEN,
+    "/inference.GRPCInferenceService/ServerReady": OPEN,
+    "/inference.GRPCInferenceService/ServerMetadata": SCORE,
+    "/inference.GRPCInferenceService/ModelReady": SCORE,
+    "/inference.GRPCInferenceService/ModelMetadata": SCORE,
+    "/inference.GRPCInferenceService/ModelInfer": SCORE,
     # grpc.health.v1
     "/grpc.health.v1.Health/Check": OPEN,
     "/grpc.health.v1.Health/List": OPEN,

@@ -26,6 +26,7 @@ from crm.v1 import (
     segmentation_pb2_grpc,
     spend_pb2_grpc,
 )
+from inference import open_inference_grpc_pb2_grpc
 from server.config import ServerConfig
 from server.metrics import MetricsEndpoint, ServerMetrics
 from server.security.policy import SecurityPolicy
@@ -34,7 +35,7 @@ from server.transport.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED
 from server.transport.health import SERVICE_MODELS, ServiceHealth
 from server.transport.interceptor import serving_interceptor
 from server.transport.reflection import enable_reflection
-from server.transport.stack import ServiceStack
+from server.transport.stack import OIP_SERVICE, ServiceStack
 from server.transport.stream_slots import StreamSlots
 from server.transport.tenants import RoutedServicer, Tenants
 
@@ -63,6 +64,7 @@ _REGISTER: dict[str, Callable[[Any, grpc.Server], None]] = {
     "crm.v1.SpendService": spend_pb2_grpc.add_SpendServiceServicer_to_server,
     "crm.v1.IntegrityService": integrity_pb2_grpc.add_IntegrityServiceServicer_to_server,
     "crm.v1.CampaignService": campaign_pb2_grpc.add_CampaignServiceServicer_to_server,
+    OIP_SERVICE: open_inference_grpc_pb2_grpc.add_GRPCInferenceServiceServicer_to_server,
 }
 
 
@@ -132,19 +134,25 @@ class CrmServer:
         self.stack: ServiceStack | None = None
         self.tenants: Tenants | None = None
         if config.tenants:
-            self.tenants = Tenants(config, self.metrics, self._stream_pool)
+            self.tenants = Tenants(config, self.metrics, self._stream_pool, self._ready)
             servicers = {s: RoutedServicer(self.tenants, s) for s in _REGISTER}
             self.health = ServiceHealth(None, config.max_health_watches)
         else:
-            self.stack = ServiceStack.build(config, self.metrics, self._stream_pool)
+            self.stack = ServiceStack.build(
+                config, self.metrics, self._stream_pool, ready=self._ready
+            )
             servicers = self.stack.servicers
             self.health = ServiceHealth(self.stack.registry, config.max_health_watches)
         for service, add in _REGISTER.items():
             add(servicers[service], self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
-        enable_reflection(self.server, [*SERVICE_MODELS, "grpc.health.v1.Health"])
+        enable_reflection(self.server, [*SERVICE_MODELS, OIP_SERVICE, "grpc.health.v1.Health"])
         self._metrics_endpoint: MetricsEndpoint | None = None
         self.ports: BoundPorts | None = None
+
+    def _ready(self) -> bool:
+        """OIP ServerReady: what health says (set after the stacks, read per call)."""
+        return self.health.ready()
 
     def add_reload_listener(self, callback: Callable[[], None]) -> None:
         """Called after every reload that changed what a stack serves (any tenant's)."""

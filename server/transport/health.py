@@ -54,14 +54,17 @@ class _HealthServicer(health.HealthServicer):
         self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext
     ) -> health_pb2.HealthListResponse:
         """Every service's status, as Check answers it for each (grpc's servicer has no List)."""
-        with self._lock:  # grpc's servicer guards its statuses with this lock
-            statuses = dict(self._server_status)
+        statuses = self.statuses()
         return health_pb2.HealthListResponse(
             statuses={
                 service: health_pb2.HealthCheckResponse(status=status)
                 for service, status in statuses.items()
             }
         )
+
+    def statuses(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._server_status)
 
     def Watch(  # noqa: N802 (the gRPC method name)
         self,
@@ -191,6 +194,12 @@ class ServiceHealth:
             registry = self._registry
             ready = registry is None or all(registry.is_serving(m) for m in models)
             self.servicer.set(service, SERVING if ready else NOT_SERVING)
+
+    def ready(self) -> bool:
+        """The server's overall status and every crm.v1 service's are SERVING: the Open
+        Inference Protocol's ServerReady answers this, so the two protocols agree."""
+        statuses = self.servicer.statuses()
+        return all(statuses.get(s) == SERVING for s in ("", *SERVICE_MODELS))
 
     def shutdown(self) -> None:
         """Every service NOT_SERVING, so balancers drain us before calls are refused; then

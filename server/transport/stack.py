@@ -24,6 +24,7 @@ from server.dataplane.churn import ChurnHandler
 from server.dataplane.inputs import InputResolver
 from server.dataplane.segmentation import SegmentationHandler
 from server.dataplane.spend import RevenueHandler, SpendHandler
+from server.dataplane.tensors import TensorHandler
 from server.metrics import ServerMetrics
 from server.models.executor import BatchingConfig, ModelExecutor
 from server.models.inflight import InFlight
@@ -34,9 +35,12 @@ from server.services.campaign import CampaignServicer
 from server.services.churn import ChurnServicer
 from server.services.integrity import IntegrityServicer
 from server.services.models import ModelServicer
+from server.services.oip import InferenceServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
 from server.stores import open_alert_hub
+
+OIP_SERVICE = "inference.GRPCInferenceService"
 
 
 def _executor(config: ServerConfig, metrics: ServerMetrics) -> ModelExecutor:
@@ -58,7 +62,7 @@ def _executor(config: ServerConfig, metrics: ServerMetrics) -> ModelExecutor:
 
 @dataclass
 class ServiceStack:
-    """The servicers of every crm.v1 service, by full service name, and what they run on."""
+    """The servicers of every crm.v1 service and the Open Inference Protocol's, by full service name, and what they run on."""
 
     registry: ModelRegistry
     plane: Plane
@@ -76,9 +80,11 @@ class ServiceStack:
         artifacts: Path | None = None,
         data_dir: Path | None = None,
         namespace: str = "",
+        ready: Callable[[], bool] = lambda: True,
     ) -> ServiceStack:
         """A stack over `artifacts` and `data_dir` (default: the configured ones); `namespace`
-        (the tenant) keeps its logs and campaigns apart in a shared store (server.stores)."""
+        (the tenant) keeps its logs and campaigns apart in a shared store (server.stores);
+        `ready` is what the Open Inference Protocol's ServerReady answers (health's view)."""
         if artifacts is not None or data_dir is not None:
             config = dataclasses.replace(
                 config,
@@ -108,6 +114,7 @@ class ServiceStack:
             "crm.v1.SpendService": SpendServicer(spend, RevenueHandler(plane), stream_pool),
             "crm.v1.IntegrityService": integrity,
             "crm.v1.CampaignService": campaign,
+            OIP_SERVICE: InferenceServicer(TensorHandler(plane), ready),
         }
         return cls(registry, plane, servicers, endless=[churn], closables=[integrity, campaign])
 

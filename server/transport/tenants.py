@@ -45,8 +45,10 @@ class Tenants:
         config: ServerConfig,
         metrics: ServerMetrics,
         stream_pool: ThreadPoolExecutor,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self._config = config
+        self._ready = ready
         self._metrics = metrics
         self._pool = stream_pool
         self._lock = threading.Lock()
@@ -104,6 +106,7 @@ class Tenants:
             artifacts=Path(config.artifacts) / tenant,
             data_dir=Path(config.data_dir) / tenant,
             namespace=tenant,
+            ready=self._ready,
         )
         with self._lock:
             listeners = list(self._listeners)

@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 
 import crm.v1
 from crm.v1 import model_pb2
+from inference import open_inference_grpc_pb2 as oip_pb2
 from server.transport.reflection import V1_SERVICE
 from tests.serverproc import REPO, RunningServer
 
@@ -139,14 +140,15 @@ class Rpc:
 
 
 def declared_rpcs() -> list[Rpc]:
-    """Every method of every service in crm.v1's generated modules, grpc.health.v1 and server
+    """Every method of every service in crm.v1's generated modules, the Open Inference
+    Protocol (inference), grpc.health.v1 and server
     reflection (v1alpha, and v1 which the server answers with the same messages)."""
     files = [
         importlib.import_module(f"crm.v1.{m.name}").DESCRIPTOR
         for m in pkgutil.iter_modules(crm.v1.__path__)
         if m.name.endswith("_pb2")
     ]
-    files += [health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR]
+    files += [oip_pb2.DESCRIPTOR, health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR]
     rpcs = []
     for file in files:
         for service in file.services_by_name.values():
