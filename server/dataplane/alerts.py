@@ -25,6 +25,24 @@ class Alert:
     scored_at_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One call's scored rows as alerts are made of them (row k of each field)."""
+
+    probabilities: np.ndarray
+    levels: np.ndarray
+    customer_ids: Sequence[str]
+    request_keys: Sequence[str]
+    model: tuple[str, int]
+    scored_at_ns: int
+
+    def alert(self, k: int) -> Alert:
+        return Alert(
+            self.customer_ids[k], self.request_keys[k], float(self.probabilities[k]),
+            int(self.levels[k]), self.model[0], self.model[1], self.scored_at_ns,
+        )  # fmt: skip
+
+
 class Subscription:
     def __init__(self, min_probability: float, min_level: int, capacity: int) -> None:
         self.min_probability = min_probability
@@ -87,30 +105,16 @@ class AlertHub:
                 if alert.probability >= sub.min_probability and alert.risk_level >= sub.min_level:
                     sub.offer(alert)
 
-    def publish(
-        self,
-        probabilities: np.ndarray,
-        levels: np.ndarray,
-        *,
-        customer_ids: list[str],
-        request_keys: list[str],
-        model: tuple[str, int],
-        scored_at_ns: int,
-    ) -> None:
+    def publish(self, scored: Scored) -> None:
         subs = self._subs  # copy-on-write list: no lock on the scoring path
         if not subs:
             return
         for sub in subs:
             hits = np.flatnonzero(
-                (probabilities >= sub.min_probability) & (levels >= sub.min_level)
+                (scored.probabilities >= sub.min_probability) & (scored.levels >= sub.min_level)
             )
-            for i in hits:
-                sub.offer(
-                    Alert(
-                        customer_ids[i], request_keys[i], float(probabilities[i]), int(levels[i]),
-                        model[0], model[1], scored_at_ns,
-                    )
-                )  # fmt: skip
+            for k in hits:
+                sub.offer(scored.alert(k))
 
 
 def to_message(alert: Alert, dropped: int) -> churn_pb2.WatchChurnAlertsResponse:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crm.v1 import common_pb2
-from server.dataplane.alerts import AlertHub
+from server.dataplane.alerts import AlertHub, Scored
 from server.dataplane.base import ModelId, Plane, ScoringHandler
 from server.dataplane.inputs import Resolved
 from server.dataplane.risk_rules import risk_levels
@@ -111,10 +111,8 @@ class ChurnHandler(ScoringHandler):
         ids = rows.customer_ids if every_row else [rows.customer_ids[i] for i in rows.scored]
         keys = rows.request_keys if every_row else [rows.request_keys[i] for i in rows.scored]
         self.live.add(probs, levels)
-        self.hub.publish(
-            probs, levels, customer_ids=ids, request_keys=keys,
-            model=(artifact.name, artifact.version), scored_at_ns=time.time_ns(),
-        )  # fmt: skip
+        model = (artifact.name, artifact.version)
+        self.hub.publish(Scored(probs, levels, ids, keys, model, time.time_ns()))
 
     def _high_value(
         self, artifact: LoadedArtifact, rows: Resolved, snapshot: FeatureSnapshot | None

@@ -23,7 +23,7 @@ from collections import deque
 import numpy as np
 import psycopg
 
-from server.dataplane.alerts import Alert, AlertHub, Subscription
+from server.dataplane.alerts import Alert, AlertHub, Scored, Subscription
 from server.errors import Unavailable
 from server.metrics import ServerMetrics
 from server.postgres.alert_wire import decode, encode, floors, wanted
@@ -92,32 +92,16 @@ class AlertRelay:
             self._dirty = True
             self._cond.notify()
 
-    def offer(
-        self,
-        namespace: str,
-        probabilities: np.ndarray,
-        levels: np.ndarray,
-        *,
-        customer_ids: list[str],
-        request_keys: list[str],
-        model: tuple[str, int],
-        scored_at_ns: int,
-    ) -> None:
+    def offer(self, namespace: str, scored: Scored) -> None:
         """On the scoring path: queue the alerts another replica would take; never blocks on
         the database (one short lock, only when something is to be sent)."""
         floor = self._floors.get(namespace)
         if floor is None:
             return
-        hits = wanted(floor, probabilities, levels)
+        hits = wanted(floor, scored.probabilities, scored.levels)
         if not len(hits):
             return
-        items = [
-            (namespace, Alert(
-                customer_ids[i], request_keys[i], float(probabilities[i]), int(levels[i]),
-                model[0], model[1], scored_at_ns,
-            ))
-            for i in hits
-        ]  # fmt: skip
+        items = [(namespace, scored.alert(k)) for k in hits]
         with self._cond:
             self._outbox.extend(items)
             over = len(self._outbox) - OUTBOX_ALERTS
@@ -373,26 +357,11 @@ class RelayedHub(AlertHub):
         if relay is not None:
             relay.subscriptions_changed()
 
-    def publish(
-        self,
-        probabilities: np.ndarray,
-        levels: np.ndarray,
-        *,
-        customer_ids: list[str],
-        request_keys: list[str],
-        model: tuple[str, int],
-        scored_at_ns: int,
-    ) -> None:
-        super().publish(
-            probabilities, levels, customer_ids=customer_ids, request_keys=request_keys,
-            model=model, scored_at_ns=scored_at_ns,
-        )  # fmt: skip
+    def publish(self, scored: Scored) -> None:
+        super().publish(scored)
         relay = self._relay
         if relay is not None:
-            relay.offer(
-                self.namespace, probabilities, levels, customer_ids=customer_ids,
-                request_keys=request_keys, model=model, scored_at_ns=scored_at_ns,
-            )  # fmt: skip
+            relay.offer(self.namespace, scored)
 
     def close(self) -> None:
         super().close()

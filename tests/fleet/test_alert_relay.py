@@ -11,7 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from server.dataplane.alerts import Alert, Subscription
+from server.dataplane.alerts import Alert, Scored, Subscription
 from server.metrics import ServerMetrics
 from server.postgres.alert_wire import MAX_PAYLOAD_BYTES, decode, encode, floors, wanted
 from server.postgres.alerts import AlertRelay, RelayedHub
@@ -88,12 +88,14 @@ def _wait_for_floors(relay: AlertRelay, *namespaces: str, present: bool = True) 
 
 def _publish(hub: RelayedHub, *alerts: tuple[str, float, int]) -> None:
     hub.publish(
-        np.array([p for _, p, _ in alerts]),
-        np.array([lv for _, _, lv in alerts]),
-        customer_ids=[f"cust-{k}" for k, _, _ in alerts],
-        request_keys=[k for k, _, _ in alerts],
-        model=("churn", 3),
-        scored_at_ns=time.time_ns(),
+        Scored(
+            np.array([p for _, p, _ in alerts]),
+            np.array([lv for _, _, lv in alerts]),
+            customer_ids=[f"cust-{k}" for k, _, _ in alerts],
+            request_keys=[k for k, _, _ in alerts],
+            model=("churn", 3),
+            scored_at_ns=time.time_ns(),
+        )
     )
 
 
