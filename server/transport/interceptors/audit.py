@@ -14,7 +14,7 @@ from server.security import principal as principals
 from server.security.audit import AuditTrail, resource_of
 from server.security.scopes import AUDITED, SCOPE_OF, UNLISTED
 from server.transport.interceptors.chain import Hooks, Method
-from server.transport.interceptors.errors import outcome
+from server.transport.interceptors.errors import ended_with
 
 
 class Audit:
@@ -50,8 +50,6 @@ class _Audited(Hooks):
     def end(
         self, entry: _Entry, context: grpc.ServicerContext, error: BaseException | None
     ) -> None:
-        if error is not None:
-            code = outcome(error, context)
-        else:
-            code = context.code() or grpc.StatusCode.OK
-        self._trail.record(self._path, entry.principal, entry.resource, code.name)
+        self._trail.record(
+            self._path, entry.principal, entry.resource, ended_with(error, context).name
+        )

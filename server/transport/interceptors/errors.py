@@ -38,6 +38,14 @@ def outcome(error: BaseException, context: grpc.ServicerContext) -> grpc.StatusC
     return grpc.StatusCode.INTERNAL
 
 
+def ended_with(error: BaseException | None, context: grpc.ServicerContext) -> grpc.StatusCode:
+    """The status a call ended with, at a stage's end: `outcome` of what ended it, else the
+    code the handler set (OK when it set none)."""
+    if error is not None:
+        return outcome(error, context)
+    return context.code() or _OK
+
+
 class ErrorStatus:
     def bind(self, method: Method) -> Hooks:
         return _Mapped(method.path)

@@ -14,7 +14,7 @@ import grpc
 
 from server.metrics import MethodMetrics, ServerMetrics
 from server.transport.interceptors.chain import Hooks, Method
-from server.transport.interceptors.errors import outcome
+from server.transport.interceptors.errors import ended_with
 
 
 class GrpcMetrics:
@@ -43,10 +43,7 @@ class _Metered(Hooks):
     def end(self, t0: float, context: grpc.ServicerContext, error: BaseException | None) -> None:
         m = self._m
         m.seconds.observe(time.perf_counter() - t0)
-        if error is not None:
-            m.handled(outcome(error, context).name).inc()
-        elif self._callback and not context.is_active():
-            m.handled("CANCELLED").inc()
+        if error is None and self._callback and not context.is_active():
+            m.handled("CANCELLED").inc()  # the callback form's client left: no error told us
         else:
-            code = context.code()
-            m.handled("OK" if code is None else code.name).inc()
+            m.handled(ended_with(error, context).name).inc()

@@ -9,7 +9,7 @@ from prometheus_client import Counter
 
 from server.security import principal as principals
 from server.transport.interceptors.chain import Hooks, Method
-from server.transport.interceptors.errors import outcome
+from server.transport.interceptors.errors import ended_with
 
 NO_TENANT = "-"
 
@@ -34,8 +34,6 @@ class _Counted(Hooks):
         return who.tenant if who is not None and who.tenant else NO_TENANT
 
     def end(self, tenant: str, context: grpc.ServicerContext, error: BaseException | None) -> None:
-        if error is not None:
-            code = outcome(error, context)
-        else:
-            code = context.code() or grpc.StatusCode.OK
-        self._counter.labels(tenant, self._service, self._method, code.name).inc()
+        self._counter.labels(
+            tenant, self._service, self._method, ended_with(error, context).name
+        ).inc()
