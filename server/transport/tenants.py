@@ -77,11 +77,11 @@ class Tenants:
         return self.stack(tenant)
 
     def stack(self, tenant: str) -> ServiceStack:
-        if not TENANT_NAME.match(tenant):  # also checked where the token is read
-            raise TenantRequired("the tenant name is not valid")
-        stack = self._stacks.get(tenant)
+        stack = self._stacks.get(tenant)  # only names that passed the check below are keys
         if stack is not None:
             return stack
+        if not TENANT_NAME.match(tenant):  # also checked where the token is read
+            raise TenantRequired("the tenant name is not valid")
         with self._lock:
             known = tenant in self._stacks or tenant in self._building
             if not known and len(self._stacks) + len(self._building) >= self._config.max_tenants:
