@@ -13,6 +13,29 @@ import math
 
 import numpy as np
 
+# Stock codes that are not merchandise (postage, fees, manual adjustments): training drops
+# their lines, and the server keeps ingested ones out of features the same way.
+NON_PRODUCT_CODES = frozenset(
+    {
+        "POST",
+        "DOT",
+        "M",
+        "D",
+        "C2",
+        "C3",
+        "S",
+        "B",
+        "CRUK",
+        "PADS",
+        "TEST001",
+        "TEST002",
+        "ADJUST",
+        "ADJUST2",
+        "AMAZONFEE",
+        "BANK CHARGES",
+        "GIFT",
+    }
+)
 QUANTITY_RULE = "must be finite and non-zero (negative for a return)"
 PRICE_RULE = "must be a finite number >= 0"
 SALE_QUANTITY_RULE = "must be a finite number > 0"
@@ -45,3 +68,8 @@ def bad_history_prices(price: np.ndarray) -> np.ndarray:
     """`bad_history_price` over a column (training's cleaning)."""
     p = np.asarray(price, dtype=np.float64)
     return ~np.isfinite(p) | (p < 0)
+
+
+def is_non_product(code: object) -> bool:
+    upper = str(code or "").strip().upper()
+    return upper in NON_PRODUCT_CODES or upper.startswith("TEST")

@@ -120,6 +120,16 @@ class ServerConfig:
         "", "per-model batching overrides, e.g. 'churn=max_rows:512,preferred_rows:32,delay_us:200'"
     )
     alert_queue_size: int = _opt(1000, "churn alerts buffered per subscriber before drop-oldest")
+    freshness_poll_seconds: float = _opt(
+        1.0,
+        "how often the server applies lines other processes or replicas ingested and checks "
+        "for a new UTC day (then ages every customer's features in bulk); 0 = only on calls",
+    )
+    test_clock_file: str = _opt(
+        "",
+        "TEST MODE ONLY: read the server's 'now' from this file (an ISO time, re-read when it "
+        "changes) instead of the system clock, so tests move days ahead; empty = system clock",
+    )
     reload_interval_seconds: float = _opt(
         5.0, "how often to rescan --artifacts; 0 disables watching"
     )
@@ -170,7 +180,8 @@ class ServerConfig:
     # -- shared state across replicas (server.stores) --
     store_url: str = _opt(
         "",
-        "where integrity logs and saved campaigns live: empty = SQLite files under --data-dir; "
+        "where integrity logs, saved campaigns and ingested transaction lines live: empty = "
+        "SQLite files under --data-dir; "
         "postgresql://user@host:port/db = one PostgreSQL database replicas share",
     )
     signing_key_file: str = _opt(
@@ -212,6 +223,8 @@ class ServerConfig:
             )
         if self.batch_max_rows < 1 or self.batch_preferred_rows < 1 or self.alert_queue_size < 1:
             problems.append("batch_max_rows, batch_preferred_rows, alert_queue_size must be >= 1")
+        if self.freshness_poll_seconds < 0:
+            problems.append("freshness_poll_seconds must be >= 0")
         if self.batch_queue_delay_us < 0:
             problems.append("batch_queue_delay_us must be >= 0")
         if self.max_request_rows < 1:

@@ -1,4 +1,4 @@
-"""The one place that picks where integrity logs and saved campaigns live, from --store-url:
+"""The one place that picks where integrity logs, saved campaigns and ingested lines live, from --store-url:
 SQLite files under the data dir (the zero-config default), or a PostgreSQL database replicas
 share. Everything else sees one interface per store (LogStoreBase, CampaignStoreBase). The
 same setting decides whether churn alerts stay in the process or reach every replica."""
@@ -10,6 +10,9 @@ from pathlib import Path
 from server.campaign.store import STORE_FILE, CampaignStore, CampaignStoreBase
 from server.config import ServerConfig
 from server.dataplane.alerts import AlertHub
+from server.freshness.lines import STORE_FILE as LINES_FILE
+from server.freshness.lines import LineStoreBase
+from server.freshness.sqlite_lines import SqliteLineStore
 from server.integrity.base import LogStoreBase
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.store import LogStore
@@ -55,6 +58,15 @@ def open_campaign_store(config: ServerConfig, namespace: str = "") -> CampaignSt
 
         return PgCampaignStore(config.store_url, namespace)
     return CampaignStore(config.data_dir / STORE_FILE, namespace)
+
+
+def open_line_store(config: ServerConfig, namespace: str = "") -> LineStoreBase:
+    """The ingested transaction lines of one namespace (tenant) under this configuration."""
+    if uses_postgres(config):
+        from server.freshness.pg_lines import PgLineStore
+
+        return PgLineStore(config.store_url, namespace)
+    return SqliteLineStore(config.data_dir / LINES_FILE, namespace)
 
 
 def open_alert_hub(config: ServerConfig, metrics: ServerMetrics, namespace: str = "") -> AlertHub:

@@ -31,29 +31,13 @@ from crm.features import (
     cancellation_mask,
     per_distinct,
 )
-from crm.line_rules import bad_history_prices, bad_history_quantities
-
-NON_PRODUCT_CODES = frozenset(
-    {
-        "POST",
-        "DOT",
-        "M",
-        "D",
-        "C2",
-        "C3",
-        "S",
-        "B",
-        "CRUK",
-        "PADS",
-        "TEST001",
-        "TEST002",
-        "ADJUST",
-        "ADJUST2",
-        "AMAZONFEE",
-        "BANK CHARGES",
-        "GIFT",
-    }
+from crm.line_rules import (  # noqa: F401  (NON_PRODUCT_CODES: re-exported)
+    NON_PRODUCT_CODES,
+    bad_history_prices,
+    bad_history_quantities,
+    is_non_product,
 )
+
 RULES: tuple[str, ...] = (
     "missing_customer_id",
     "non_product_code",
@@ -80,11 +64,6 @@ class CleaningReport:
             "dropped": dict(self.dropped),
             "flagged": dict(self.flagged),
         }
-
-
-def is_non_product(code: object) -> bool:
-    upper = str(code or "").strip().upper()
-    return upper in NON_PRODUCT_CODES or upper.startswith("TEST")
 
 
 def clean(lines: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from crm.artifacts import KIND_FEATURES, KIND_INVENTORY, KIND_PRODUCTS
 from crm.demand import HISTORY_DAYS
+from crm.history import HISTORY_FILE, history_arrays
 from training.observations import FeatureStore
 from training.products import ProductPanel
 from training.synthetic import synthetic_inventory
@@ -30,14 +31,16 @@ def _csv(frame: pd.DataFrame) -> bytes:
 def feature_snapshot(
     store: FeatureStore, as_of: pd.Timestamp
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Every customer's features as of the data's end, for scoring by customer_id."""
+    """Every customer's features as of the data's end, for scoring by customer_id, and the
+    cleaned lines they came from, so the server ages them and adds new lines."""
     ids, values = store.at(as_of)
     files = {
         "snapshot.npz": _npz(
             customer_ids=np.asarray([str(i) for i in ids], dtype=str),
             values=values.astype(np.float32),
             feature_names=np.asarray(store.names, dtype=str),
-        )
+        ),
+        HISTORY_FILE: _npz(**history_arrays(store.prepared)),
     }
     manifest = {
         "kind": KIND_FEATURES,
@@ -50,7 +53,11 @@ def feature_snapshot(
             "customer_ids": "str [N]",
             "values": "float32 [N, F] in `features` order",
             "feature_names": "str [F]",
+            HISTORY_FILE: "the cleaned lines before as_of (crm.history): the server recomputes "
+            "features from them as of each day and adds ingested lines",
         },
+        # The server recomputes these rows as of its own day (crm.history), so by-id scores age.
+        "serving_ages_features": True,
     }
     return files, manifest
 

@@ -26,7 +26,7 @@ from crm.v1 import common_pb2 as crm_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x63rm/v1/churn.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\x0eRecommendation\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"C\n\x0b\x43hurnDriver\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"\x95\x01\n\x13PredictChurnRequest\x12(\n\tcustomers\x18\x01 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x17\n\x0finclude_drivers\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\"\xfe\x01\n\x0f\x43hurnPrediction\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x13\n\x0bprobability\x18\x04 \x01(\x01\x12%\n\nrisk_level\x18\x05 \x01(\x0e\x32\x11.crm.v1.RiskLevel\x12/\n\x0frecommendations\x18\x06 \x03(\x0b\x32\x16.crm.v1.Recommendation\x12$\n\x07\x64rivers\x18\x07 \x03(\x0b\x32\x13.crm.v1.ChurnDriver\x12\x1f\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x10.crm.v1.RowError\"U\n\x0c\x43hurnColumns\x12\x19\n\rprobabilities\x18\x01 \x03(\x02\x42\x02\x10\x01\x12*\n\x0brisk_levels\x18\x02 \x03(\x0e\x32\x11.crm.v1.RiskLevelB\x02\x10\x01\"\xa2\x01\n\x14PredictChurnResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x14\n\x0chorizon_days\x18\x02 \x01(\x05\x12,\n\x0bpredictions\x18\x03 \x03(\x0b\x32\x17.crm.v1.ChurnPrediction\x12%\n\x07\x63olumns\x18\x04 \x01(\x0b\x32\x14.crm.v1.ChurnColumns\"\x96\x01\n\x19StreamPredictChurnRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\tcustomers\x18\x02 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x17\n\x0finclude_drivers\x18\x04 \x01(\x08\"\xba\x01\n\x1aStreamPredictChurnResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x1f\n\x05model\x18\x02 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x14\n\x0chorizon_days\x18\x03 \x01(\x05\x12,\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x17.crm.v1.ChurnPrediction\x12%\n\x07\x63olumns\x18\x05 \x01(\x0b\x32\x14.crm.v1.ChurnColumns\"]\n\x17WatchChurnAlertsRequest\x12\x17\n\x0fmin_probability\x18\x01 \x01(\x01\x12)\n\x0emin_risk_level\x18\x02 \x01(\x0e\x32\x11.crm.v1.RiskLevel\"\xc2\x01\n\nChurnAlert\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0brequest_key\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x01\x12%\n\nrisk_level\x18\x04 \x01(\x0e\x32\x11.crm.v1.RiskLevel\x12\x1f\n\x05model\x18\x05 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12-\n\tscored_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x18WatchChurnAlertsResponse\x12!\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x12.crm.v1.ChurnAlert\x12\x15\n\rdropped_total\x18\x02 \x01(\x04\"\x16\n\x14GetChurnStatsRequest\"F\n\x0eRiskLevelCount\x12%\n\nrisk_level\x18\x01 \x01(\x0e\x32\x11.crm.v1.RiskLevel\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\x90\x01\n\nChurnStats\x12\x0e\n\x06scored\x18\x01 \x01(\x04\x12-\n\rby_risk_level\x18\x02 \x03(\x0b\x32\x16.crm.v1.RiskLevelCount\x12)\n\x0c\x64istribution\x18\x03 \x03(\x0b\x32\x13.crm.v1.ScoreBucket\x12\x18\n\x10mean_probability\x18\x04 \x01(\x01\"\x99\x01\n\x15GetChurnStatsResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12 \n\x04live\x18\x02 \x01(\x0b\x32\x12.crm.v1.ChurnStats\x12$\n\x08snapshot\x18\x03 \x01(\x0b\x32\x12.crm.v1.ChurnStats\x12\x17\n\x0frisk_thresholds\x18\x04 \x03(\x01*\x80\x01\n\tRiskLevel\x12\x1a\n\x16RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0eRISK_LEVEL_LOW\x10\x01\x12\x15\n\x11RISK_LEVEL_MEDIUM\x10\x02\x12\x13\n\x0fRISK_LEVEL_HIGH\x10\x03\x12\x17\n\x13RISK_LEVEL_CRITICAL\x10\x04\x32\xe1\x02\n\x0c\x43hurnService\x12I\n\x0cPredictChurn\x12\x1b.crm.v1.PredictChurnRequest\x1a\x1c.crm.v1.PredictChurnResponse\x12_\n\x12StreamPredictChurn\x12!.crm.v1.StreamPredictChurnRequest\x1a\".crm.v1.StreamPredictChurnResponse(\x01\x30\x01\x12W\n\x10WatchChurnAlerts\x12\x1f.crm.v1.WatchChurnAlertsRequest\x1a .crm.v1.WatchChurnAlertsResponse0\x01\x12L\n\rGetChurnStats\x12\x1c.crm.v1.GetChurnStatsRequest\x1a\x1d.crm.v1.GetChurnStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x63rm/v1/churn.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\x0eRecommendation\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"C\n\x0b\x43hurnDriver\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"\xc0\x01\n\x13PredictChurnRequest\x12(\n\tcustomers\x18\x01 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x17\n\x0finclude_drivers\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfe\x01\n\x0f\x43hurnPrediction\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x13\n\x0bprobability\x18\x04 \x01(\x01\x12%\n\nrisk_level\x18\x05 \x01(\x0e\x32\x11.crm.v1.RiskLevel\x12/\n\x0frecommendations\x18\x06 \x03(\x0b\x32\x16.crm.v1.Recommendation\x12$\n\x07\x64rivers\x18\x07 \x03(\x0b\x32\x13.crm.v1.ChurnDriver\x12\x1f\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x10.crm.v1.RowError\"U\n\x0c\x43hurnColumns\x12\x19\n\rprobabilities\x18\x01 \x03(\x02\x42\x02\x10\x01\x12*\n\x0brisk_levels\x18\x02 \x03(\x0e\x32\x11.crm.v1.RiskLevelB\x02\x10\x01\"\xcd\x01\n\x14PredictChurnResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x14\n\x0chorizon_days\x18\x02 \x01(\x05\x12,\n\x0bpredictions\x18\x03 \x03(\x0b\x32\x17.crm.v1.ChurnPrediction\x12%\n\x07\x63olumns\x18\x04 \x01(\x0b\x32\x14.crm.v1.ChurnColumns\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc1\x01\n\x19StreamPredictChurnRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\tcustomers\x18\x02 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x17\n\x0finclude_drivers\x18\x04 \x01(\x08\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe5\x01\n\x1aStreamPredictChurnResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x1f\n\x05model\x18\x02 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x14\n\x0chorizon_days\x18\x03 \x01(\x05\x12,\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x17.crm.v1.ChurnPrediction\x12%\n\x07\x63olumns\x18\x05 \x01(\x0b\x32\x14.crm.v1.ChurnColumns\x12)\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x17WatchChurnAlertsRequest\x12\x17\n\x0fmin_probability\x18\x01 \x01(\x01\x12)\n\x0emin_risk_level\x18\x02 \x01(\x0e\x32\x11.crm.v1.RiskLevel\"\xd3\x02\n\nChurnAlert\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0brequest_key\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x01\x12%\n\nrisk_level\x18\x04 \x01(\x0e\x32\x11.crm.v1.RiskLevel\x12\x1f\n\x05model\x18\x05 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12-\n\tscored_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12.\n\x13previous_risk_level\x18\x08 \x01(\x0e\x32\x11.crm.v1.RiskLevel\x12$\n\x07\x64rivers\x18\t \x03(\x0b\x32\x13.crm.v1.ChurnDriver\x12)\n\x05\x61s_of\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x18WatchChurnAlertsResponse\x12!\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x12.crm.v1.ChurnAlert\x12\x15\n\rdropped_total\x18\x02 \x01(\x04\"\x16\n\x14GetChurnStatsRequest\"F\n\x0eRiskLevelCount\x12%\n\nrisk_level\x18\x01 \x01(\x0e\x32\x11.crm.v1.RiskLevel\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\x90\x01\n\nChurnStats\x12\x0e\n\x06scored\x18\x01 \x01(\x04\x12-\n\rby_risk_level\x18\x02 \x03(\x0b\x32\x16.crm.v1.RiskLevelCount\x12)\n\x0c\x64istribution\x18\x03 \x03(\x0b\x32\x13.crm.v1.ScoreBucket\x12\x18\n\x10mean_probability\x18\x04 \x01(\x01\"\x99\x01\n\x15GetChurnStatsResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12 \n\x04live\x18\x02 \x01(\x0b\x32\x12.crm.v1.ChurnStats\x12$\n\x08snapshot\x18\x03 \x01(\x0b\x32\x12.crm.v1.ChurnStats\x12\x17\n\x0frisk_thresholds\x18\x04 \x03(\x01*\x80\x01\n\tRiskLevel\x12\x1a\n\x16RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0eRISK_LEVEL_LOW\x10\x01\x12\x15\n\x11RISK_LEVEL_MEDIUM\x10\x02\x12\x13\n\x0fRISK_LEVEL_HIGH\x10\x03\x12\x17\n\x13RISK_LEVEL_CRITICAL\x10\x04\x32\xe1\x02\n\x0c\x43hurnService\x12I\n\x0cPredictChurn\x12\x1b.crm.v1.PredictChurnRequest\x1a\x1c.crm.v1.PredictChurnResponse\x12_\n\x12StreamPredictChurn\x12!.crm.v1.StreamPredictChurnRequest\x1a\".crm.v1.StreamPredictChurnResponse(\x01\x30\x01\x12W\n\x10WatchChurnAlerts\x12\x1f.crm.v1.WatchChurnAlertsRequest\x1a .crm.v1.WatchChurnAlertsResponse0\x01\x12L\n\rGetChurnStats\x12\x1c.crm.v1.GetChurnStatsRequest\x1a\x1d.crm.v1.GetChurnStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,38 +37,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHURNCOLUMNS'].fields_by_name['probabilities']._serialized_options = b'\020\001'
   _globals['_CHURNCOLUMNS'].fields_by_name['risk_levels']._loaded_options = None
   _globals['_CHURNCOLUMNS'].fields_by_name['risk_levels']._serialized_options = b'\020\001'
-  _globals['_RISKLEVEL']._serialized_start=1980
-  _globals['_RISKLEVEL']._serialized_end=2108
+  _globals['_RISKLEVEL']._serialized_start=2297
+  _globals['_RISKLEVEL']._serialized_end=2425
   _globals['_RECOMMENDATION']._serialized_start=84
   _globals['_RECOMMENDATION']._serialized_end=128
   _globals['_CHURNDRIVER']._serialized_start=130
   _globals['_CHURNDRIVER']._serialized_end=197
   _globals['_PREDICTCHURNREQUEST']._serialized_start=200
-  _globals['_PREDICTCHURNREQUEST']._serialized_end=349
-  _globals['_CHURNPREDICTION']._serialized_start=352
-  _globals['_CHURNPREDICTION']._serialized_end=606
-  _globals['_CHURNCOLUMNS']._serialized_start=608
-  _globals['_CHURNCOLUMNS']._serialized_end=693
-  _globals['_PREDICTCHURNRESPONSE']._serialized_start=696
-  _globals['_PREDICTCHURNRESPONSE']._serialized_end=858
-  _globals['_STREAMPREDICTCHURNREQUEST']._serialized_start=861
-  _globals['_STREAMPREDICTCHURNREQUEST']._serialized_end=1011
-  _globals['_STREAMPREDICTCHURNRESPONSE']._serialized_start=1014
-  _globals['_STREAMPREDICTCHURNRESPONSE']._serialized_end=1200
-  _globals['_WATCHCHURNALERTSREQUEST']._serialized_start=1202
-  _globals['_WATCHCHURNALERTSREQUEST']._serialized_end=1295
-  _globals['_CHURNALERT']._serialized_start=1298
-  _globals['_CHURNALERT']._serialized_end=1492
-  _globals['_WATCHCHURNALERTSRESPONSE']._serialized_start=1494
-  _globals['_WATCHCHURNALERTSRESPONSE']._serialized_end=1578
-  _globals['_GETCHURNSTATSREQUEST']._serialized_start=1580
-  _globals['_GETCHURNSTATSREQUEST']._serialized_end=1602
-  _globals['_RISKLEVELCOUNT']._serialized_start=1604
-  _globals['_RISKLEVELCOUNT']._serialized_end=1674
-  _globals['_CHURNSTATS']._serialized_start=1677
-  _globals['_CHURNSTATS']._serialized_end=1821
-  _globals['_GETCHURNSTATSRESPONSE']._serialized_start=1824
-  _globals['_GETCHURNSTATSRESPONSE']._serialized_end=1977
-  _globals['_CHURNSERVICE']._serialized_start=2111
-  _globals['_CHURNSERVICE']._serialized_end=2464
+  _globals['_PREDICTCHURNREQUEST']._serialized_end=392
+  _globals['_CHURNPREDICTION']._serialized_start=395
+  _globals['_CHURNPREDICTION']._serialized_end=649
+  _globals['_CHURNCOLUMNS']._serialized_start=651
+  _globals['_CHURNCOLUMNS']._serialized_end=736
+  _globals['_PREDICTCHURNRESPONSE']._serialized_start=739
+  _globals['_PREDICTCHURNRESPONSE']._serialized_end=944
+  _globals['_STREAMPREDICTCHURNREQUEST']._serialized_start=947
+  _globals['_STREAMPREDICTCHURNREQUEST']._serialized_end=1140
+  _globals['_STREAMPREDICTCHURNRESPONSE']._serialized_start=1143
+  _globals['_STREAMPREDICTCHURNRESPONSE']._serialized_end=1372
+  _globals['_WATCHCHURNALERTSREQUEST']._serialized_start=1374
+  _globals['_WATCHCHURNALERTSREQUEST']._serialized_end=1467
+  _globals['_CHURNALERT']._serialized_start=1470
+  _globals['_CHURNALERT']._serialized_end=1809
+  _globals['_WATCHCHURNALERTSRESPONSE']._serialized_start=1811
+  _globals['_WATCHCHURNALERTSRESPONSE']._serialized_end=1895
+  _globals['_GETCHURNSTATSREQUEST']._serialized_start=1897
+  _globals['_GETCHURNSTATSREQUEST']._serialized_end=1919
+  _globals['_RISKLEVELCOUNT']._serialized_start=1921
+  _globals['_RISKLEVELCOUNT']._serialized_end=1991
+  _globals['_CHURNSTATS']._serialized_start=1994
+  _globals['_CHURNSTATS']._serialized_end=2138
+  _globals['_GETCHURNSTATSRESPONSE']._serialized_start=2141
+  _globals['_GETCHURNSTATSRESPONSE']._serialized_end=2294
+  _globals['_CHURNSERVICE']._serialized_start=2428
+  _globals['_CHURNSERVICE']._serialized_end=2781
 # @@protoc_insertion_point(module_scope)

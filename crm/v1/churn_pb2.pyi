@@ -43,16 +43,18 @@ class ChurnDriver(_message.Message):
     def __init__(self, feature: _Optional[str] = ..., value: _Optional[float] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class PredictChurnRequest(_message.Message):
-    __slots__ = ("customers", "batch", "include_drivers", "model_version")
+    __slots__ = ("customers", "batch", "include_drivers", "model_version", "as_of")
     CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_DRIVERS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     customers: _containers.RepeatedCompositeFieldContainer[_common_pb2.CustomerInput]
     batch: _common_pb2.FeatureMatrix
     include_drivers: bool
     model_version: int
-    def __init__(self, customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., include_drivers: _Optional[bool] = ..., model_version: _Optional[int] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., include_drivers: _Optional[bool] = ..., model_version: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ChurnPrediction(_message.Message):
     __slots__ = ("index", "customer_id", "request_key", "probability", "risk_level", "recommendations", "drivers", "error")
@@ -83,42 +85,48 @@ class ChurnColumns(_message.Message):
     def __init__(self, probabilities: _Optional[_Iterable[float]] = ..., risk_levels: _Optional[_Iterable[_Union[RiskLevel, str]]] = ...) -> None: ...
 
 class PredictChurnResponse(_message.Message):
-    __slots__ = ("model", "horizon_days", "predictions", "columns")
+    __slots__ = ("model", "horizon_days", "predictions", "columns", "as_of")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     horizon_days: int
     predictions: _containers.RepeatedCompositeFieldContainer[ChurnPrediction]
     columns: ChurnColumns
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[ChurnPrediction, _Mapping]]] = ..., columns: _Optional[_Union[ChurnColumns, _Mapping]] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[ChurnPrediction, _Mapping]]] = ..., columns: _Optional[_Union[ChurnColumns, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamPredictChurnRequest(_message.Message):
-    __slots__ = ("sequence", "customers", "batch", "include_drivers")
+    __slots__ = ("sequence", "customers", "batch", "include_drivers", "as_of")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     customers: _containers.RepeatedCompositeFieldContainer[_common_pb2.CustomerInput]
     batch: _common_pb2.FeatureMatrix
     include_drivers: bool
-    def __init__(self, sequence: _Optional[int] = ..., customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., include_drivers: _Optional[bool] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, sequence: _Optional[int] = ..., customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., include_drivers: _Optional[bool] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamPredictChurnResponse(_message.Message):
-    __slots__ = ("sequence", "model", "horizon_days", "predictions", "columns")
+    __slots__ = ("sequence", "model", "horizon_days", "predictions", "columns", "as_of")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     model: _common_pb2.ModelRef
     horizon_days: int
     predictions: _containers.RepeatedCompositeFieldContainer[ChurnPrediction]
     columns: ChurnColumns
-    def __init__(self, sequence: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[ChurnPrediction, _Mapping]]] = ..., columns: _Optional[_Union[ChurnColumns, _Mapping]] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, sequence: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[ChurnPrediction, _Mapping]]] = ..., columns: _Optional[_Union[ChurnColumns, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WatchChurnAlertsRequest(_message.Message):
     __slots__ = ("min_probability", "min_risk_level")
@@ -129,20 +137,28 @@ class WatchChurnAlertsRequest(_message.Message):
     def __init__(self, min_probability: _Optional[float] = ..., min_risk_level: _Optional[_Union[RiskLevel, str]] = ...) -> None: ...
 
 class ChurnAlert(_message.Message):
-    __slots__ = ("customer_id", "request_key", "probability", "risk_level", "model", "scored_at")
+    __slots__ = ("customer_id", "request_key", "probability", "risk_level", "model", "scored_at", "reason", "previous_risk_level", "drivers", "as_of")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     RISK_LEVEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SCORED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_RISK_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     request_key: str
     probability: float
     risk_level: RiskLevel
     model: _common_pb2.ModelRef
     scored_at: _timestamp_pb2.Timestamp
-    def __init__(self, customer_id: _Optional[str] = ..., request_key: _Optional[str] = ..., probability: _Optional[float] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., scored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    reason: str
+    previous_risk_level: RiskLevel
+    drivers: _containers.RepeatedCompositeFieldContainer[ChurnDriver]
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, customer_id: _Optional[str] = ..., request_key: _Optional[str] = ..., probability: _Optional[float] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., scored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., previous_risk_level: _Optional[_Union[RiskLevel, str]] = ..., drivers: _Optional[_Iterable[_Union[ChurnDriver, _Mapping]]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WatchChurnAlertsResponse(_message.Message):
     __slots__ = ("alert", "dropped_total")

@@ -76,7 +76,9 @@ class ChurnServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchChurnAlerts(self, request, context):
-        """Live alerts: every customer scored at or above the subscriber's threshold, by any caller.
+        """Live alerts: every customer scored at or above the subscriber's threshold, by any caller,
+        and every customer whose risk level rises to it through an ingested line or the daily
+        ageing of features (without anyone scoring them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -23,6 +23,11 @@ class Alert:
     model_name: str
     model_version: int
     scored_at_ns: int
+    # Proactive alerts (server.freshness): why, the level before, drivers and the as-of time.
+    reason: str = ""
+    previous_level: int = 0
+    drivers: tuple[tuple[str, float, float], ...] = ()  # (feature, value, contribution)
+    as_of_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +40,17 @@ class Scored:
     request_keys: Sequence[str]
     model: tuple[str, int]
     scored_at_ns: int
+    reason: str = ""
+    previous_levels: np.ndarray | None = None
+    drivers: Sequence[tuple[tuple[str, float, float], ...]] | None = None
+    as_of_ns: int = 0
 
     def alert(self, k: int) -> Alert:
         return Alert(
             self.customer_ids[k], self.request_keys[k], float(self.probabilities[k]),
-            int(self.levels[k]), self.model[0], self.model[1], self.scored_at_ns,
+            int(self.levels[k]), self.model[0], self.model[1], self.scored_at_ns, self.reason,
+            0 if self.previous_levels is None else int(self.previous_levels[k]),
+            () if self.drivers is None else self.drivers[k], self.as_of_ns,
         )  # fmt: skip
 
 
@@ -127,4 +138,10 @@ def to_message(alert: Alert, dropped: int) -> churn_pb2.WatchChurnAlertsResponse
     a.model.name = alert.model_name
     a.model.version = alert.model_version
     a.scored_at.FromNanoseconds(alert.scored_at_ns)
+    if alert.reason:
+        a.reason = alert.reason
+        a.previous_risk_level = alert.previous_level  # type: ignore[assignment]
+        a.as_of.FromNanoseconds(alert.as_of_ns)
+        for feature, value, contribution in alert.drivers:
+            a.drivers.add(feature=feature, value=value, contribution=contribution)
     return response

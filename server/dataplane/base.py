@@ -14,7 +14,8 @@ import numpy as np
 
 from crm.v1 import common_pb2
 from server.dataplane.inputs import InputResolver, Resolved
-from server.errors import InvalidArgument, NotFound, Unavailable
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from server.freshness.state import FreshFeatures
 from server.models.executor import ModelExecutor, Outputs
 from server.models.registry import LoadedArtifact, ModelRegistry
 from server.models.snapshot import FeatureSnapshot
@@ -36,11 +37,18 @@ class ModelId:
 
 
 class VersionCache:
-    """Values derived from (model version, snapshot version): computed once, reused."""
+    """Values derived from (model version, snapshot version): computed once, reused; the
+    oldest are dropped first (snapshots change with every ingested batch)."""
+
+    SIZE = 16
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[Hashable, Any] = {}
+
+    def peek(self, key: Hashable) -> Any | None:
+        with self._lock:
+            return self._values.get(key)
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
@@ -48,10 +56,19 @@ class VersionCache:
                 return self._values[key]
         value = compute()
         with self._lock:
-            if len(self._values) > 16:
-                self._values.clear()
+            while len(self._values) >= self.SIZE:
+                del self._values[next(iter(self._values))]
             self._values[key] = value
         return value
+
+
+def artifact_snapshot(registry: ModelRegistry) -> FeatureSnapshot | None:
+    """The features artifact's rows, as training wrote them (None when none is loaded)."""
+    try:
+        payload = registry.get(FEATURES_ARTIFACT).payload
+    except (Unavailable, NotFound):
+        return None
+    return payload if isinstance(payload, FeatureSnapshot) else None
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,7 @@ class Plane:
     registry: ModelRegistry
     executor: ModelExecutor
     resolver: InputResolver
+    fresh: FreshFeatures | None = None  # by-id rows as of today (None: the artifact's rows)
 
     def artifact(self, name: str, version: int = 0) -> LoadedArtifact:
         """Model `name` at `version` (0: the serving one). A negative version is the caller's
@@ -76,11 +94,32 @@ class Plane:
             raise Unavailable(f"model {name!r} is not loaded") from None
 
     def snapshot(self) -> FeatureSnapshot | None:
-        try:
-            payload = self.registry.get(FEATURES_ARTIFACT).payload
-        except (Unavailable, NotFound):
-            return None
-        return payload if isinstance(payload, FeatureSnapshot) else None
+        """Every known customer's features: as of the end of today when the features artifact
+        shipped its history (server.freshness), else the artifact's rows as training wrote them."""
+        if self.fresh is not None:
+            fresh = self.fresh.snapshot()
+            if fresh is not None:
+                return fresh
+        return self.artifact_snapshot()
+
+    def artifact_snapshot(self) -> FeatureSnapshot | None:
+        return artifact_snapshot(self.registry)
+
+    def snapshot_at(
+        self, customers: Sequence[common_pb2.CustomerInput], as_of_ns: int | None
+    ) -> FeatureSnapshot | None:
+        """The snapshot by-id rows of one call come from: today's, or the named customers'
+        rows as of `as_of_ns` (an explicit as-of time in the request)."""
+        if as_of_ns is None:
+            return self.snapshot()
+        current = self.fresh.snapshot() if self.fresh is not None else None
+        if self.fresh is None or current is None:
+            raise FailedPrecondition(
+                "the features artifact has no customer history, so as_of cannot be served: "
+                "retrain with this version of training"
+            )
+        ids = [c.customer_id.strip() for c in customers if c.WhichOneof("input") == "customer_id"]
+        return self.fresh.snapshot_at(ids, as_of_ns / 1e9)
 
     def run(self, artifact: LoadedArtifact, matrix: np.ndarray, timeout: float | None) -> Outputs:
         return self.executor.run(artifact, matrix, timeout)
@@ -121,7 +160,8 @@ class ScoringHandler:
         model run: under load one onnxruntime call costs far more than its 10-20 us.
         """
         rows, snapshot = resolved.snapshot_rows, resolved.snapshot
-        if rows is not None and snapshot is not None:
+        precomputable = getattr(snapshot, "precomputable", True)
+        if rows is not None and snapshot is not None and precomputable:
             scored = self.snapshot_outputs(artifact, snapshot)
             if scored is not None:
                 self.plane.executor.count_precomputed(artifact, rows.size)
@@ -148,8 +188,25 @@ class ScoringHandler:
         if snapshot is None or len(snapshot) == 0:
             return None
 
+        names = artifact.model.feature_names
+
         def compute() -> Outputs:
-            return self.plane.run(artifact, snapshot.matrix(artifact.model.feature_names), None)
+            parent = getattr(snapshot, "parent", None)
+            before = None
+            if parent is not None:
+                before = self.cache.peek(("snapshot", artifact.name, artifact.version, parent[0]))
+            if before is None:
+                return self.plane.run(artifact, snapshot.matrix(names), None)
+            # patched from a snapshot already scored: score only the rows that differ
+            rows = parent[1]
+            changed = self.plane.run(artifact, snapshot.matrix(names, rows), None)
+            out = {}
+            for name, values in before.items():
+                grown = np.zeros((len(snapshot), *values.shape[1:]), dtype=values.dtype)
+                grown[: len(values)] = values
+                grown[rows] = np.asarray(changed[name]).reshape(len(rows), *values.shape[1:])
+                out[name] = grown
+            return out
 
         key = ("snapshot", artifact.name, artifact.version, snapshot.version)
         return snapshot, self.cache.get(key, compute)

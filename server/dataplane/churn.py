@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,10 +15,13 @@ from server.dataplane.base import ModelId, Plane, ScoringHandler
 from server.dataplane.inputs import Resolved
 from server.dataplane.risk_rules import risk_levels
 from server.dataplane.score_stats import ScoreStats
+from server.errors import Unavailable
+from server.freshness.state import Change
 from server.models.registry import LoadedArtifact
 from server.models.snapshot import FeatureSnapshot
 from server.models.specs import ChurnSpec
 
+log = logging.getLogger("crm.churn")
 TOP_DRIVERS = 3
 HIGH_VALUE_QUANTILE = 80.0  # net spend at or above this percentile of the snapshot
 _EPS = 1e-6
@@ -46,6 +50,7 @@ class ChurnScores:
     levels: np.ndarray  # RiskLevel values [k]
     high_value: np.ndarray  # bool [k]: net spend in the snapshot's top quintile
     drivers: list[list[Driver]] | None  # per scored row, when asked for
+    as_of_ns: int | None = None  # the as-of time of rows given by customer_id
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,18 @@ class ChurnHandler(ScoringHandler):
         with_high_value: bool = False,
         version: int = 0,
         timeout: float | None = None,
+        as_of_ns: int | None = None,
     ) -> ChurnScores:
         """Scores of `customers` or the columnar `batch`. A columnar reply carries no
         recommendations, so it skips the high-value flag they need unless `with_high_value`
-        (bulk scoring, which writes recommendations for columnar rows)."""
+        (bulk scoring, which writes recommendations for columnar rows). Customers by id are
+        scored as of `as_of_ns` when given, else as of the end of today."""
         with self.plane.counted():
             artifact = self.model(version)
             spec: ChurnSpec = artifact.spec
             snapshot = self.plane.snapshot()  # once per call: rows, high value, drivers agree
-            rows = self.resolve(artifact, customers, batch, snapshot)
+            by_id = snapshot if as_of_ns is None else self.plane.snapshot_at(customers, as_of_ns)
+            rows = self.resolve(artifact, customers, batch, by_id)
             out = self.score(artifact, rows, timeout)
             probs = np.asarray(out.get("probability", ()), dtype=np.float64).reshape(-1)
             levels = risk_levels(probs, spec.risk_thresholds)
@@ -102,6 +110,7 @@ class ChurnHandler(ScoringHandler):
                 self._drivers(artifact, rows.matrix, probs, snapshot)
                 if include_drivers and not columnar
                 else None,
+                by_id.as_of_ns if by_id is not None else None,
             )
 
     def _publish(
@@ -162,6 +171,55 @@ class ChurnHandler(ScoringHandler):
                 ]
             )
         return result
+
+    def on_change(self, change: Change) -> None:
+        """A freshness listener: customers whose risk level rose through an ingested line or
+        the daily ageing go to the alert hub, with drivers, though nobody scored them."""
+        try:
+            artifact = self.model()
+        except Unavailable:
+            return
+        after = change.after
+        ids = change.customer_ids if change.customer_ids is not None else list(after.customer_ids)
+        if not ids:
+            return
+        started = time.perf_counter()
+        new_out = self.snapshot_outputs(artifact, after)
+        old_out = self.snapshot_outputs(artifact, change.before)
+        if new_out is None:
+            return
+        thresholds = artifact.spec.risk_thresholds
+        rows = np.array([after.row_of(c) for c in ids], dtype=np.int64)
+        probs = np.asarray(new_out[1]["probability"], np.float64).reshape(-1)[rows]
+        levels = risk_levels(probs, thresholds)
+        before = np.array([change.before.row_of(c) for c in ids], dtype=object)
+        known = np.array([r is not None for r in before], dtype=bool)
+        old_levels = np.zeros(len(ids), dtype=levels.dtype)
+        if old_out is not None and known.any():
+            old_rows = before[known].astype(np.int64)
+            old = np.asarray(old_out[1]["probability"], np.float64).reshape(-1)[old_rows]
+            old_levels[known] = risk_levels(old, thresholds)
+        rising = np.flatnonzero(levels > old_levels)
+        if not rising.size:
+            return
+        names = artifact.model.feature_names
+        drivers = self._drivers(artifact, after.matrix(names, rows[rising]), probs[rising], after)
+        self.hub.publish(
+            Scored(
+                probs[rising], levels[rising], [ids[k] for k in rising], [""] * rising.size,
+                (artifact.name, artifact.version), change.at_ns, change.reason,
+                old_levels[rising],
+                [tuple((d.feature, d.value, d.contribution) for d in row) for row in drivers],
+                after.as_of_ns or 0,
+            )
+        )  # fmt: skip
+        log.info(
+            "risk rises published",
+            extra={
+                "reason": change.reason, "customers": len(ids), "rises": int(rising.size),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )  # fmt: skip
 
     def stats(self) -> ChurnStats:
         artifact = self.model()

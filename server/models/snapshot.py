@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from crm.history import HISTORY_FILE
 
 SNAPSHOT_FILE = "snapshot.npz"
 
@@ -21,6 +25,9 @@ class FeatureSnapshot:
         feature_names: Sequence[str],
         as_of: str = "",
         version: int = 0,
+        *,
+        index: dict[str, int] | None = None,
+        history: Path | None = None,
     ) -> None:
         self.customer_ids = np.asarray([str(c) for c in customer_ids], dtype=object)
         self.values = np.ascontiguousarray(values, dtype=np.float32)
@@ -32,11 +39,23 @@ class FeatureSnapshot:
                 f"snapshot values {self.values.shape} do not match "
                 f"{len(self.customer_ids)} ids x {len(self.feature_names)} features"
             )
-        self._row = {cid: i for i, cid in enumerate(self.customer_ids)}
+        # `index` lets a derived snapshot share its parent's id -> row map (server.freshness).
+        self._row = index if index is not None else {c: i for i, c in enumerate(self.customer_ids)}
+        # The lines these rows came from (crm.history), when training shipped them.
+        self.history = history
         self._columns: dict[tuple[str, ...], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.customer_ids)
+
+    @functools.cached_property
+    def as_of_ns(self) -> int | None:
+        """The as-of time of the rows, in ns since the epoch (None when not stated)."""
+        return int(pd.Timestamp(self.as_of).value) if self.as_of else None
+
+    @property
+    def index(self) -> dict[str, int]:
+        return self._row
 
     def row_of(self, customer_id: str) -> int | None:
         return self._row.get(customer_id)
@@ -66,6 +85,12 @@ def load_feature_snapshot(version_dir: Path, manifest: Mapping[str, Any]) -> Fea
         ids = data["customer_ids"].astype(str)
         values = data["values"]
         names = [str(n) for n in data["feature_names"]]
+    history = version_dir / HISTORY_FILE
     return FeatureSnapshot(
-        ids, values, names, str(manifest.get("as_of", "")), int(manifest["version"])
+        ids,
+        values,
+        names,
+        str(manifest.get("as_of", "")),
+        int(manifest["version"]),
+        history=history if history.is_file() else None,
     )

@@ -64,6 +64,26 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alert_subscriptions_by_expiry ON alert_subscriptions (expires_at);
     """,
+    # 3: ingested transaction lines (server.freshness), keyed per namespace by (invoice, line)
+    """
+    CREATE TABLE transaction_lines (
+        namespace text NOT NULL,
+        seq bigserial NOT NULL,
+        invoice text NOT NULL,
+        line_number bigint NOT NULL,
+        stock_code text NOT NULL,
+        description text NOT NULL,
+        quantity double precision NOT NULL,
+        invoice_date_ns bigint NOT NULL,
+        price double precision NOT NULL,
+        customer_id text NOT NULL,
+        country text NOT NULL,
+        category text NOT NULL,
+        ingested_at_ns bigint NOT NULL,
+        PRIMARY KEY (namespace, invoice, line_number)
+    );
+    CREATE INDEX transaction_lines_by_seq ON transaction_lines (namespace, seq);
+    """,
 )
 
 

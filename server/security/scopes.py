@@ -18,6 +18,8 @@ CAMPAIGN_READ = "campaign:read"
 CAMPAIGN_WRITE = "campaign:write"
 INTEGRITY_READ = "integrity:read"
 INTEGRITY_WRITE = "integrity:write"
+TRANSACTIONS_READ = "transactions:read"
+TRANSACTIONS_WRITE = "transactions:write"
 ADMIN = "admin"
 ALL = "*"  # a token scope that grants every scope
 OPEN = ""  # needs no credentials at all
@@ -25,7 +27,7 @@ REFLECTION = "reflection"  # `admin`, or OPEN with --open-reflection (`required_
 UNLISTED = "unlisted"  # not in the table: no token grants it, `*` included
 
 # Scopes whose calls change state or reveal the server's internals: each call is audited.
-AUDITED = frozenset({CAMPAIGN_WRITE, INTEGRITY_WRITE, ADMIN})
+AUDITED = frozenset({CAMPAIGN_WRITE, INTEGRITY_WRITE, TRANSACTIONS_WRITE, ADMIN})
 
 SCOPE_OF: Mapping[str, str] = {
     # segmentation.proto
@@ -48,6 +50,10 @@ SCOPE_OF: Mapping[str, str] = {
     "/crm.v1.IntegrityService/GetInclusionProof": INTEGRITY_READ,
     "/crm.v1.IntegrityService/GetConsistencyProof": INTEGRITY_READ,
     "/crm.v1.IntegrityService/GetLeaves": INTEGRITY_READ,
+    # transactions.proto: ingested lines change every caller's scores; the export hands out
+    # customers' purchase lines
+    "/crm.v1.TransactionService/IngestTransactions": TRANSACTIONS_WRITE,
+    "/crm.v1.TransactionService/ExportTransactions": TRANSACTIONS_READ,
     # campaign.proto: forecasts, plans and drafts store nothing
     "/crm.v1.CampaignService/ForecastDemand": CAMPAIGN_READ,
     "/crm.v1.CampaignService/PlanCampaigns": CAMPAIGN_READ,

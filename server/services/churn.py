@@ -14,7 +14,14 @@ from server.dataplane.alerts import to_message
 from server.dataplane.churn import ChurnHandler, ChurnScores
 from server.dataplane.risk_rules import recommendations
 from server.errors import FieldViolation, InvalidArgument
-from server.services.rows import STREAM_WINDOW, batch_of, model_ref, pipelined, slots
+from server.services.rows import (
+    STREAM_WINDOW,
+    as_of_ns,
+    batch_of,
+    model_ref,
+    pipelined,
+    slots,
+)
 
 Reply = TypeVar("Reply", churn_pb2.PredictChurnResponse, churn_pb2.StreamPredictChurnResponse)
 
@@ -24,6 +31,8 @@ def fill(response: Reply, scores: ChurnScores, columnar: bool) -> Reply:
     apart and extending the reply would copy every one again)."""
     response.model.CopyFrom(model_ref(scores.model))
     response.horizon_days = scores.horizon_days
+    if scores.as_of_ns is not None:
+        response.as_of.FromNanoseconds(scores.as_of_ns)
     probs, rows = scores.probabilities, scores.rows
     if columnar:
         response.columns.SetInParent()  # present even with no row (clients test it)
@@ -75,6 +84,7 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer):
         scores = self.handler.predict(
             request.customers, batch, include_drivers=request.include_drivers,
             version=request.model_version, timeout=context.time_remaining(),
+            as_of_ns=as_of_ns(request),
         )  # fmt: skip
         return fill(churn_pb2.PredictChurnResponse(), scores, batch is not None)
 
@@ -89,7 +99,7 @@ class ChurnServicer(churn_pb2_grpc.ChurnServiceServicer):
             batch = batch_of(request)
             scores = self.handler.predict(
                 request.customers, batch, include_drivers=request.include_drivers,
-                timeout=context.time_remaining(),
+                timeout=context.time_remaining(), as_of_ns=as_of_ns(request),
             )  # fmt: skip
             reply = churn_pb2.StreamPredictChurnResponse(sequence=request.sequence)
             return fill(reply, scores, batch is not None)

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId
 from server.dataplane.inputs import Resolved
+from server.errors import InvalidArgument
+from server.limits import timestamp_violation
 
 STREAM_WINDOW = 4  # stream messages being decoded/scored at once, per stream
 T = TypeVar("T")
@@ -23,6 +25,15 @@ def model_ref(model: ModelId) -> common_pb2.ModelRef:
 
 def batch_of(request: Any) -> common_pb2.FeatureMatrix | None:
     return request.batch if request.HasField("batch") else None
+
+
+def as_of_ns(request: Any) -> int | None:
+    """A request's optional `as_of` in ns since the epoch; INVALID_ARGUMENT when malformed."""
+    if not request.HasField("as_of"):
+        return None
+    if bad := timestamp_violation(request.as_of, "as_of"):
+        raise InvalidArgument([bad])
+    return int(request.as_of.ToNanoseconds())
 
 
 def slots(rows: Resolved) -> Iterator[tuple[int, int | None]]:

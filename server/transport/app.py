@@ -25,6 +25,7 @@ from crm.v1 import (
     model_pb2_grpc,
     segmentation_pb2_grpc,
     spend_pb2_grpc,
+    transactions_pb2_grpc,
 )
 from inference import open_inference_grpc_pb2_grpc
 from server.config import ServerConfig
@@ -64,6 +65,7 @@ _REGISTER: dict[str, Callable[[Any, grpc.Server], None]] = {
     "crm.v1.SpendService": spend_pb2_grpc.add_SpendServiceServicer_to_server,
     "crm.v1.IntegrityService": integrity_pb2_grpc.add_IntegrityServiceServicer_to_server,
     "crm.v1.CampaignService": campaign_pb2_grpc.add_CampaignServiceServicer_to_server,
+    "crm.v1.TransactionService": transactions_pb2_grpc.add_TransactionServiceServicer_to_server,
     OIP_SERVICE: open_inference_grpc_pb2_grpc.add_GRPCInferenceServiceServicer_to_server,
 }
 
@@ -186,7 +188,7 @@ class CrmServer:
                 raise BadCertificate(f"cannot serve /metrics over TLS: {err}") from None
             metrics_port = self._metrics_endpoint.port
         if self.stack is not None:
-            self.stack.registry.start_watching(self.config.reload_interval_seconds)
+            self.stack.watch(self.config.reload_interval_seconds)
         self.ports = BoundPorts(port, metrics_port)
         log.info(
             "worker listening" if self.config.worker_id else "listening",

@@ -19,6 +19,7 @@ SERVICE_MODELS: Mapping[str, tuple[str, ...]] = {
     "crm.v1.SpendService": ("spend", "revenue"),  # PredictSpend and PredictInvoiceRevenue
     "crm.v1.CampaignService": ("demand", "products"),
     "crm.v1.IntegrityService": (),
+    "crm.v1.TransactionService": ("features",),
     "crm.v1.ModelService": (),
 }
 

@@ -19,12 +19,14 @@ from typing import Any
 
 from crm.artifacts import KIND_FEATURES
 from server.config import ServerConfig
-from server.dataplane.base import Plane
+from server.dataplane.base import Plane, artifact_snapshot
 from server.dataplane.churn import ChurnHandler
 from server.dataplane.inputs import InputResolver
 from server.dataplane.segmentation import SegmentationHandler
 from server.dataplane.spend import RevenueHandler, SpendHandler
 from server.dataplane.tensors import TensorHandler
+from server.freshness.clock import open_clock
+from server.freshness.state import FreshFeatures, Refresher
 from server.metrics import ServerMetrics
 from server.models.executor import BatchingConfig, ModelExecutor
 from server.models.inflight import InFlight
@@ -38,7 +40,8 @@ from server.services.models import ModelServicer
 from server.services.oip import InferenceServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
-from server.stores import open_alert_hub
+from server.services.transactions import TransactionServicer
+from server.stores import open_alert_hub, open_line_store
 
 OIP_SERVICE = "inference.GRPCInferenceService"
 
@@ -69,6 +72,7 @@ class ServiceStack:
     servicers: dict[str, Any]
     endless: list[Any] = field(default_factory=list)  # closed before the drain
     closables: list[Any] = field(default_factory=list)  # closed after it
+    refresher: Refresher | None = None
 
     @classmethod
     def build(
@@ -99,12 +103,22 @@ class ServiceStack:
             pins=config.pinned_versions(),
             loaders={KIND_FEATURES: load_feature_snapshot, **CAMPAIGN_LOADERS},
         )
-        plane = Plane(registry, _executor(config, metrics), InputResolver(config.max_request_rows))
+        fresh = FreshFeatures(
+            lambda: artifact_snapshot(registry),
+            open_line_store(config, namespace),
+            open_clock(config.test_clock_file),
+        )
+        registry.add_listener(fresh.reload)  # before the handlers precompute over its rows
+        plane = Plane(
+            registry, _executor(config, metrics), InputResolver(config.max_request_rows), fresh
+        )
         segments = SegmentationHandler(plane)
         churn = ChurnHandler(plane, open_alert_hub(config, metrics, namespace))
         spend = SpendHandler(plane)
         for handler in (segments, churn, spend):
             registry.add_listener(handler.precompute)
+        fresh.add_listener(churn.on_change)
+        refresher = Refresher(fresh, config.freshness_poll_seconds)
         integrity = IntegrityServicer(config, namespace)
         campaign = CampaignServicer(config, plane, namespace=namespace)
         servicers = {
@@ -114,14 +128,28 @@ class ServiceStack:
             "crm.v1.SpendService": SpendServicer(spend, RevenueHandler(plane), stream_pool),
             "crm.v1.IntegrityService": integrity,
             "crm.v1.CampaignService": campaign,
+            "crm.v1.TransactionService": TransactionServicer(fresh, config.max_request_rows),
             OIP_SERVICE: InferenceServicer(TensorHandler(plane), ready),
         }
-        return cls(registry, plane, servicers, endless=[churn], closables=[integrity, campaign])
+        return cls(
+            registry,
+            plane,
+            servicers,
+            endless=[churn],
+            closables=[refresher, fresh.store, integrity, campaign],
+            refresher=refresher,
+        )
 
     def start(self, reload_interval_seconds: float) -> None:
-        """Load the models and watch for new versions."""
+        """Load the models, watch for new versions, and keep by-id features fresh."""
         self.registry.reload()
+        self.watch(reload_interval_seconds)
+
+    def watch(self, reload_interval_seconds: float) -> None:
+        """Start the background work of loaded models: new versions, fresh features."""
         self.registry.start_watching(reload_interval_seconds)
+        if self.refresher is not None:
+            self.refresher.start()
 
     def add_reload_listener(self, callback: Callable[[], None]) -> None:
         self.registry.add_listener(callback)

@@ -1,0 +1,104 @@
+"""IngestTransactions' input rules: crm.v1.IngestLine messages -> StoredLine, every problem
+reported as a field violation naming the line and field (the whole batch is then refused)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
+from crm.v1 import transactions_pb2
+from server.errors import FieldViolation, InvalidArgument
+from server.freshness.clock import day_end
+from server.freshness.lines import LineConflict, StoredLine
+from server.limits import timestamp_violation
+
+MAX_TEXT = 256  # characters in any text column of a line
+MAX_VIOLATIONS = 50
+
+
+def _text(value: str, path: str, required: bool, problems: list[FieldViolation]) -> str:
+    text = value.strip()
+    if required and not text:
+        problems.append(FieldViolation(path, "required"))
+    elif len(text) > MAX_TEXT:
+        problems.append(FieldViolation(path, f"at most {MAX_TEXT} characters"))
+    return text
+
+
+def stored_lines(
+    lines: Sequence[transactions_pb2.IngestLine], max_rows: int, now_s: float, ingested_at_ns: int
+) -> list[StoredLine]:
+    """The batch as lines to store; InvalidArgument listing every bad field."""
+    if not lines:
+        raise InvalidArgument.field("lines", "at least one line is required")
+    if len(lines) > max_rows:
+        raise InvalidArgument.field(
+            "lines", f"{len(lines)} lines exceed the limit of {max_rows} per call"
+        )
+    end_ns = day_end(now_s) * 1_000_000_000
+    problems: list[FieldViolation] = []
+    out: list[StoredLine] = []
+    for i, item in enumerate(lines):
+        if len(problems) >= MAX_VIOLATIONS:
+            break
+        path = f"lines[{i}]"
+        if not item.HasField("line"):
+            problems.append(FieldViolation(f"{path}.line", "required"))
+            continue
+        line, lp = item.line, f"{path}.line"
+        before = len(problems)
+        if item.line_number < 1:
+            problems.append(FieldViolation(f"{path}.line_number", "must be >= 1"))
+        invoice = _text(line.invoice, f"{lp}.invoice", True, problems)
+        customer = _text(line.customer_id, f"{lp}.customer_id", True, problems)
+        stock = _text(line.stock_code, f"{lp}.stock_code", True, problems)
+        texts = [
+            _text(getattr(line, name), f"{lp}.{name}", False, problems)
+            for name in ("description", "country", "category")
+        ]
+        if not line.HasField("invoice_date"):
+            problems.append(FieldViolation(f"{lp}.invoice_date", "required"))
+        elif bad := timestamp_violation(line.invoice_date, f"{lp}.invoice_date"):
+            problems.append(bad)
+        elif line.invoice_date.ToNanoseconds() >= end_ns:
+            problems.append(
+                FieldViolation(f"{lp}.invoice_date", "after the end of the server's current day")
+            )
+        if bad_history_quantity(line.quantity):
+            problems.append(FieldViolation(f"{lp}.quantity", QUANTITY_RULE))
+        if bad_history_price(line.price):
+            problems.append(FieldViolation(f"{lp}.price", PRICE_RULE))
+        if len(problems) > before:
+            continue
+        out.append(
+            StoredLine(
+                invoice, item.line_number, stock, texts[0], float(line.quantity),
+                line.invoice_date.ToNanoseconds(), float(line.price), customer, texts[1],
+                texts[2], ingested_at_ns,
+            )
+        )  # fmt: skip
+    if problems:
+        raise InvalidArgument(problems)
+    return out
+
+
+def conflict_error(err: LineConflict) -> InvalidArgument:
+    return InvalidArgument(
+        [
+            FieldViolation(
+                f"lines[{i}].line_number",
+                "this (invoice, line_number) was already ingested with other content",
+            )
+            for i in err.indexes[:MAX_VIOLATIONS]
+        ]
+    )
+
+
+def to_message(line: StoredLine) -> transactions_pb2.IngestLine:
+    out = transactions_pb2.IngestLine(line_number=line.line_number)
+    m = out.line
+    m.invoice, m.stock_code, m.description = line.invoice, line.stock_code, line.description
+    m.quantity, m.price, m.customer_id = line.quantity, line.price, line.customer_id
+    m.country, m.category = line.country, line.category
+    m.invoice_date.FromNanoseconds(line.invoice_date_ns)
+    return out

@@ -1,0 +1,127 @@
+"""Ingested transaction lines: the record a store keeps, and the store's interface.
+
+A line's key is (invoice, line_number): storing a key again with the same content is a retry
+and counts once; with other content it is refused (the whole batch, nothing stored). Every
+stored line gets a sequence number in commit order, so each server process (and replica)
+applies exactly the lines it has not seen yet, in order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+
+import pandas as pd
+
+from crm import features as feat
+
+STORE_FILE = "transactions.sqlite3"
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    """One Online Retail II line and its key; `ingested_at_ns` is not part of its content."""
+
+    invoice: str
+    line_number: int
+    stock_code: str
+    description: str
+    quantity: float
+    invoice_date_ns: int
+    price: float
+    customer_id: str
+    country: str
+    category: str
+    ingested_at_ns: int = 0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.invoice, self.line_number
+
+    def content(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "ingested_at_ns")
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StoredLine))
+
+
+class LineConflict(ValueError):
+    """Keys already stored with other content: `indexes` are positions in the batch."""
+
+    def __init__(self, indexes: Sequence[int]) -> None:
+        super().__init__(f"{len(indexes)} line key(s) already hold other content")
+        self.indexes = list(indexes)
+
+
+@dataclass(frozen=True)
+class Appended:
+    accepted: list[int]  # batch positions stored now
+    duplicates: list[int]  # batch positions already stored with the same content
+
+
+def store_batch(
+    lines: Sequence[StoredLine],
+    stored: Callable[[StoredLine], StoredLine | None],
+    insert: Callable[[StoredLine], None],
+) -> Appended:
+    """The append rule every store runs inside its transaction: a new key is inserted, a known
+    key with the same content is a duplicate; any key with other content raises LineConflict
+    (the caller then rolls the whole batch back)."""
+    accepted: list[int] = []
+    duplicates: list[int] = []
+    conflicts: list[int] = []
+    for i, line in enumerate(lines):
+        known = stored(line)
+        if known is None:
+            insert(line)
+            accepted.append(i)
+        elif known.content() == line.content():
+            duplicates.append(i)
+        else:
+            conflicts.append(i)
+    if conflicts:
+        raise LineConflict(conflicts)
+    return Appended(accepted, duplicates)
+
+
+class LineStoreBase(ABC):
+    """Durable ingested lines of one namespace (tenant): SQLite or PostgreSQL."""
+
+    @abstractmethod
+    def append(self, lines: Sequence[StoredLine]) -> Appended:
+        """Store `lines` atomically and durably before returning; raises LineConflict."""
+
+    @abstractmethod
+    def after(self, seq: int, limit: int) -> list[tuple[int, StoredLine]]:
+        """Up to `limit` (sequence, line) with sequence > `seq`, in sequence order."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def all_after(self, seq: int, page: int = 50_000) -> list[tuple[int, StoredLine]]:
+        out: list[tuple[int, StoredLine]] = []
+        while True:
+            got = self.after(seq, page)
+            out += got
+            if len(got) < page:
+                return out
+            seq = got[-1][0]
+
+
+def lines_frame(lines: Sequence[StoredLine]) -> pd.DataFrame:
+    """Stored lines as a crm.features lines frame."""
+    return pd.DataFrame(
+        {
+            feat.INVOICE: [x.invoice for x in lines],
+            feat.STOCK_CODE: [x.stock_code for x in lines],
+            feat.DESCRIPTION: [x.description for x in lines],
+            feat.QUANTITY: [x.quantity for x in lines],
+            feat.INVOICE_DATE: pd.to_datetime([x.invoice_date_ns for x in lines], unit="ns"),
+            feat.PRICE: [x.price for x in lines],
+            feat.CUSTOMER_ID: [x.customer_id for x in lines],
+            feat.COUNTRY: [x.country for x in lines],
+            feat.CATEGORY: [x.category for x in lines],
+        },
+        columns=list(feat.LINE_COLUMNS),
+    )

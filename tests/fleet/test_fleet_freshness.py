@@ -1,0 +1,60 @@
+"""Two replicas sharing PostgreSQL score from the same lines: a batch ingested on one is
+scored by id on the other (within --freshness-poll-seconds), with the same probability, and a
+retry on the other replica counts once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import grpc
+import pandas as pd
+
+from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, transactions_pb2
+from crm.v1 import transactions_pb2_grpc as tx_grpc
+from tests.serverproc import RunningServer
+from tests.serving.helpers import latest
+
+
+def _line(customer: str, number: int, when: pd.Timestamp) -> transactions_pb2.IngestLine:
+    line = common_pb2.TransactionLine(
+        invoice="550001", stock_code="85123A", quantity=number, price=3.0, customer_id=customer
+    )
+    line.invoice_date.FromNanoseconds(when.value)
+    return transactions_pb2.IngestLine(line=line, line_number=number)
+
+
+def _probability(server: RunningServer, customer: str) -> float:
+    stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
+    request = churn_pb2.PredictChurnRequest(customers=[{"customer_id": customer}])
+    return stub.PredictChurn(request, timeout=10).predictions[0].probability
+
+
+def test_a_line_ingested_on_one_replica_is_scored_on_the_other(
+    start_fleet, trained_artifacts: Path, tmp_path: Path
+) -> None:
+    as_of = pd.Timestamp(latest(trained_artifacts, "features")[1]["as_of"])
+    clock = tmp_path / "clock"
+    clock.write_text((as_of - pd.Timedelta(seconds=1)).isoformat())
+    a, b = start_fleet(
+        2,
+        ("--test-clock-file", str(clock), "--freshness-poll-seconds", "0.1"),
+        artifacts=trained_artifacts,
+    )
+    lines = [_line("FLEET-NEW", n, as_of - pd.Timedelta(days=5)) for n in (1, 2)]
+    request = transactions_pb2.IngestTransactionsRequest(lines=lines)
+    assert tx_grpc.TransactionServiceStub(a.channel).IngestTransactions(request).accepted == 2
+    on_a = _probability(a, "FLEET-NEW")
+    deadline = time.monotonic() + 20
+    while True:  # b applies what a stored on its next poll of the shared store
+        try:
+            on_b = _probability(b, "FLEET-NEW")
+            break
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.NOT_FOUND
+            assert time.monotonic() < deadline, "replica b never saw the line"
+            time.sleep(0.05)
+    assert on_b == on_a
+    retry = tx_grpc.TransactionServiceStub(b.channel).IngestTransactions(request)
+    assert (retry.accepted, retry.duplicates) == (0, 2)
+    assert _probability(a, "FLEET-NEW") == on_a
