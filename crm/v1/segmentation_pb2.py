@@ -26,7 +26,7 @@ from crm.v1 import common_pb2 as crm_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/v1/segmentation.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"~\n\x15\x41ssignSegmentsRequest\x12(\n\tcustomers\x18\x01 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\"\x9d\x02\n\x11SegmentAssignment\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x15\n\rrecency_score\x18\x04 \x01(\x05\x12\x17\n\x0f\x66requency_score\x18\x05 \x01(\x05\x12\x16\n\x0emonetary_score\x18\x06 \x01(\x05\x12 \n\x07segment\x18\x07 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x14\n\x0csegment_name\x18\x08 \x01(\t\x12\x12\n\ncluster_id\x18\t \x01(\x05\x12\x1a\n\x12recommended_action\x18\n \x01(\t\x12\x1f\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x10.crm.v1.RowError\"w\n\rSegmentLegend\x12\x12\n\ncluster_id\x18\x01 \x01(\x05\x12 \n\x07segment\x18\x02 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x14\n\x0csegment_name\x18\x03 \x01(\t\x12\x1a\n\x12recommended_action\x18\x04 \x01(\t\"\xce\x01\n\x0eSegmentColumns\x12%\n\x08segments\x18\x01 \x03(\x0e\x32\x0f.crm.v1.SegmentB\x02\x10\x01\x12\x17\n\x0b\x63luster_ids\x18\x02 \x03(\x05\x42\x02\x10\x01\x12\x1a\n\x0erecency_scores\x18\x03 \x03(\x05\x42\x02\x10\x01\x12\x1c\n\x10\x66requency_scores\x18\x04 \x03(\x05\x42\x02\x10\x01\x12\x1b\n\x0fmonetary_scores\x18\x05 \x03(\x05\x42\x02\x10\x01\x12%\n\x06legend\x18\x06 \x03(\x0b\x32\x15.crm.v1.SegmentLegend\"\x92\x01\n\x16\x41ssignSegmentsResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12.\n\x0b\x61ssignments\x18\x02 \x03(\x0b\x32\x19.crm.v1.SegmentAssignment\x12\'\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x16.crm.v1.SegmentColumns\"1\n\x18GetSegmentSummaryRequest\x12\x15\n\rmodel_version\x18\x01 \x01(\x03\"\xe4\x01\n\x0eSegmentSummary\x12 \n\x07segment\x18\x01 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x14\n\x0csegment_name\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\x05\x12\x11\n\tcustomers\x18\x04 \x01(\x04\x12\r\n\x05share\x18\x05 \x01(\x01\x12\x19\n\x11mean_recency_days\x18\x06 \x01(\x01\x12\x16\n\x0emean_frequency\x18\x07 \x01(\x01\x12\x15\n\rmean_monetary\x18\x08 \x01(\x01\x12\x1a\n\x12recommended_action\x18\t \x01(\t\"\xc5\x01\n\x19GetSegmentSummaryResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12(\n\x08segments\x18\x02 \x03(\x0b\x32\x16.crm.v1.SegmentSummary\x12\x17\n\x0ftotal_customers\x18\x03 \x01(\x04\x12\x32\n\x0esnapshot_as_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t*\x93\x01\n\x07Segment\x12\x17\n\x13SEGMENT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSEGMENT_VIP\x10\x01\x12\x11\n\rSEGMENT_LOYAL\x10\x02\x12\x13\n\x0fSEGMENT_REGULAR\x10\x03\x12\x0f\n\x0bSEGMENT_NEW\x10\x04\x12\x13\n\x0fSEGMENT_AT_RISK\x10\x05\x12\x10\n\x0cSEGMENT_LOST\x10\x06\x32\xc0\x01\n\x13SegmentationService\x12O\n\x0e\x41ssignSegments\x12\x1d.crm.v1.AssignSegmentsRequest\x1a\x1e.crm.v1.AssignSegmentsResponse\x12X\n\x11GetSegmentSummary\x12 .crm.v1.GetSegmentSummaryRequest\x1a!.crm.v1.GetSegmentSummaryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/v1/segmentation.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\x15\x41ssignSegmentsRequest\x12(\n\tcustomers\x18\x01 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x02\n\x11SegmentAssignment\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x15\n\rrecency_score\x18\x04 \x01(\x05\x12\x17\n\x0f\x66requency_score\x18\x05 \x01(\x05\x12\x16\n\x0emonetary_score\x18\x06 \x01(\x05\x12 \n\x07segment\x18\x07 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x14\n\x0csegment_name\x18\x08 \x01(\t\x12\x12\n\ncluster_id\x18\t \x01(\x05\x12\x1a\n\x12recommended_action\x18\n \x01(\t\x12\x1f\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x10.crm.v1.RowError\"w\n\rSegmentLegend\x12\x12\n\ncluster_id\x18\x01 \x01(\x05\x12 \n\x07segment\x18\x02 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x14\n\x0csegment_name\x18\x03 \x01(\t\x12\x1a\n\x12recommended_action\x18\x04 \x01(\t\"\xce\x01\n\x0eSegmentColumns\x12%\n\x08segments\x18\x01 \x03(\x0e\x32\x0f.crm.v1.SegmentB\x02\x10\x01\x12\x17\n\x0b\x63luster_ids\x18\x02 \x03(\x05\x42\x02\x10\x01\x12\x1a\n\x0erecency_scores\x18\x03 \x03(\x05\x42\x02\x10\x01\x12\x1c\n\x10\x66requency_scores\x18\x04 \x03(\x05\x42\x02\x10\x01\x12\x1b\n\x0fmonetary_scores\x18\x05 \x03(\x05\x42\x02\x10\x01\x12%\n\x06legend\x18\x06 \x03(\x0b\x32\x15.crm.v1.SegmentLegend\"\xbd\x01\n\x16\x41ssignSegmentsResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12.\n\x0b\x61ssignments\x18\x02 \x03(\x0b\x32\x19.crm.v1.SegmentAssignment\x12\'\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x16.crm.v1.SegmentColumns\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x18GetSegmentSummaryRequest\x12\x15\n\rmodel_version\x18\x01 \x01(\x03\"\xe4\x01\n\x0eSegmentSummary\x12 \n\x07segment\x18\x01 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x14\n\x0csegment_name\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\x05\x12\x11\n\tcustomers\x18\x04 \x01(\x04\x12\r\n\x05share\x18\x05 \x01(\x01\x12\x19\n\x11mean_recency_days\x18\x06 \x01(\x01\x12\x16\n\x0emean_frequency\x18\x07 \x01(\x01\x12\x15\n\rmean_monetary\x18\x08 \x01(\x01\x12\x1a\n\x12recommended_action\x18\t \x01(\t\"\xc5\x01\n\x19GetSegmentSummaryResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12(\n\x08segments\x18\x02 \x03(\x0b\x32\x16.crm.v1.SegmentSummary\x12\x17\n\x0ftotal_customers\x18\x03 \x01(\x04\x12\x32\n\x0esnapshot_as_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t*\x93\x01\n\x07Segment\x12\x17\n\x13SEGMENT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSEGMENT_VIP\x10\x01\x12\x11\n\rSEGMENT_LOYAL\x10\x02\x12\x13\n\x0fSEGMENT_REGULAR\x10\x03\x12\x0f\n\x0bSEGMENT_NEW\x10\x04\x12\x13\n\x0fSEGMENT_AT_RISK\x10\x05\x12\x10\n\x0cSEGMENT_LOST\x10\x06\x32\xc0\x01\n\x13SegmentationService\x12O\n\x0e\x41ssignSegments\x12\x1d.crm.v1.AssignSegmentsRequest\x1a\x1e.crm.v1.AssignSegmentsResponse\x12X\n\x11GetSegmentSummary\x12 .crm.v1.GetSegmentSummaryRequest\x1a!.crm.v1.GetSegmentSummaryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,24 +43,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEGMENTCOLUMNS'].fields_by_name['frequency_scores']._serialized_options = b'\020\001'
   _globals['_SEGMENTCOLUMNS'].fields_by_name['monetary_scores']._loaded_options = None
   _globals['_SEGMENTCOLUMNS'].fields_by_name['monetary_scores']._serialized_options = b'\020\001'
-  _globals['_SEGMENT']._serialized_start=1469
-  _globals['_SEGMENT']._serialized_end=1616
-  _globals['_ASSIGNSEGMENTSREQUEST']._serialized_start=91
-  _globals['_ASSIGNSEGMENTSREQUEST']._serialized_end=217
-  _globals['_SEGMENTASSIGNMENT']._serialized_start=220
-  _globals['_SEGMENTASSIGNMENT']._serialized_end=505
-  _globals['_SEGMENTLEGEND']._serialized_start=507
-  _globals['_SEGMENTLEGEND']._serialized_end=626
-  _globals['_SEGMENTCOLUMNS']._serialized_start=629
-  _globals['_SEGMENTCOLUMNS']._serialized_end=835
-  _globals['_ASSIGNSEGMENTSRESPONSE']._serialized_start=838
-  _globals['_ASSIGNSEGMENTSRESPONSE']._serialized_end=984
-  _globals['_GETSEGMENTSUMMARYREQUEST']._serialized_start=986
-  _globals['_GETSEGMENTSUMMARYREQUEST']._serialized_end=1035
-  _globals['_SEGMENTSUMMARY']._serialized_start=1038
-  _globals['_SEGMENTSUMMARY']._serialized_end=1266
-  _globals['_GETSEGMENTSUMMARYRESPONSE']._serialized_start=1269
-  _globals['_GETSEGMENTSUMMARYRESPONSE']._serialized_end=1466
-  _globals['_SEGMENTATIONSERVICE']._serialized_start=1619
-  _globals['_SEGMENTATIONSERVICE']._serialized_end=1811
+  _globals['_SEGMENT']._serialized_start=1556
+  _globals['_SEGMENT']._serialized_end=1703
+  _globals['_ASSIGNSEGMENTSREQUEST']._serialized_start=92
+  _globals['_ASSIGNSEGMENTSREQUEST']._serialized_end=261
+  _globals['_SEGMENTASSIGNMENT']._serialized_start=264
+  _globals['_SEGMENTASSIGNMENT']._serialized_end=549
+  _globals['_SEGMENTLEGEND']._serialized_start=551
+  _globals['_SEGMENTLEGEND']._serialized_end=670
+  _globals['_SEGMENTCOLUMNS']._serialized_start=673
+  _globals['_SEGMENTCOLUMNS']._serialized_end=879
+  _globals['_ASSIGNSEGMENTSRESPONSE']._serialized_start=882
+  _globals['_ASSIGNSEGMENTSRESPONSE']._serialized_end=1071
+  _globals['_GETSEGMENTSUMMARYREQUEST']._serialized_start=1073
+  _globals['_GETSEGMENTSUMMARYREQUEST']._serialized_end=1122
+  _globals['_SEGMENTSUMMARY']._serialized_start=1125
+  _globals['_SEGMENTSUMMARY']._serialized_end=1353
+  _globals['_GETSEGMENTSUMMARYRESPONSE']._serialized_start=1356
+  _globals['_GETSEGMENTSUMMARYRESPONSE']._serialized_end=1553
+  _globals['_SEGMENTATIONSERVICE']._serialized_start=1706
+  _globals['_SEGMENTATIONSERVICE']._serialized_end=1898
 # @@protoc_insertion_point(module_scope)

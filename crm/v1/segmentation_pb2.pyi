@@ -29,14 +29,16 @@ SEGMENT_AT_RISK: Segment
 SEGMENT_LOST: Segment
 
 class AssignSegmentsRequest(_message.Message):
-    __slots__ = ("customers", "batch", "model_version")
+    __slots__ = ("customers", "batch", "model_version", "as_of")
     CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     customers: _containers.RepeatedCompositeFieldContainer[_common_pb2.CustomerInput]
     batch: _common_pb2.FeatureMatrix
     model_version: int
-    def __init__(self, customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., model_version: _Optional[int] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., model_version: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SegmentAssignment(_message.Message):
     __slots__ = ("index", "customer_id", "request_key", "recency_score", "frequency_score", "monetary_score", "segment", "segment_name", "cluster_id", "recommended_action", "error")
@@ -93,14 +95,16 @@ class SegmentColumns(_message.Message):
     def __init__(self, segments: _Optional[_Iterable[_Union[Segment, str]]] = ..., cluster_ids: _Optional[_Iterable[int]] = ..., recency_scores: _Optional[_Iterable[int]] = ..., frequency_scores: _Optional[_Iterable[int]] = ..., monetary_scores: _Optional[_Iterable[int]] = ..., legend: _Optional[_Iterable[_Union[SegmentLegend, _Mapping]]] = ...) -> None: ...
 
 class AssignSegmentsResponse(_message.Message):
-    __slots__ = ("model", "assignments", "columns")
+    __slots__ = ("model", "assignments", "columns", "as_of")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     assignments: _containers.RepeatedCompositeFieldContainer[SegmentAssignment]
     columns: SegmentColumns
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., assignments: _Optional[_Iterable[_Union[SegmentAssignment, _Mapping]]] = ..., columns: _Optional[_Union[SegmentColumns, _Mapping]] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., assignments: _Optional[_Iterable[_Union[SegmentAssignment, _Mapping]]] = ..., columns: _Optional[_Union[SegmentColumns, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetSegmentSummaryRequest(_message.Message):
     __slots__ = ("model_version",)

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from crm.v1 import common_pb2 as crm_dot_v1_dot_common__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x63rm/v1/spend.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\"1\n\rCategorySpend\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x01\"|\n\x13PredictSpendRequest\x12(\n\tcustomers\x18\x01 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\"\xa5\x01\n\x0fSpendPrediction\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\r\n\x05total\x18\x04 \x01(\x01\x12)\n\ncategories\x18\x05 \x03(\x0b\x32\x15.crm.v1.CategorySpend\x12\x1f\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x10.crm.v1.RowError\"T\n\x0cSpendColumns\x12\x12\n\x06totals\x18\x01 \x03(\x02\x42\x02\x10\x01\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\x1c\n\x10\x63\x61tegory_amounts\x18\x03 \x03(\x02\x42\x02\x10\x01\"\xb4\x01\n\x14PredictSpendResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x14\n\x0chorizon_days\x18\x03 \x01(\x05\x12,\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x17.crm.v1.SpendPrediction\x12%\n\x07\x63olumns\x18\x05 \x01(\x0b\x32\x14.crm.v1.SpendColumns\"}\n\x19StreamPredictSpendRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\tcustomers\x18\x02 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\"\xcc\x01\n\x1aStreamPredictSpendResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x1f\n\x05model\x18\x02 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x14\n\x0chorizon_days\x18\x04 \x01(\x05\x12,\n\x0bpredictions\x18\x05 \x03(\x0b\x32\x17.crm.v1.SpendPrediction\x12%\n\x07\x63olumns\x18\x06 \x01(\x0b\x32\x14.crm.v1.SpendColumns\"]\n\x1cPredictInvoiceRevenueRequest\x12&\n\x05lines\x18\x01 \x03(\x0b\x32\x17.crm.v1.TransactionLine\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\"y\n\x12InvoiceLineRevenue\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x15\n\rgross_revenue\x18\x02 \x01(\x01\x12\x1c\n\x14\x65xpected_net_revenue\x18\x03 \x01(\x01\x12\x1f\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x10.crm.v1.RowError\"\xa1\x01\n\x1dPredictInvoiceRevenueResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12)\n\x05lines\x18\x03 \x03(\x0b\x32\x1a.crm.v1.InvoiceLineRevenue\x12\"\n\x1atotal_expected_net_revenue\x18\x04 \x01(\x01\x32\xa0\x02\n\x0cSpendService\x12I\n\x0cPredictSpend\x12\x1b.crm.v1.PredictSpendRequest\x1a\x1c.crm.v1.PredictSpendResponse\x12_\n\x12StreamPredictSpend\x12!.crm.v1.StreamPredictSpendRequest\x1a\".crm.v1.StreamPredictSpendResponse(\x01\x30\x01\x12\x64\n\x15PredictInvoiceRevenue\x12$.crm.v1.PredictInvoiceRevenueRequest\x1a%.crm.v1.PredictInvoiceRevenueResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x63rm/v1/spend.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\rCategorySpend\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x01\"\xa7\x01\n\x13PredictSpendRequest\x12(\n\tcustomers\x18\x01 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x01\n\x0fSpendPrediction\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\r\n\x05total\x18\x04 \x01(\x01\x12)\n\ncategories\x18\x05 \x03(\x0b\x32\x15.crm.v1.CategorySpend\x12\x1f\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x10.crm.v1.RowError\"T\n\x0cSpendColumns\x12\x12\n\x06totals\x18\x01 \x03(\x02\x42\x02\x10\x01\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\x1c\n\x10\x63\x61tegory_amounts\x18\x03 \x03(\x02\x42\x02\x10\x01\"\xdf\x01\n\x14PredictSpendResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x14\n\x0chorizon_days\x18\x03 \x01(\x05\x12,\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x17.crm.v1.SpendPrediction\x12%\n\x07\x63olumns\x18\x05 \x01(\x0b\x32\x14.crm.v1.SpendColumns\x12)\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x01\n\x19StreamPredictSpendRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\tcustomers\x18\x02 \x03(\x0b\x32\x15.crm.v1.CustomerInput\x12$\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x15.crm.v1.FeatureMatrix\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf7\x01\n\x1aStreamPredictSpendResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x1f\n\x05model\x18\x02 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x14\n\x0chorizon_days\x18\x04 \x01(\x05\x12,\n\x0bpredictions\x18\x05 \x03(\x0b\x32\x17.crm.v1.SpendPrediction\x12%\n\x07\x63olumns\x18\x06 \x01(\x0b\x32\x14.crm.v1.SpendColumns\x12)\n\x05\x61s_of\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x1cPredictInvoiceRevenueRequest\x12&\n\x05lines\x18\x01 \x03(\x0b\x32\x17.crm.v1.TransactionLine\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\"y\n\x12InvoiceLineRevenue\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x15\n\rgross_revenue\x18\x02 \x01(\x01\x12\x1c\n\x14\x65xpected_net_revenue\x18\x03 \x01(\x01\x12\x1f\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x10.crm.v1.RowError\"\xa1\x01\n\x1dPredictInvoiceRevenueResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12)\n\x05lines\x18\x03 \x03(\x0b\x32\x1a.crm.v1.InvoiceLineRevenue\x12\"\n\x1atotal_expected_net_revenue\x18\x04 \x01(\x01\x32\xa0\x02\n\x0cSpendService\x12I\n\x0cPredictSpend\x12\x1b.crm.v1.PredictSpendRequest\x1a\x1c.crm.v1.PredictSpendResponse\x12_\n\x12StreamPredictSpend\x12!.crm.v1.StreamPredictSpendRequest\x1a\".crm.v1.StreamPredictSpendResponse(\x01\x30\x01\x12\x64\n\x15PredictInvoiceRevenue\x12$.crm.v1.PredictInvoiceRevenueRequest\x1a%.crm.v1.PredictInvoiceRevenueResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,26 +37,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SPENDCOLUMNS'].fields_by_name['totals']._serialized_options = b'\020\001'
   _globals['_SPENDCOLUMNS'].fields_by_name['category_amounts']._loaded_options = None
   _globals['_SPENDCOLUMNS'].fields_by_name['category_amounts']._serialized_options = b'\020\001'
-  _globals['_CATEGORYSPEND']._serialized_start=51
-  _globals['_CATEGORYSPEND']._serialized_end=100
-  _globals['_PREDICTSPENDREQUEST']._serialized_start=102
-  _globals['_PREDICTSPENDREQUEST']._serialized_end=226
-  _globals['_SPENDPREDICTION']._serialized_start=229
-  _globals['_SPENDPREDICTION']._serialized_end=394
-  _globals['_SPENDCOLUMNS']._serialized_start=396
-  _globals['_SPENDCOLUMNS']._serialized_end=480
-  _globals['_PREDICTSPENDRESPONSE']._serialized_start=483
-  _globals['_PREDICTSPENDRESPONSE']._serialized_end=663
-  _globals['_STREAMPREDICTSPENDREQUEST']._serialized_start=665
-  _globals['_STREAMPREDICTSPENDREQUEST']._serialized_end=790
-  _globals['_STREAMPREDICTSPENDRESPONSE']._serialized_start=793
-  _globals['_STREAMPREDICTSPENDRESPONSE']._serialized_end=997
-  _globals['_PREDICTINVOICEREVENUEREQUEST']._serialized_start=999
-  _globals['_PREDICTINVOICEREVENUEREQUEST']._serialized_end=1092
-  _globals['_INVOICELINEREVENUE']._serialized_start=1094
-  _globals['_INVOICELINEREVENUE']._serialized_end=1215
-  _globals['_PREDICTINVOICEREVENUERESPONSE']._serialized_start=1218
-  _globals['_PREDICTINVOICEREVENUERESPONSE']._serialized_end=1379
-  _globals['_SPENDSERVICE']._serialized_start=1382
-  _globals['_SPENDSERVICE']._serialized_end=1670
+  _globals['_CATEGORYSPEND']._serialized_start=84
+  _globals['_CATEGORYSPEND']._serialized_end=133
+  _globals['_PREDICTSPENDREQUEST']._serialized_start=136
+  _globals['_PREDICTSPENDREQUEST']._serialized_end=303
+  _globals['_SPENDPREDICTION']._serialized_start=306
+  _globals['_SPENDPREDICTION']._serialized_end=471
+  _globals['_SPENDCOLUMNS']._serialized_start=473
+  _globals['_SPENDCOLUMNS']._serialized_end=557
+  _globals['_PREDICTSPENDRESPONSE']._serialized_start=560
+  _globals['_PREDICTSPENDRESPONSE']._serialized_end=783
+  _globals['_STREAMPREDICTSPENDREQUEST']._serialized_start=786
+  _globals['_STREAMPREDICTSPENDREQUEST']._serialized_end=954
+  _globals['_STREAMPREDICTSPENDRESPONSE']._serialized_start=957
+  _globals['_STREAMPREDICTSPENDRESPONSE']._serialized_end=1204
+  _globals['_PREDICTINVOICEREVENUEREQUEST']._serialized_start=1206
+  _globals['_PREDICTINVOICEREVENUEREQUEST']._serialized_end=1299
+  _globals['_INVOICELINEREVENUE']._serialized_start=1301
+  _globals['_INVOICELINEREVENUE']._serialized_end=1422
+  _globals['_PREDICTINVOICEREVENUERESPONSE']._serialized_start=1425
+  _globals['_PREDICTINVOICEREVENUERESPONSE']._serialized_end=1586
+  _globals['_SPENDSERVICE']._serialized_start=1589
+  _globals['_SPENDSERVICE']._serialized_end=1877
 # @@protoc_insertion_point(module_scope)

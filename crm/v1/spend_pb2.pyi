@@ -1,4 +1,7 @@
+import datetime
+
 from crm.v1 import common_pb2 as _common_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -16,14 +19,16 @@ class CategorySpend(_message.Message):
     def __init__(self, category: _Optional[str] = ..., amount: _Optional[float] = ...) -> None: ...
 
 class PredictSpendRequest(_message.Message):
-    __slots__ = ("customers", "batch", "model_version")
+    __slots__ = ("customers", "batch", "model_version", "as_of")
     CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     customers: _containers.RepeatedCompositeFieldContainer[_common_pb2.CustomerInput]
     batch: _common_pb2.FeatureMatrix
     model_version: int
-    def __init__(self, customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., model_version: _Optional[int] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., model_version: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SpendPrediction(_message.Message):
     __slots__ = ("index", "customer_id", "request_key", "total", "categories", "error")
@@ -52,44 +57,50 @@ class SpendColumns(_message.Message):
     def __init__(self, totals: _Optional[_Iterable[float]] = ..., categories: _Optional[_Iterable[str]] = ..., category_amounts: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class PredictSpendResponse(_message.Message):
-    __slots__ = ("model", "currency", "horizon_days", "predictions", "columns")
+    __slots__ = ("model", "currency", "horizon_days", "predictions", "columns", "as_of")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     currency: str
     horizon_days: int
     predictions: _containers.RepeatedCompositeFieldContainer[SpendPrediction]
     columns: SpendColumns
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., currency: _Optional[str] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[SpendPrediction, _Mapping]]] = ..., columns: _Optional[_Union[SpendColumns, _Mapping]] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., currency: _Optional[str] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[SpendPrediction, _Mapping]]] = ..., columns: _Optional[_Union[SpendColumns, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamPredictSpendRequest(_message.Message):
-    __slots__ = ("sequence", "customers", "batch")
+    __slots__ = ("sequence", "customers", "batch", "as_of")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     customers: _containers.RepeatedCompositeFieldContainer[_common_pb2.CustomerInput]
     batch: _common_pb2.FeatureMatrix
-    def __init__(self, sequence: _Optional[int] = ..., customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, sequence: _Optional[int] = ..., customers: _Optional[_Iterable[_Union[_common_pb2.CustomerInput, _Mapping]]] = ..., batch: _Optional[_Union[_common_pb2.FeatureMatrix, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamPredictSpendResponse(_message.Message):
-    __slots__ = ("sequence", "model", "currency", "horizon_days", "predictions", "columns")
+    __slots__ = ("sequence", "model", "currency", "horizon_days", "predictions", "columns", "as_of")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     model: _common_pb2.ModelRef
     currency: str
     horizon_days: int
     predictions: _containers.RepeatedCompositeFieldContainer[SpendPrediction]
     columns: SpendColumns
-    def __init__(self, sequence: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., currency: _Optional[str] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[SpendPrediction, _Mapping]]] = ..., columns: _Optional[_Union[SpendColumns, _Mapping]] = ...) -> None: ...
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, sequence: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., currency: _Optional[str] = ..., horizon_days: _Optional[int] = ..., predictions: _Optional[_Iterable[_Union[SpendPrediction, _Mapping]]] = ..., columns: _Optional[_Union[SpendColumns, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PredictInvoiceRevenueRequest(_message.Message):
     __slots__ = ("lines", "model_version")

@@ -117,6 +117,12 @@ class AlertHub:
                     sub.offer(alert)
 
     def publish(self, scored: Scored) -> None:
+        """Alerts of a call scored here, for every watcher (a relaying hub: on every replica)."""
+        self.publish_here(scored)
+
+    def publish_here(self, scored: Scored) -> None:
+        """This process's watchers only: for rises every replica finds itself (proactive alerts:
+        each replica applies the same lines and ages at the same midnight), so none doubles."""
         subs = self._subs  # copy-on-write list: no lock on the scoring path
         if not subs:
             return

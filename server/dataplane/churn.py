@@ -50,7 +50,6 @@ class ChurnScores:
     levels: np.ndarray  # RiskLevel values [k]
     high_value: np.ndarray  # bool [k]: net spend in the snapshot's top quintile
     drivers: list[list[Driver]] | None  # per scored row, when asked for
-    as_of_ns: int | None = None  # the as-of time of rows given by customer_id
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,6 @@ class ChurnHandler(ScoringHandler):
                 self._drivers(artifact, rows.matrix, probs, snapshot)
                 if include_drivers and not columnar
                 else None,
-                by_id.as_of_ns if by_id is not None else None,
             )
 
     def _publish(
@@ -204,7 +202,7 @@ class ChurnHandler(ScoringHandler):
             return
         names = artifact.model.feature_names
         drivers = self._drivers(artifact, after.matrix(names, rows[rising]), probs[rising], after)
-        self.hub.publish(
+        self.hub.publish_here(
             Scored(
                 probs[rising], levels[rising], [ids[k] for k in rising], [""] * rising.size,
                 (artifact.name, artifact.version), change.at_ns, change.reason,

@@ -49,6 +49,12 @@ class Resolved:
     # `scored` order, so scores precomputed over the whole snapshot can answer the call.
     snapshot_rows: np.ndarray | None = None
     snapshot: FeatureSnapshot | None = None
+    by_id: int = 0  # rows given by customer_id (found or not): the reply states their as-of
+
+    @property
+    def as_of_ns(self) -> int | None:
+        """The as-of time of the rows given by customer_id (None when there are none)."""
+        return self.snapshot.as_of_ns if self.by_id and self.snapshot is not None else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -320,7 +326,7 @@ class InputResolver:
             if len(by_id) == n:  # the common by-id case: every customer found, nothing else
                 return Resolved(
                     n, snapshot.values[rows][:, cols], np.arange(n), ids, keys, errors, rows,
-                    snapshot,
+                    snapshot, n,
                 )  # fmt: skip
             req = np.array([i for i, _ in by_id])
             matrix[req] = snapshot.values[rows][:, cols]
@@ -331,7 +337,9 @@ class InputResolver:
             raise NotFound(errors[0].message, "customer", ids[0])
         scored = np.flatnonzero(ok)
         matrix = np.ascontiguousarray(matrix[scored])
-        return Resolved(n, matrix, scored, ids, keys, errors, snapshot_rows, snapshot)
+        return Resolved(
+            n, matrix, scored, ids, keys, errors, snapshot_rows, snapshot, len(by_id) + len(errors)
+        )
 
     def _from_histories(
         self,

@@ -58,11 +58,13 @@ class SegmentationHandler(ScoringHandler):
         *,
         version: int = 0,
         timeout: float | None = None,
+        as_of_ns: int | None = None,
     ) -> Segments:
         with self.plane.counted():
             artifact = self.model(version)
             spec: SegmentationSpec = artifact.spec
-            rows = self.resolve(artifact, customers, batch, self.plane.snapshot())
+            by_id = self.plane.snapshot_at(customers, as_of_ns)  # as of now unless given
+            rows = self.resolve(artifact, customers, batch, by_id)
             out = self.score(artifact, rows, timeout)
             clusters = np.asarray(out.get("cluster", ()), dtype=np.int64).reshape(-1)
             r, f, m = (rows.matrix[:, c] for c in spec.rfm_columns)

@@ -53,11 +53,13 @@ class SpendHandler(ScoringHandler):
         *,
         version: int = 0,
         timeout: float | None = None,
+        as_of_ns: int | None = None,
     ) -> SpendScores:
         with self.plane.counted():
             artifact = self.model(version)
             spec: SpendSpec = artifact.spec
-            rows = self.resolve(artifact, customers, batch, self.plane.snapshot())
+            by_id = self.plane.snapshot_at(customers, as_of_ns)  # as of now unless given
+            rows = self.resolve(artifact, customers, batch, by_id)
             out = self.score(artifact, rows, timeout)
             k = rows.matrix.shape[0]
             amounts = (

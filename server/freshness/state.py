@@ -38,7 +38,7 @@ class FreshSnapshot(FeatureSnapshot):
     precomputable: bool = True
 
 
-def _snapshot(
+def fresh_snapshot(
     ids: np.ndarray,
     values: np.ndarray,
     names: Sequence[str],
@@ -121,7 +121,7 @@ class FreshFeatures:
                     rows.append(row)
         width = len(current.feature_names)
         values = np.vstack(rows) if rows else np.zeros((0, width), np.float32)
-        return _snapshot(
+        return fresh_snapshot(
             np.asarray(found, dtype=object), values, current.feature_names, as_of_s,
             precomputable=False,
         )  # fmt: skip
@@ -145,7 +145,7 @@ class FreshFeatures:
             self._catch_up_locked(notify=False)
             as_of = day_end(self.clock.now())
             ids, values = book.everyone(as_of)
-            self._current = _snapshot(ids, values, base.feature_names, as_of)
+            self._current = fresh_snapshot(ids, values, base.feature_names, as_of)
             self._rows.clear()
             log.info(
                 "fresh features loaded",
@@ -169,7 +169,7 @@ class FreshFeatures:
                 return None
             started = time.perf_counter()
             ids, values = book.everyone(as_of)
-            after = _snapshot(ids, values, current.feature_names, as_of)
+            after = fresh_snapshot(ids, values, current.feature_names, as_of)
             self._current = after
             took = time.perf_counter() - started
         log.info(
@@ -206,14 +206,14 @@ class FreshFeatures:
         if not changed or current is None:
             return changed
         ids, values = book.rows(changed, current.as_of_s)
-        after = self._patch(current, ids, values)
+        after = self.patched(current, ids, values)
         self._current = after
         if notify:
             self._notify(Change(current, after, list(ids), INGESTED_LINE, time.time_ns()))
         return changed
 
     @staticmethod
-    def _patch(current: FreshSnapshot, ids: Sequence[str], values: np.ndarray) -> FreshSnapshot:
+    def patched(current: FreshSnapshot, ids: Sequence[str], values: np.ndarray) -> FreshSnapshot:
         index = current.index
         known = [index.get(c) for c in ids]
         new = [k for k, r in enumerate(known) if r is None]
@@ -230,7 +230,7 @@ class FreshFeatures:
             all_ids, all_values = current.customer_ids, current.values.copy()
         rows = np.array([index[c] for c in ids], dtype=np.int64)
         all_values[rows] = values
-        return _snapshot(
+        return fresh_snapshot(
             all_ids, all_values, current.feature_names, current.as_of_s, index=index,
             parent=(current.version, rows),
         )  # fmt: skip

@@ -29,7 +29,13 @@ class FeatureSnapshot:
         index: dict[str, int] | None = None,
         history: Path | None = None,
     ) -> None:
-        self.customer_ids = np.asarray([str(c) for c in customer_ids], dtype=object)
+        given = isinstance(customer_ids, np.ndarray) and customer_ids.dtype == object
+        # a derived snapshot (server.freshness) passes its parent's str ids: no copy per row
+        self.customer_ids = (
+            customer_ids
+            if given and index is not None
+            else np.asarray([str(c) for c in customer_ids], dtype=object)
+        )
         self.values = np.ascontiguousarray(values, dtype=np.float32)
         self.feature_names = tuple(feature_names)
         self.as_of = as_of

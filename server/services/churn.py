@@ -21,6 +21,7 @@ from server.services.rows import (
     model_ref,
     pipelined,
     slots,
+    stamp_as_of,
 )
 
 Reply = TypeVar("Reply", churn_pb2.PredictChurnResponse, churn_pb2.StreamPredictChurnResponse)
@@ -31,8 +32,7 @@ def fill(response: Reply, scores: ChurnScores, columnar: bool) -> Reply:
     apart and extending the reply would copy every one again)."""
     response.model.CopyFrom(model_ref(scores.model))
     response.horizon_days = scores.horizon_days
-    if scores.as_of_ns is not None:
-        response.as_of.FromNanoseconds(scores.as_of_ns)
+    stamp_as_of(response, scores.rows)
     probs, rows = scores.probabilities, scores.rows
     if columnar:
         response.columns.SetInParent()  # present even with no row (clients test it)

@@ -36,6 +36,13 @@ def as_of_ns(request: Any) -> int | None:
     return int(request.as_of.ToNanoseconds())
 
 
+def stamp_as_of(response: Any, rows: Resolved) -> None:
+    """The reply's `as_of`: when the features of customers given by id were taken."""
+    as_of = rows.as_of_ns
+    if as_of is not None:
+        response.as_of.FromNanoseconds(as_of)
+
+
 def slots(rows: Resolved) -> Iterator[tuple[int, int | None]]:
     """(request row, its position among the scored rows, or None when it has an error), for
     every request row in order."""

@@ -11,7 +11,7 @@ from crm.v1 import segmentation_pb2, segmentation_pb2_grpc
 from server.campaign.types import Segment
 from server.dataplane.segmentation import SegmentationHandler, Segments
 from server.models.specs import SegmentationSpec
-from server.services.rows import batch_of, model_ref, slots
+from server.services.rows import as_of_ns, batch_of, model_ref, slots, stamp_as_of
 
 
 def segment_enum(name: str) -> int:
@@ -61,9 +61,10 @@ class SegmentationServicer(segmentation_pb2_grpc.SegmentationServiceServicer):
         batch = batch_of(request)
         s = self.handler.assign(
             request.customers, batch, version=request.model_version,
-            timeout=context.time_remaining(),
+            timeout=context.time_remaining(), as_of_ns=as_of_ns(request),
         )  # fmt: skip
         response = segmentation_pb2.AssignSegmentsResponse(model=model_ref(s.model))
+        stamp_as_of(response, s.rows)
         if batch is not None:
             response.columns.CopyFrom(_columns(s))
             return response

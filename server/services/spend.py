@@ -11,7 +11,15 @@ import numpy as np
 
 from crm.v1 import spend_pb2, spend_pb2_grpc
 from server.dataplane.spend import RevenueHandler, SpendHandler, SpendScores
-from server.services.rows import STREAM_WINDOW, batch_of, model_ref, pipelined, slots
+from server.services.rows import (
+    STREAM_WINDOW,
+    as_of_ns,
+    batch_of,
+    model_ref,
+    pipelined,
+    slots,
+    stamp_as_of,
+)
 
 Reply = TypeVar("Reply", spend_pb2.PredictSpendResponse, spend_pb2.StreamPredictSpendResponse)
 
@@ -19,6 +27,7 @@ Reply = TypeVar("Reply", spend_pb2.PredictSpendResponse, spend_pb2.StreamPredict
 def fill(response: Reply, scores: SpendScores, columnar: bool) -> Reply:
     """The fields unary and streamed replies share, added in place."""
     response.model.CopyFrom(model_ref(scores.model))
+    stamp_as_of(response, scores.rows)
     response.currency = scores.currency
     response.horizon_days = scores.horizon_days
     amounts, categories, rows = scores.amounts, scores.categories, scores.rows
@@ -55,7 +64,7 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer):
         batch = batch_of(request)
         scores = self.spend.predict(
             request.customers, batch, version=request.model_version,
-            timeout=context.time_remaining(),
+            timeout=context.time_remaining(), as_of_ns=as_of_ns(request),
         )  # fmt: skip
         return fill(spend_pb2.PredictSpendResponse(), scores, batch is not None)
 
@@ -68,7 +77,10 @@ class SpendServicer(spend_pb2_grpc.SpendServiceServicer):
             request: spend_pb2.StreamPredictSpendRequest,
         ) -> spend_pb2.StreamPredictSpendResponse:
             batch = batch_of(request)
-            scores = self.spend.predict(request.customers, batch, timeout=context.time_remaining())
+            scores = self.spend.predict(
+                request.customers, batch, timeout=context.time_remaining(),
+                as_of_ns=as_of_ns(request),
+            )  # fmt: skip
             reply = spend_pb2.StreamPredictSpendResponse(sequence=request.sequence)
             return fill(reply, scores, batch is not None)
 

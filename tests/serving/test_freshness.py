@@ -19,7 +19,16 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from crm import features as feat
-from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, transactions_pb2
+from crm.v1 import (
+    churn_pb2,
+    churn_pb2_grpc,
+    common_pb2,
+    segmentation_pb2,
+    segmentation_pb2_grpc,
+    spend_pb2,
+    spend_pb2_grpc,
+    transactions_pb2,
+)
 from crm.v1 import transactions_pb2_grpc as tx_grpc
 from tests.serverproc import RunningServer, launch
 from tests.serving.helpers import latest
@@ -67,11 +76,7 @@ class Offline:
         _, manifest = latest(artifacts, "features")
         self.categories = manifest["categories"]
         self.names = manifest["features"]
-        version_dir, churn = latest(artifacts, "churn")
-        self.churn_features = churn["features"]
-        self.session = ort.InferenceSession(
-            str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"]
-        )
+        self.artifacts = artifacts
         self.lines = lines
 
     def features(self, customer_id: str, at: pd.Timestamp, extra: pd.DataFrame | None = None):
@@ -80,11 +85,18 @@ class Offline:
         row = list(ids).index(customer_id)
         return dict(zip(self.names, values[row].tolist(), strict=True))
 
-    def churn(self, customer_id: str, at: pd.Timestamp, extra: pd.DataFrame | None = None):
+    def score(self, model: str, output: str, customer_id: str, at: pd.Timestamp, extra=None):
+        version_dir, manifest = latest(self.artifacts, model)
+        session = ort.InferenceSession(
+            str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
         row = self.features(customer_id, at, extra)
-        x = np.array([[row[n] for n in self.churn_features]], dtype=np.float32)
-        (p,) = self.session.run(["probability"], {"features": x})
-        return float(np.asarray(p).reshape(-1)[0])
+        x = np.array([[row[n] for n in manifest["features"]]], dtype=np.float32)
+        (out,) = session.run([output], {"features": x})
+        return np.asarray(out).reshape(-1)
+
+    def churn(self, customer_id: str, at: pd.Timestamp, extra: pd.DataFrame | None = None):
+        return float(self.score("churn", "probability", customer_id, at, extra)[0])
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +191,32 @@ def test_by_id_features_age_with_the_clock_and_equal_offline(
     got = _churn(server, cid, **request_as_of)
     assert pd.Timestamp(got.as_of.ToNanoseconds()) == pinned
     assert got.predictions[0].probability == pytest.approx(offline.churn(cid, pinned), abs=1e-6)
+
+
+def test_spend_and_segments_by_id_take_as_of_too(
+    fresh, offline: Offline, trained_lines: pd.DataFrame, as_of: pd.Timestamp
+) -> None:
+    server, _ = fresh
+    cid, _, _ = _a_customer(trained_lines)
+    pinned = as_of + 100 * DAY
+    stamp = {"seconds": int(pinned.timestamp())}
+    customers = [{"customer_id": cid}]
+    spend = spend_pb2_grpc.SpendServiceStub(server.channel).PredictSpend(
+        spend_pb2.PredictSpendRequest(customers=customers, as_of=stamp), timeout=30
+    )
+    assert pd.Timestamp(spend.as_of.ToNanoseconds()) == pinned
+    expected = offline.score("spend", "spend", cid, pinned)
+    assert spend.predictions[0].total == pytest.approx(float(expected[0]), abs=1e-4, rel=1e-5)
+    segments = segmentation_pb2_grpc.SegmentationServiceStub(server.channel).AssignSegments(
+        segmentation_pb2.AssignSegmentsRequest(customers=customers, as_of=stamp), timeout=30
+    )
+    assert pd.Timestamp(segments.as_of.ToNanoseconds()) == pinned
+    cluster = offline.score("segmentation", "cluster", cid, pinned)
+    assert segments.assignments[0].cluster_id == int(cluster[0])
+    today = spend_pb2_grpc.SpendServiceStub(server.channel).PredictSpend(
+        spend_pb2.PredictSpendRequest(customers=customers), timeout=30
+    )
+    assert pd.Timestamp(today.as_of.ToNanoseconds()) == as_of
 
 
 def test_ingested_lines_count_for_known_and_new_customers_and_a_retry_counts_once(
