@@ -143,10 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress output")
     score.set_defaults(func=_score)
 
-    from clients import campaign_cli, integrity_cli
+    from clients import campaign_cli, integrity_cli, transactions_cli
 
     campaign_cli.register(sub)
     integrity_cli.register(sub)
+    transactions_cli.register(sub)
     return parser
 
 

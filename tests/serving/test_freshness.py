@@ -30,6 +30,7 @@ from crm.v1 import (
     transactions_pb2,
 )
 from crm.v1 import transactions_pb2_grpc as tx_grpc
+from tests.helpers import run_cli
 from tests.serverproc import RunningServer, launch
 from tests.serving.helpers import latest
 
@@ -385,3 +386,36 @@ def test_kill_9_after_an_acknowledged_ingestion_loses_nothing(
         assert _ingest(again, lines).duplicates == 3  # still known: a retry counts once
     finally:
         again.kill()
+
+
+def test_ingested_lines_export_as_an_online_retail_csv_training_reads(
+    fresh, tmp_path: Path, as_of: pd.Timestamp
+) -> None:
+    from training.loader import load_transactions
+
+    server, _ = fresh
+    lines = [
+        _line("EXP-1", "440001", 1, as_of - 3 * DAY, quantity=2, price=1.25, category="home"),
+        _line("EXP-1", "C440002", 1, as_of - 2 * DAY, quantity=-1, price=1.25, category="home"),
+        _line("EXP-2", "440003", 1, as_of - DAY, quantity=5, price=0.85, category="home"),
+    ]
+    assert _ingest(server, lines).accepted == 3
+    out = tmp_path / "ingested.csv"
+    done = run_cli("--target", server.target, "transactions", "export", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    loaded = load_transactions(out).lines
+    assert list(loaded["Invoice"]) == ["440001", "C440002", "440003"]
+    assert list(loaded["Customer ID"]) == ["EXP-1", "EXP-1", "EXP-2"]
+    assert list(loaded["Quantity"]) == [2, -1, 5]
+    assert list(loaded["Price"]) == [1.25, 1.25, 0.85]
+    assert [pd.Timestamp(t) for t in loaded["InvoiceDate"]] == [
+        as_of - 3 * DAY,
+        as_of - 2 * DAY,
+        as_of - DAY,
+    ]
+    later = run_cli(
+        "--target", server.target, "transactions", "export", "--out", str(out),
+        "--since", "2199-01-01T00:00:00",
+    )  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    assert out.read_text().count("\n") == 1  # the header alone: nothing ingested since then
