@@ -10,7 +10,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install serve test protos train lint format system-deps default-artifacts clean \
-	bench bench-serving bench-integrity bench-train bench-batch bench-ceiling loadtest durability fuzz \
+	bench bench-serving bench-integrity bench-train bench-batch bench-ceiling bench-freshness loadtest durability fuzz \
 	oip-client-env
 
 $(STAMP): pyproject.toml crm/_leaves.c
@@ -84,6 +84,10 @@ bench-integrity: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PY) -m benchmarks.bench_train $(ARGS)
+
+# Fresh scores: the daily refresh of 1M customers' features, and by-id req/s fresh vs frozen.
+bench-freshness: $(STAMP) system-deps
+	$(PY) -m benchmarks.bench_freshness $(ARGS)
 
 # Bulk scoring rows/s: local vs Ray vs raw onnxruntime, by features and by raw lines (issue 22).
 bench-batch: $(STAMP) default-artifacts

@@ -30,6 +30,7 @@ RETRIED_SERVICES = (
     "crm.v1.IntegrityService",
     "crm.v1.CampaignService",
     "crm.v1.ModelService",
+    "crm.v1.TransactionService",  # IngestTransactions is idempotent per (invoice, line)
     "grpc.health.v1.Health",
 )
 

@@ -22,6 +22,7 @@ from tests.serving.helpers import (
     model_features,
     snapshot,
     snapshot_as_of,
+    training_day_clock,
 )
 
 N_LINES_CUSTOMERS = 40
@@ -31,7 +32,8 @@ N_LINES_CUSTOMERS = 40
 def served(
     trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    server = launch(trained_artifacts, tmp_path_factory.mktemp("data"))
+    clock = training_day_clock(trained_artifacts, tmp_path_factory.mktemp("clock"))
+    server = launch(trained_artifacts, tmp_path_factory.mktemp("data"), clock)
     yield server
     server.kill()
 

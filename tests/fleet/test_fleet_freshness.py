@@ -4,10 +4,12 @@ retry on the other replica counts once."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pandas as pd
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, transactions_pb2
@@ -58,3 +60,53 @@ def test_a_line_ingested_on_one_replica_is_scored_on_the_other(
     retry = tx_grpc.TransactionServiceStub(b.channel).IngestTransactions(request)
     assert (retry.accepted, retry.duplicates) == (0, 2)
     assert _probability(a, "FLEET-NEW") == on_a
+
+
+def test_a_risk_rise_from_a_line_ingested_elsewhere_alerts_a_watch_here(
+    start_fleet, trained_artifacts: Path, tmp_path: Path
+) -> None:
+    as_of = pd.Timestamp(latest(trained_artifacts, "features")[1]["as_of"])
+    clock = tmp_path / "clock"
+    clock.write_text((as_of - pd.Timedelta(seconds=1)).isoformat())
+    a, b = start_fleet(
+        2,
+        ("--test-clock-file", str(clock), "--freshness-poll-seconds", "0.1"),
+        artifacts=trained_artifacts,
+    )
+    stub = churn_pb2_grpc.ChurnServiceStub(b.channel)
+    stream = stub.WatchChurnAlerts(
+        churn_pb2.WatchChurnAlertsRequest(min_risk_level=churn_pb2.RISK_LEVEL_LOW), timeout=60
+    )
+    known = str(
+        np.load(latest(trained_artifacts, "features")[0] / "snapshot.npz")["customer_ids"][0]
+    )
+    got: list = []
+    arrived = threading.Event()
+
+    def read() -> None:
+        try:
+            for message in stream:
+                got.append(message.alert)
+                arrived.set()
+        except grpc.RpcError:
+            arrived.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 20
+    while not got:  # subscribed once a scored warm-up arrives
+        assert time.monotonic() < deadline, "the watch never received the warm-up alert"
+        _probability(b, known)
+        arrived.wait(0.2)
+    stale = [_line("FLEET-STALE", 1, as_of - pd.Timedelta(days=300))]
+    request = transactions_pb2.IngestTransactionsRequest(lines=stale)
+    assert tx_grpc.TransactionServiceStub(a.channel).IngestTransactions(request).accepted == 1
+    deadline = time.monotonic() + 20
+    while not any(x.customer_id == "FLEET-STALE" for x in got):
+        assert time.monotonic() < deadline, "replica b's watch never got the rise"
+        arrived.clear()
+        arrived.wait(0.5)
+    stream.cancel()
+    alert = next(x for x in got if x.customer_id == "FLEET-STALE")
+    assert alert.reason == "ingested_line"
+    assert alert.previous_risk_level == churn_pb2.RISK_LEVEL_UNSPECIFIED
+    assert alert.probability == _probability(a, "FLEET-STALE")

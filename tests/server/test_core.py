@@ -27,6 +27,7 @@ CRM_SERVICES = {
     "crm.v1.IntegrityService",
     "crm.v1.CampaignService",
     "crm.v1.ModelService",
+    "crm.v1.TransactionService",
 }
 
 
@@ -47,7 +48,10 @@ def test_health_per_service_follows_loaded_models(start_server, churn_artifacts:
     assert status("crm.v1.ChurnService") == health_pb2.HealthCheckResponse.SERVING
     assert status("crm.v1.ModelService") == health_pb2.HealthCheckResponse.SERVING
     assert status("crm.v1.IntegrityService") == health_pb2.HealthCheckResponse.SERVING
-    for service in ("crm.v1.SegmentationService", "crm.v1.SpendService"):
+    # TransactionService needs the features artifact (the history lines are added to)
+    for service in (
+        "crm.v1.SegmentationService", "crm.v1.SpendService", "crm.v1.TransactionService"
+    ):  # fmt: skip
         assert status(service) == health_pb2.HealthCheckResponse.NOT_SERVING, service
     with pytest.raises(grpc.RpcError) as err:
         status("crm.v1.NoSuchService")

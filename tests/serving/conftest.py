@@ -11,24 +11,19 @@ import pytest
 
 from tests.conftest import SYNTHETIC
 from tests.serverproc import RunningServer, launch
-from tests.serving.helpers import cleaned_lines, latest
+from tests.serving.helpers import cleaned_lines, training_day_clock
 
 
 @pytest.fixture(scope="module")
 def served(
     trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    # The server's day ends at the training as-of (test clock), so by-id answers are the
-    # training snapshot's rows; tests/serving/test_freshness.py moves the clock.
-    clock = tmp_path_factory.mktemp("clock") / "now"
-    as_of = pd.Timestamp(latest(trained_artifacts, "features")[1]["as_of"])
-    clock.write_text((as_of - pd.Timedelta(seconds=1)).isoformat())
     server = launch(
         trained_artifacts,
         tmp_path_factory.mktemp("data"),
         [
             "--alert-queue-size", "20", "--max-request-rows", "60000",
-            "--test-clock-file", str(clock),
+            *training_day_clock(trained_artifacts, tmp_path_factory.mktemp("clock")),
         ],
     )  # fmt: skip
     yield server

@@ -35,6 +35,16 @@ def snapshot_as_of(manifest: dict) -> datetime:
     return pd.Timestamp(manifest["as_of"]).to_pydatetime().replace(tzinfo=UTC)
 
 
+def training_day_clock(artifacts: Path, directory: Path) -> list[str]:
+    """Server flags pinning its test clock to the training day: the day ends at the features
+    artifact's as-of, so by-id answers are the training snapshot's rows (tests comparing
+    against the snapshot; tests/serving/test_freshness.py moves the clock)."""
+    clock = directory / "clock"
+    as_of = pd.Timestamp(latest(artifacts, "features")[1]["as_of"])
+    clock.write_text((as_of - pd.Timedelta(seconds=1)).isoformat())
+    return ["--test-clock-file", str(clock)]
+
+
 def model_features(artifacts: Path, name: str) -> list[str]:
     return latest(artifacts, name)[1]["features"]
 

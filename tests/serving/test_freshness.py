@@ -23,6 +23,8 @@ from crm.v1 import (
     churn_pb2,
     churn_pb2_grpc,
     common_pb2,
+    model_pb2,
+    model_pb2_grpc,
     segmentation_pb2,
     segmentation_pb2_grpc,
     spend_pb2,
@@ -419,3 +421,59 @@ def test_ingested_lines_export_as_an_online_retail_csv_training_reads(
     )  # fmt: skip
     assert later.returncode == 0, later.stderr
     assert out.read_text().count("\n") == 1  # the header alone: nothing ingested since then
+
+
+def _retrained_features(artifacts: Path, into: Path, extra: pd.DataFrame) -> None:
+    """`into`: a copy of `artifacts` plus features version N+1 whose history also holds the
+    `extra` lines (what a retrain on the exported lines ships)."""
+    import json
+    import shutil
+
+    from crm.artifacts import MANIFEST_FILE, sha256_file
+    from crm.history import HISTORY_FILE, history_arrays, history_frame
+
+    shutil.copytree(artifacts, into)
+    old_dir, manifest = latest(into, "features")
+    new_dir = old_dir.parent / str(int(old_dir.name) + 1)
+    shutil.copytree(old_dir, new_dir)
+    with np.load(new_dir / HISTORY_FILE) as data:
+        history = history_frame(data)
+    merged = pd.concat([history, extra.reindex(columns=history.columns)], ignore_index=True)
+    merged[feat.COUNTRY] = merged[feat.COUNTRY].fillna("")
+    merged[feat.DESCRIPTION] = merged[feat.DESCRIPTION].fillna("")
+    np.savez(new_dir / HISTORY_FILE, **history_arrays(merged))
+    manifest["version"] = int(new_dir.name)
+    manifest["files"][HISTORY_FILE] = sha256_file(new_dir / HISTORY_FILE)
+    (new_dir / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def test_a_retrained_history_holding_ingested_lines_counts_them_once(
+    trained_artifacts: Path, tmp_path: Path, offline: Offline, as_of: pd.Timestamp
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    ingested = [
+        _line("NEW-R", "330001", 1, as_of - 4 * DAY, quantity=3),
+        _line("NEW-R", "330002", 1, as_of - 2 * DAY, quantity=1),
+    ]
+    extra = _frame(ingested, {})
+    _retrained_features(trained_artifacts, artifacts, extra.iloc[:1])  # a retrain saw line 1
+    newest = int(latest(artifacts, "features")[0].name)
+    new_dir = latest(artifacts, "features")[0]
+    held = tmp_path / "held"
+    new_dir.rename(held)  # serve the old version first
+    clock = Clock(tmp_path / "clock", as_of - pd.Timedelta(seconds=1))
+    server = launch(artifacts, tmp_path / "data", ["--test-clock-file", str(clock.path)])
+    try:
+        assert _ingest(server, ingested).accepted == 2
+        before = _churn(server, "NEW-R").predictions[0].probability
+        held.rename(new_dir)  # the retrained version appears; the server loads it
+        reply = model_pb2_grpc.ModelServiceStub(server.channel).ReloadModels(
+            model_pb2.ReloadModelsRequest(), timeout=60
+        )
+        assert any(r.name == "features" and r.version == newest for r in reply.results)
+        after = _churn(server, "NEW-R").predictions[0].probability
+    finally:
+        server.kill()
+    expected = offline.churn("NEW-R", as_of, extra)  # each line once
+    assert before == pytest.approx(expected, abs=1e-6)
+    assert after == pytest.approx(expected, abs=1e-6)
