@@ -1,21 +1,20 @@
 """Two replicas sharing PostgreSQL score from the same lines: a batch ingested on one is
-scored by id on the other (within --freshness-poll-seconds), with the same probability, and a
-retry on the other replica counts once."""
+scored by id on the other (within --freshness-poll-seconds), with the same probability, a
+retry on the other replica counts once, and a risk rise it causes alerts a watch on the other."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pandas as pd
+import pytest
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, transactions_pb2
 from crm.v1 import transactions_pb2_grpc as tx_grpc
 from tests.serverproc import RunningServer
-from tests.serving.helpers import latest
+from tests.serving.helpers import AlertWatch, latest, training_day_clock
 
 
 def _line(customer: str, number: int, when: pd.Timestamp) -> transactions_pb2.IngestLine:
@@ -32,17 +31,18 @@ def _probability(server: RunningServer, customer: str) -> float:
     return stub.PredictChurn(request, timeout=10).predictions[0].probability
 
 
+@pytest.fixture
+def pair(start_fleet, trained_artifacts: Path, tmp_path: Path) -> list[RunningServer]:
+    """Two replicas on the trained artifacts whose test clock ends the day at the training as-of."""
+    clock = training_day_clock(trained_artifacts, tmp_path)
+    return start_fleet(2, (*clock, "--freshness-poll-seconds", "0.1"), artifacts=trained_artifacts)
+
+
 def test_a_line_ingested_on_one_replica_is_scored_on_the_other(
-    start_fleet, trained_artifacts: Path, tmp_path: Path
+    pair: list[RunningServer], trained_artifacts: Path
 ) -> None:
+    a, b = pair
     as_of = pd.Timestamp(latest(trained_artifacts, "features")[1]["as_of"])
-    clock = tmp_path / "clock"
-    clock.write_text((as_of - pd.Timedelta(seconds=1)).isoformat())
-    a, b = start_fleet(
-        2,
-        ("--test-clock-file", str(clock), "--freshness-poll-seconds", "0.1"),
-        artifacts=trained_artifacts,
-    )
     lines = [_line("FLEET-NEW", n, as_of - pd.Timedelta(days=5)) for n in (1, 2)]
     request = transactions_pb2.IngestTransactionsRequest(lines=lines)
     assert tx_grpc.TransactionServiceStub(a.channel).IngestTransactions(request).accepted == 2
@@ -63,50 +63,16 @@ def test_a_line_ingested_on_one_replica_is_scored_on_the_other(
 
 
 def test_a_risk_rise_from_a_line_ingested_elsewhere_alerts_a_watch_here(
-    start_fleet, trained_artifacts: Path, tmp_path: Path
+    pair: list[RunningServer], trained_artifacts: Path
 ) -> None:
+    a, b = pair
     as_of = pd.Timestamp(latest(trained_artifacts, "features")[1]["as_of"])
-    clock = tmp_path / "clock"
-    clock.write_text((as_of - pd.Timedelta(seconds=1)).isoformat())
-    a, b = start_fleet(
-        2,
-        ("--test-clock-file", str(clock), "--freshness-poll-seconds", "0.1"),
-        artifacts=trained_artifacts,
-    )
-    stub = churn_pb2_grpc.ChurnServiceStub(b.channel)
-    stream = stub.WatchChurnAlerts(
-        churn_pb2.WatchChurnAlertsRequest(min_risk_level=churn_pb2.RISK_LEVEL_LOW), timeout=60
-    )
-    known = str(
-        np.load(latest(trained_artifacts, "features")[0] / "snapshot.npz")["customer_ids"][0]
-    )
-    got: list = []
-    arrived = threading.Event()
-
-    def read() -> None:
-        try:
-            for message in stream:
-                got.append(message.alert)
-                arrived.set()
-        except grpc.RpcError:
-            arrived.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + 20
-    while not got:  # subscribed once a scored warm-up arrives
-        assert time.monotonic() < deadline, "the watch never received the warm-up alert"
-        _probability(b, known)
-        arrived.wait(0.2)
+    watch = AlertWatch(b.channel, trained_artifacts)
     stale = [_line("FLEET-STALE", 1, as_of - pd.Timedelta(days=300))]
     request = transactions_pb2.IngestTransactionsRequest(lines=stale)
     assert tx_grpc.TransactionServiceStub(a.channel).IngestTransactions(request).accepted == 1
-    deadline = time.monotonic() + 20
-    while not any(x.customer_id == "FLEET-STALE" for x in got):
-        assert time.monotonic() < deadline, "replica b's watch never got the rise"
-        arrived.clear()
-        arrived.wait(0.5)
-    stream.cancel()
-    alert = next(x for x in got if x.customer_id == "FLEET-STALE")
+    (alert, *_) = watch.wait_for(lambda x: x.customer_id == "FLEET-STALE")
+    watch.close()
     assert alert.reason == "ingested_line"
     assert alert.previous_risk_level == churn_pb2.RISK_LEVEL_UNSPECIFIED
     assert alert.probability == _probability(a, "FLEET-STALE")

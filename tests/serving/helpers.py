@@ -4,14 +4,18 @@ their feature snapshot was computed from (the synthetic data regenerated from it
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pandas as pd
 
 from clients.scoring import Line
-from crm.v1 import common_pb2
+from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2
 from server.models.snapshot import SNAPSHOT_FILE
 
 
@@ -91,3 +95,49 @@ def customer_lines(cleaned: pd.DataFrame, customer_id: str) -> list[Line]:
         )
         for r in mine.itertuples()
     ]  # fmt: skip
+
+
+class AlertWatch:
+    """An open WatchChurnAlerts on every risk level of `channel`, read in the background,
+    known to be subscribed: the server's churn score of a snapshot customer arrived on it."""
+
+    def __init__(self, channel: grpc.Channel, artifacts: Path, timeout: float = 120) -> None:
+        stub = churn_pb2_grpc.ChurnServiceStub(channel)
+        self.stream = stub.WatchChurnAlerts(
+            churn_pb2.WatchChurnAlertsRequest(min_risk_level=churn_pb2.RISK_LEVEL_LOW),
+            timeout=timeout,
+        )
+        self.alerts: list[churn_pb2.ChurnAlert] = []
+        self.arrived = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        known = str(snapshot(artifacts)[0][0])
+        warm_up = churn_pb2.PredictChurnRequest(customers=[{"customer_id": known}])
+        deadline = time.monotonic() + 20
+        while not self.alerts:
+            assert time.monotonic() < deadline, "the watch never received the warm-up alert"
+            stub.PredictChurn(warm_up, timeout=10)
+            self.arrived.wait(0.2)
+
+    def _read(self) -> None:
+        try:
+            for message in self.stream:
+                self.alerts.append(message.alert)
+                self.arrived.set()
+        except grpc.RpcError:
+            self.arrived.set()
+
+    def wait_for(
+        self, test: Callable[[churn_pb2.ChurnAlert], bool], timeout: float = 30
+    ) -> list[churn_pb2.ChurnAlert]:
+        """The alerts passing `test`, once there is one (waits on arrivals, up to `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = [a for a in list(self.alerts) if test(a)]
+            if hits:
+                return hits
+            assert time.monotonic() < deadline, "no such alert arrived"
+            self.arrived.clear()
+            self.arrived.wait(0.5)
+
+    def close(self) -> None:
+        self.stream.cancel()

@@ -6,8 +6,6 @@ crm.features over the same lines at the same as-of time, scored by the exported 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from crm.v1 import (
 from crm.v1 import transactions_pb2_grpc as tx_grpc
 from tests.helpers import run_cli
 from tests.serverproc import RunningServer, launch
-from tests.serving.helpers import latest
+from tests.serving.helpers import AlertWatch, latest
 
 DAY = pd.Timedelta(days=1)
 
@@ -293,54 +291,16 @@ def test_bad_lines_and_key_conflicts_are_refused_naming_the_field(
     assert set(_violations(conflict.value)) == {"lines[0].line_number"}
 
 
-def _watch(server: RunningServer) -> tuple[list, threading.Event, grpc.Future]:
-    """An open watch on every risk level, known to be subscribed (a scored warm-up arrived)."""
-    stub = churn_pb2_grpc.ChurnServiceStub(server.channel)
-    stream = stub.WatchChurnAlerts(
-        churn_pb2.WatchChurnAlertsRequest(min_risk_level=churn_pb2.RISK_LEVEL_LOW), timeout=120
-    )
-    got: list = []
-    arrived = threading.Event()
-
-    def read() -> None:
-        try:
-            for message in stream:
-                got.append(message.alert)
-                arrived.set()
-        except grpc.RpcError:
-            arrived.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    ids = list(np.load(latest(server.artifacts, "features")[0] / "snapshot.npz")["customer_ids"])
-    deadline = time.monotonic() + 20
-    while not got:
-        assert time.monotonic() < deadline, "the watch never received the warm-up alert"
-        _churn(server, str(ids[0]))
-        arrived.wait(0.2)
-    return got, arrived, stream
-
-
-def _wait_for(got: list, arrived: threading.Event, test, timeout: float = 30) -> list:
-    deadline = time.monotonic() + timeout
-    while True:
-        hits = [a for a in got if test(a)]
-        if hits:
-            return hits
-        assert time.monotonic() < deadline, "no such alert arrived"
-        arrived.clear()
-        arrived.wait(0.5)
-
-
 def test_an_ingested_line_that_raises_risk_alerts_an_open_watch(
     fresh, offline: Offline, as_of: pd.Timestamp
 ) -> None:
     server, _ = fresh
-    got, arrived, stream = _watch(server)
+    watch = AlertWatch(server.channel, server.artifacts)
     # a customer new to the server whose only purchase was long ago: risk from nothing to high
     stale = _line("NEW-STALE", "770001", 1, as_of - 300 * DAY)
     assert _ingest(server, [stale]).accepted == 1
-    hits = _wait_for(got, arrived, lambda a: a.customer_id == "NEW-STALE")
-    stream.cancel()
+    hits = watch.wait_for(lambda a: a.customer_id == "NEW-STALE")
+    watch.close()
     alert = hits[0]
     assert alert.reason == "ingested_line"
     assert alert.previous_risk_level == churn_pb2.RISK_LEVEL_UNSPECIFIED
@@ -355,10 +315,10 @@ def test_the_daily_ageing_alerts_customers_whose_risk_rose(
     fresh, offline: Offline, as_of: pd.Timestamp
 ) -> None:
     server, clock = fresh
-    got, arrived, stream = _watch(server)
+    watch = AlertWatch(server.channel, server.artifacts)
     clock.set(as_of + 60 * DAY)  # nobody scores anyone: the refresher ages everyone
-    hits = _wait_for(got, arrived, lambda a: a.reason == "daily_ageing")
-    stream.cancel()
+    hits = watch.wait_for(lambda a: a.reason == "daily_ageing")
+    watch.close()
     aged_as_of = as_of + 61 * DAY
     for alert in hits[:5]:
         assert alert.risk_level > alert.previous_risk_level > 0
