@@ -181,11 +181,13 @@ class FreshFeatures:
 
     def ingest(self, lines: Sequence[StoredLine]) -> tuple[Appended, list[str], float]:
         """Store `lines` durably, then apply every stored line not applied yet (these and other
-        processes'); returns what was stored, the customers changed and the as-of time."""
+        processes'); returns what was stored, the customers of the lines stored now and the
+        as-of time their features are as of."""
         appended = self.store.append(lines)
-        changed = self.catch_up()
+        self.catch_up()  # applies these (or finds a concurrent call already did)
+        mine = dict.fromkeys(lines[i].customer_id for i in appended.accepted)
         current = self.snapshot()
-        return appended, changed, current.as_of_s if current is not None else 0.0
+        return appended, list(mine), current.as_of_s if current is not None else 0.0
 
     def catch_up(self) -> list[str]:
         """Apply lines other processes (or replicas) stored since the last look."""
