@@ -123,3 +123,6 @@ class Action:
     expected_margin: float
     budget_used: float
     rationale: str
+    # Advice for the merchant, not a campaign: no channel, audience, segment, discount or
+    # budget (PROTECT_STOCKOUT). Customers get no message for it.
+    advisory: bool = False

@@ -26,6 +26,8 @@ from server.campaign.types import (
 from server.errors import FieldViolation, InvalidArgument
 
 DEFAULT_HORIZON_DAYS = 7
+# PlanCampaignsRequest.max_discount when unset (an explicit 0 is "no discount").
+DEFAULT_MAX_DISCOUNT = 0.3
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_NAME = 200
@@ -90,7 +92,9 @@ def plan_request(
     horizon, problems = _horizon(request.horizon_days)
     if not (math.isfinite(request.budget) and 0 <= request.budget <= MAX_BUDGET):
         problems.append(FieldViolation("budget", f"must be an amount 0..{MAX_BUDGET:g}"))
-    problems += _fraction(request.max_discount, "max_discount")
+    has_max = request.HasField("max_discount")
+    max_discount = request.max_discount if has_max else DEFAULT_MAX_DISCOUNT
+    problems += _fraction(max_discount, "max_discount")
     problems += _fraction(request.min_margin, "min_margin", below_one=True)
     channels, bad_channels = _channels(request.channels, "channels")
     problems += bad_channels
@@ -111,7 +115,7 @@ def plan_request(
     else:
         problems += item_violations(items)
     _raise_if(problems)
-    plan = PlanRequest(request.budget, horizon, request.max_discount, request.min_margin, channels)
+    plan = PlanRequest(request.budget, horizon, max_discount, request.min_margin, channels)
     return plan, (items or None)
 
 
@@ -129,6 +133,10 @@ def draft_request(
             FieldViolation(
                 "action.objective", "PROTECT_STOCKOUT is advisory: customers get no message"
             )
+        )
+    elif a.advisory:
+        problems.append(
+            FieldViolation("action.advisory", "an advisory action gets no customer message")
         )
     problems += _fraction(a.discount, "action.discount")
     channels, bad_channels = _channels(request.channels, "channels")
@@ -216,6 +224,7 @@ def action_from_proto(a: campaign_pb2.CampaignAction) -> Action:
         expected_margin=a.expected_margin,
         budget_used=a.budget_used,
         rationale=a.rationale,
+        advisory=a.advisory,
     )
 
 
@@ -235,6 +244,7 @@ def action_to_proto(a: Action) -> campaign_pb2.CampaignAction:
         expected_margin=a.expected_margin,
         budget_used=a.budget_used,
         rationale=a.rationale,
+        advisory=a.advisory,
     )
 
 

@@ -328,6 +328,9 @@ def test_draft_bad_inputs(campaign_server: CampaignServer) -> None:
     advisory = S.CampaignAction(objective=S.CAMPAIGN_OBJECTIVE_PROTECT_STOCKOUT, product_id="X")
     err = failure(stub.DraftMessages, S.DraftMessagesRequest(action=advisory))
     assert fields_of(err) == {"action.objective"} and "advisory" in err.violations[0].description
+    marked = S.CampaignAction(objective=S.CAMPAIGN_OBJECTIVE_WIN_BACK, advisory=True)
+    err = failure(stub.DraftMessages, S.DraftMessagesRequest(action=marked))
+    assert fields_of(err) == {"action.advisory"}
     action = S.CampaignAction(objective=S.CAMPAIGN_OBJECTIVE_WIN_BACK, discount=1.2)
     err = failure(
         stub.DraftMessages,
