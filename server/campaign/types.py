@@ -42,6 +42,8 @@ class Channel(IntEnum):
 
 
 ALL_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP)
+# Objectives whose actions are advice for the merchant (Action.advisory), never a campaign.
+ADVISORY_OBJECTIVES: frozenset[Objective] = frozenset({Objective.PROTECT_STOCKOUT})
 
 
 class Segment(IntEnum):

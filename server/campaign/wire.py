@@ -15,6 +15,7 @@ from server.campaign.drafts import Draft, fits_sms
 from server.campaign.inventory import item_violations
 from server.campaign.planner import Plan, PlanRequest
 from server.campaign.types import (
+    ADVISORY_OBJECTIVES,
     ALL_CHANNELS,
     Action,
     Channel,
@@ -128,11 +129,10 @@ def draft_request(
     a = request.action
     if a.objective not in {o.value for o in Objective} or a.objective == 0:
         problems.append(FieldViolation("action.objective", "required: a CampaignObjective"))
-    elif a.objective == Objective.PROTECT_STOCKOUT:
+    elif a.objective in ADVISORY_OBJECTIVES:
+        name = Objective(a.objective).name
         problems.append(
-            FieldViolation(
-                "action.objective", "PROTECT_STOCKOUT is advisory: customers get no message"
-            )
+            FieldViolation("action.objective", f"{name} is advisory: customers get no message")
         )
     elif a.advisory:
         problems.append(
@@ -157,7 +157,8 @@ def save_request(
     request: campaign_pb2.SaveCampaignRequest, max_bytes: int
 ) -> campaign_pb2.SavedCampaign:
     """The campaign to store; INVALID_ARGUMENT naming each bad field, and the largest part
-    (plan, drafts or notes) when the saved campaign would exceed `max_bytes`."""
+    (plan, drafts or notes) when the saved campaign would exceed `max_bytes`. Actions of an
+    advisory objective are stored marked `advisory`, whoever built the plan."""
     problems: list[FieldViolation] = []
     name = request.name.strip()
     if not name or len(name) > MAX_NAME:
@@ -181,6 +182,8 @@ def save_request(
     campaign = campaign_pb2.SavedCampaign(
         name=name, plan=request.plan, drafts=request.drafts, notes=request.notes
     )
+    for action in campaign.plan.actions:  # a plan from a client that predates `advisory`
+        action.advisory = action.advisory or action.objective in ADVISORY_OBJECTIVES
     size = campaign.ByteSize() + SAVED_FIELDS_BYTES
     if size > max_bytes:
         parts = {

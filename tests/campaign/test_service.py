@@ -344,6 +344,24 @@ def test_draft_bad_inputs(campaign_server: CampaignServer) -> None:
     }  # fmt: skip
 
 
+def test_a_plan_saved_without_advisory_marks_is_stored_marked(
+    campaign_server: CampaignServer,
+) -> None:
+    """A client built before CampaignAction.advisory sends plans without it: stored marked."""
+    stub = campaign_server.stub
+    plan = stub.PlanCampaigns(S.PlanCampaignsRequest(budget=100), timeout=30)
+    marked = [a.advisory for a in plan.actions]
+    assert any(marked) and not all(marked)
+    old = S.PlanCampaignsResponse()
+    old.CopyFrom(plan)
+    for action in old.actions:
+        action.ClearField("advisory")
+    saved = stub.SaveCampaign(S.SaveCampaignRequest(name="old client", plan=old), timeout=10)
+    assert [a.advisory for a in saved.campaign.plan.actions] == marked
+    listed = stub.ListCampaigns(S.ListCampaignsRequest(), timeout=10).campaigns
+    assert [a.advisory for a in listed[0].plan.actions] == marked
+
+
 def test_save_list_page_and_survive_a_restart(campaign_server: CampaignServer) -> None:
     stub = campaign_server.stub
     plan = stub.PlanCampaigns(S.PlanCampaignsRequest(budget=100, max_discount=0.2), timeout=30)
