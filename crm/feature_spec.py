@@ -7,8 +7,9 @@ there, or from the same tables for a manifest written before the field existed.
 
 Units convention (the `unit` strings): "days" (fractional days), "count", "money" (the data's
 currency, as in the manifest's `serving.currency`), "units" (items sold), "fraction 0..1",
-"ratio", "-1..1", "flag 0/1", or a range such as "hour 0..24"; a per-category input is written
-once with `{category}` in its name and meaning.
+"ratio", "-1..1", "flag 0/1", "ln money" / "ln units" (ln(1 + x) of one), or a range such as
+"1..12" or "hour 0..24"; a per-category input is written once with `{category}` in its name
+and meaning. ModelInfo.FeatureInfo.unit (protos/crm/v1/model.proto) documents the same list.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@ drift: regenerate it with `python -m crm.feature_docs` when a feature changes.""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
-from crm.feature_docs import markdown_table
+from crm.feature_docs import TABLES, markdown_table
 from crm.features import feature_names
 from tests.serverproc import REPO
 
@@ -36,3 +37,21 @@ def test_the_script_prints_the_table() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == markdown_table("churn")
+
+
+NAMED_UNITS = (
+    "days", "count", "money", "units", "fraction 0..1", "ratio", "-1..1", "flag 0/1",
+    "ln money", "ln units",
+)  # fmt: skip
+
+
+def test_every_unit_follows_the_documented_convention() -> None:
+    """Units are the named ones FeatureInfo.unit lists in model.proto, or a range ("1..12")."""
+    proto = (REPO / "protos" / "crm" / "v1" / "model.proto").read_text()
+    documented = " ".join(" ".join(line.strip().lstrip("/") for line in proto.splitlines()).split())
+    missing = [unit for unit in NAMED_UNITS if f'"{unit}"' not in documented]
+    assert not missing, f"FeatureInfo.unit in model.proto does not name {missing}"
+    for table in set(TABLES.values()):
+        for spec in (*table.base, table.per_category):
+            ok = spec.unit in NAMED_UNITS or re.fullmatch(r"(\w+ )?-?\d+\.\.\d+", spec.unit)
+            assert ok, f"{spec.name}: unit {spec.unit!r}"
