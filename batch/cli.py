@@ -20,9 +20,10 @@ import pyarrow as pa
 from batch.job import Job
 from batch.lines import partition_count, spill
 from batch.local import run_local
-from batch.plane import ArtifactsMissing, BatchPlane
+from batch.plane import REVENUE, ArtifactsMissing, BatchPlane
 from batch.progress import Progress
 from batch.read import ID_COLUMN, InputError, Kind, chunks, detect, stage
+from batch.revenue import partition_revenue, revenue_schema
 from batch.schema import output_schema
 from batch.score import ROW_BLOCK
 from batch.write import OutputWriter
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the input holds (auto: from its columns)",
     )  # fmt: skip
     p.add_argument("--as-of", help="lines input: features as of this time (ISO 8601; UTC)")
+    p.add_argument(
+        "--revenue-output", type=Path,
+        help="lines input: also write every line's expected net revenue here (.parquet or .csv)",
+    )  # fmt: skip
     p.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     p.add_argument("--pin", default="", help="fixed versions, e.g. churn=3,spend=2 (as the server)")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
@@ -87,6 +92,12 @@ def run(args: argparse.Namespace) -> Progress:
     job = Job(args.artifacts, source.kind, pins, _as_of(args.as_of, source.kind), chunk_rows)
     schema = output_schema(plane, job.metadata())
     plane.close()
+    if args.revenue_output is not None:
+        if source.kind is not Kind.LINES:
+            raise InputError("--revenue-output needs an input of transaction lines")
+        if plane.revenue is None:
+            raise InputError(f"--revenue-output: {args.artifacts} holds no revenue model")
+        revenue_schema_ = revenue_schema(plane.model(REVENUE))
     columns = [ID_COLUMN] if source.kind is Kind.IDS else [ID_COLUMN, *names]
     progress = Progress(
         total=None if args.quiet else source.rows if source.kind is not Kind.LINES else None
@@ -122,7 +133,26 @@ def run(args: argparse.Namespace) -> Progress:
                 partitions if partitions is not None else chunks(source, columns, chunk_rows)
             )
             run_local(job, local, _workers(args.workers), sink)
+        if args.revenue_output is not None and partitions is not None:
+            _revenue(job, partitions, args.revenue_output, revenue_schema_, progress)
     return progress
+
+
+def _revenue(
+    job: Job, partitions: Sequence[Path], path: Path, schema: pa.Schema, progress: Progress
+) -> None:
+    """Value every line, partition by partition, in this process (the revenue model is small
+    next to the customer models; its lines are already spilled by customer)."""
+    plane = BatchPlane.load(job.artifacts, job.pins)
+    assert plane.revenue is not None
+    try:
+        with OutputWriter(path, schema) as out:
+            for partition in partitions:
+                table = partition_revenue(plane.revenue, partition, schema)
+                out.write(table)
+                progress.add_revenue(table)
+    finally:
+        plane.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,6 +70,18 @@ def bad_history_prices(price: np.ndarray) -> np.ndarray:
     return ~np.isfinite(p) | (p < 0)
 
 
+def bad_sale_quantities(quantity: np.ndarray) -> np.ndarray:
+    """`bad_sale_quantity` over a column (bulk revenue)."""
+    q = np.asarray(quantity, dtype=np.float64)
+    return ~(np.isfinite(q) & (q > 0))
+
+
+def bad_sale_prices(price: np.ndarray) -> np.ndarray:
+    """`bad_sale_price` over a column (bulk revenue)."""
+    p = np.asarray(price, dtype=np.float64)
+    return ~(np.isfinite(p) & (p > 0))
+
+
 def is_non_product(code: object) -> bool:
     upper = str(code or "").strip().upper()
     return upper in NON_PRODUCT_CODES or upper.startswith("TEST")

@@ -10,9 +10,21 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SYNTHETIC
-from tests.serving.helpers import cleaned_lines, snapshot
+from tests.serverproc import RunningServer, launch
+from tests.serving.helpers import cleaned_lines, snapshot, training_day_clock
 
 N_CUSTOMERS = 300
+
+
+@pytest.fixture(scope="module")
+def served(
+    trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    # by-id answers as of the training day: the batch engines score the snapshot's rows
+    clock = training_day_clock(trained_artifacts, tmp_path_factory.mktemp("clock"))
+    server = launch(trained_artifacts, tmp_path_factory.mktemp("data"), clock)
+    yield server
+    server.kill()
 
 
 @pytest.fixture(scope="module")

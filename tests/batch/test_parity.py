@@ -4,38 +4,25 @@ segments and spend: by feature rows, by customer id and by raw transaction lines
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from clients import CrmClient
 from clients.scoring import History
 from tests.batch.conftest import N_CUSTOMERS
 from tests.batch.runner import run_batch
-from tests.serverproc import RunningServer, launch
 from tests.serving.helpers import (
     customer_lines,
     latest,
     model_features,
     snapshot,
     snapshot_as_of,
-    training_day_clock,
 )
 
 N_LINES_CUSTOMERS = 40
-
-
-@pytest.fixture(scope="module")
-def served(
-    trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    clock = training_day_clock(trained_artifacts, tmp_path_factory.mktemp("clock"))
-    server = launch(trained_artifacts, tmp_path_factory.mktemp("data"), clock)
-    yield server
-    server.kill()
 
 
 def _grpc(
