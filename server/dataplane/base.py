@@ -112,13 +112,15 @@ class Plane:
         rows as of `as_of_ns` (an explicit as-of time in the request)."""
         if as_of_ns is None:
             return self.snapshot()
+        ids = [c.customer_id.strip() for c in customers if c.WhichOneof("input") == "customer_id"]
+        if not ids:  # as_of only concerns customers given by id
+            return self.snapshot()
         current = self.fresh.snapshot() if self.fresh is not None else None
         if self.fresh is None or current is None:
             raise FailedPrecondition(
                 "the features artifact has no customer history, so as_of cannot be served: "
                 "retrain with this version of training"
             )
-        ids = [c.customer_id.strip() for c in customers if c.WhichOneof("input") == "customer_id"]
         return self.fresh.snapshot_at(ids, as_of_ns / 1e9)
 
     def run(self, artifact: LoadedArtifact, matrix: np.ndarray, timeout: float | None) -> Outputs:

@@ -437,3 +437,40 @@ def test_a_retrained_history_holding_ingested_lines_counts_them_once(
     expected = offline.churn("NEW-R", as_of, extra)  # each line once
     assert before == pytest.approx(expected, abs=1e-6)
     assert after == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_features_artifact_without_history_serves_its_rows_and_refuses_ingestion(
+    trained_artifacts: Path,
+    tmp_path: Path,
+    as_of: pd.Timestamp,
+    trained_lines: pd.DataFrame,
+    offline: Offline,
+) -> None:
+    """Artifacts trained before fresh scores: the rows training wrote, no ingestion, no as_of."""
+    import json
+    import shutil
+
+    from crm.artifacts import MANIFEST_FILE
+    from crm.history import HISTORY_FILE
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(trained_artifacts, artifacts)
+    version_dir, manifest = latest(artifacts, "features")
+    del manifest["files"][HISTORY_FILE]
+    (version_dir / MANIFEST_FILE).write_text(json.dumps(manifest))
+    (version_dir / HISTORY_FILE).unlink()
+    clock = Clock(tmp_path / "clock", as_of + 90 * DAY)  # long after training: nothing ages
+    server = launch(artifacts, tmp_path / "data", ["--test-clock-file", str(clock.path)])
+    try:
+        cid, _, _ = _a_customer(trained_lines)
+        got = _churn(server, cid)
+        assert pd.Timestamp(got.as_of.ToNanoseconds()) == as_of
+        assert got.predictions[0].probability == pytest.approx(offline.churn(cid, as_of), abs=1e-6)
+        with pytest.raises(grpc.RpcError) as refused:
+            _ingest(server, [_line(cid, "220001", 1, as_of)])
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        with pytest.raises(grpc.RpcError) as pinned:
+            _churn(server, cid, as_of={"seconds": int(as_of.timestamp())})
+        assert pinned.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        server.kill()
