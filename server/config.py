@@ -125,6 +125,11 @@ class ServerConfig:
         "how often the server applies lines other processes or replicas ingested and checks "
         "for a new UTC day (then ages every customer's features in bulk); 0 = only on calls",
     )
+    ingest_integrity_log: str = _opt(
+        "",
+        "an integrity log whose AppendTransactions lines are also ingested (keyed by invoice "
+        "and position in the log), as IngestTransactions would; empty = none",
+    )
     test_clock_file: str = _opt(
         "",
         "TEST MODE ONLY: read the server's 'now' from this file (an ISO time, re-read when it "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
-from crm.v1 import transactions_pb2
+from crm.v1 import common_pb2, transactions_pb2
 from server.errors import FieldViolation, InvalidArgument
 from server.freshness.clock import day_end
 from server.freshness.lines import LineConflict, StoredLine
@@ -25,6 +25,46 @@ def _text(value: str, path: str, required: bool, problems: list[FieldViolation])
     return text
 
 
+def line_problems(
+    line: common_pb2.TransactionLine,
+    *,
+    line_number: int,
+    path: str,
+    end_ns: int,
+    ingested_at_ns: int,
+    problems: list[FieldViolation],
+) -> StoredLine | None:
+    """One line under the ingestion rules: the line to store, or None with its problems added
+    (fields named under `path`, e.g. `lines[3].line`)."""
+    before = len(problems)
+    invoice = _text(line.invoice, f"{path}.invoice", True, problems)
+    customer = _text(line.customer_id, f"{path}.customer_id", True, problems)
+    stock = _text(line.stock_code, f"{path}.stock_code", True, problems)
+    texts = [
+        _text(getattr(line, name), f"{path}.{name}", False, problems)
+        for name in ("description", "country", "category")
+    ]
+    if not line.HasField("invoice_date"):
+        problems.append(FieldViolation(f"{path}.invoice_date", "required"))
+    elif bad := timestamp_violation(line.invoice_date, f"{path}.invoice_date"):
+        problems.append(bad)
+    elif line.invoice_date.ToNanoseconds() >= end_ns:
+        problems.append(
+            FieldViolation(f"{path}.invoice_date", "after the end of the server's current day")
+        )
+    if bad_history_quantity(line.quantity):
+        problems.append(FieldViolation(f"{path}.quantity", QUANTITY_RULE))
+    if bad_history_price(line.price):
+        problems.append(FieldViolation(f"{path}.price", PRICE_RULE))
+    if len(problems) > before:
+        return None
+    return StoredLine(
+        invoice, line_number, stock, texts[0], float(line.quantity),
+        line.invoice_date.ToNanoseconds(), float(line.price), customer, texts[1], texts[2],
+        ingested_at_ns,
+    )  # fmt: skip
+
+
 def stored_lines(
     lines: Sequence[transactions_pb2.IngestLine], max_rows: int, now_s: float, ingested_at_ns: int
 ) -> list[StoredLine]:
@@ -41,42 +81,17 @@ def stored_lines(
     for i, item in enumerate(lines):
         if len(problems) >= MAX_VIOLATIONS:
             break
-        path = f"lines[{i}]"
         if not item.HasField("line"):
-            problems.append(FieldViolation(f"{path}.line", "required"))
+            problems.append(FieldViolation(f"lines[{i}].line", "required"))
             continue
-        line, lp = item.line, f"{path}.line"
-        before = len(problems)
         if item.line_number < 1:
-            problems.append(FieldViolation(f"{path}.line_number", "must be >= 1"))
-        invoice = _text(line.invoice, f"{lp}.invoice", True, problems)
-        customer = _text(line.customer_id, f"{lp}.customer_id", True, problems)
-        stock = _text(line.stock_code, f"{lp}.stock_code", True, problems)
-        texts = [
-            _text(getattr(line, name), f"{lp}.{name}", False, problems)
-            for name in ("description", "country", "category")
-        ]
-        if not line.HasField("invoice_date"):
-            problems.append(FieldViolation(f"{lp}.invoice_date", "required"))
-        elif bad := timestamp_violation(line.invoice_date, f"{lp}.invoice_date"):
-            problems.append(bad)
-        elif line.invoice_date.ToNanoseconds() >= end_ns:
-            problems.append(
-                FieldViolation(f"{lp}.invoice_date", "after the end of the server's current day")
-            )
-        if bad_history_quantity(line.quantity):
-            problems.append(FieldViolation(f"{lp}.quantity", QUANTITY_RULE))
-        if bad_history_price(line.price):
-            problems.append(FieldViolation(f"{lp}.price", PRICE_RULE))
-        if len(problems) > before:
-            continue
-        out.append(
-            StoredLine(
-                invoice, item.line_number, stock, texts[0], float(line.quantity),
-                line.invoice_date.ToNanoseconds(), float(line.price), customer, texts[1],
-                texts[2], ingested_at_ns,
-            )
+            problems.append(FieldViolation(f"lines[{i}].line_number", "must be >= 1"))
+        line = line_problems(
+            item.line, line_number=item.line_number, path=f"lines[{i}].line", end_ns=end_ns,
+            ingested_at_ns=ingested_at_ns, problems=problems,
         )  # fmt: skip
+        if line is not None and item.line_number >= 1:
+            out.append(line)
     if problems:
         raise InvalidArgument(problems)
     return out

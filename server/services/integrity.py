@@ -8,7 +8,7 @@ raises server.errors for bad input, so every refusal is INVALID_ARGUMENT with th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC
 
 import grpc
@@ -45,9 +45,18 @@ _MAX_VIOLATIONS = 20
 
 
 class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
-    def __init__(self, config: ServerConfig, namespace: str = "") -> None:
-        """`namespace`: the tenant whose logs these are (server.stores picks the backend)."""
+    def __init__(
+        self,
+        config: ServerConfig,
+        namespace: str = "",
+        on_transactions: Callable[[str, Sequence[common_pb2.TransactionLine], int], None]
+        | None = None,
+    ) -> None:
+        """`namespace`: the tenant whose logs these are (server.stores picks the backend);
+        `on_transactions(log, lines, first_index)` hears of every AppendTransactions stored
+        (server.freshness.log_feed)."""
         self.store = open_log_store(config, namespace)
+        self.on_transactions = on_transactions
         self._max_append = config.max_request_rows
         # Leaf data a GetLeaves response may carry: the message limit less per-leaf framing.
         self._max_read_bytes = config.max_message_bytes - 4096 - 64 * MAX_LEAVES_PER_READ
@@ -102,6 +111,8 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
         leaves = encode_lines(request.transactions)
         self._check_sizes(leaves, "transactions")
         appended = self.store.append(request.log, leaves)
+        if self.on_transactions is not None:
+            self.on_transactions(request.log, request.transactions, appended.first_index)
         return integrity_pb2.AppendTransactionsResponse(
             first_index=appended.first_index,
             tree_head=self._signed(appended.head),

@@ -26,6 +26,7 @@ from server.dataplane.segmentation import SegmentationHandler
 from server.dataplane.spend import RevenueHandler, SpendHandler
 from server.dataplane.tensors import TensorHandler
 from server.freshness.clock import open_clock
+from server.freshness.log_feed import LogFeed
 from server.freshness.state import FreshFeatures, Refresher
 from server.metrics import ServerMetrics
 from server.models.executor import BatchingConfig, ModelExecutor
@@ -119,7 +120,8 @@ class ServiceStack:
             registry.add_listener(handler.precompute)
         fresh.add_listener(churn.on_change)
         refresher = Refresher(fresh, config.freshness_poll_seconds)
-        integrity = IntegrityServicer(config, namespace)
+        feed = LogFeed(fresh, config.ingest_integrity_log) if config.ingest_integrity_log else None
+        integrity = IntegrityServicer(config, namespace, feed)
         campaign = CampaignServicer(config, plane, namespace=namespace)
         servicers = {
             "crm.v1.ModelService": ModelServicer(registry),

@@ -21,6 +21,8 @@ from crm.v1 import (
     churn_pb2,
     churn_pb2_grpc,
     common_pb2,
+    integrity_pb2,
+    integrity_pb2_grpc,
     model_pb2,
     model_pb2_grpc,
     segmentation_pb2,
@@ -472,5 +474,38 @@ def test_a_features_artifact_without_history_serves_its_rows_and_refuses_ingesti
         with pytest.raises(grpc.RpcError) as pinned:
             _churn(server, cid, as_of={"seconds": int(as_of.timestamp())})
         assert pinned.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        server.kill()
+
+
+def test_lines_appended_to_the_configured_integrity_log_are_ingested(
+    trained_artifacts: Path, tmp_path: Path, offline: Offline, as_of: pd.Timestamp
+) -> None:
+    clock = Clock(tmp_path / "clock", as_of - pd.Timedelta(seconds=1))
+    args = ["--test-clock-file", str(clock.path), "--ingest-integrity-log", "sales"]
+    server = launch(trained_artifacts, tmp_path / "data", args)
+    try:
+        integrity = integrity_pb2_grpc.IntegrityServiceStub(server.channel)
+        lines = [x.line for x in (_line("LOGGED-1", "110001", 1, as_of - 3 * DAY),)]
+        lines.append(common_pb2.TransactionLine(invoice="110002", stock_code="85123A", quantity=1))
+        lines[1].invoice_date.FromNanoseconds((as_of - DAY).value)  # no customer: log only
+        other = [x.line for x in (_line("LOGGED-2", "110003", 1, as_of - 3 * DAY),)]
+        integrity.AppendTransactions(
+            integrity_pb2.AppendTransactionsRequest(log="other", transactions=other), timeout=30
+        )
+        appended = integrity.AppendTransactions(
+            integrity_pb2.AppendTransactionsRequest(log="sales", transactions=lines), timeout=30
+        )
+        assert appended.tree_head.tree_size == 2  # the log took both lines
+        got = _churn(server, "LOGGED-1").predictions[0].probability
+        extra = _frame([_line("LOGGED-1", "110001", 1, as_of - 3 * DAY)], {})
+        assert got == pytest.approx(offline.churn("LOGGED-1", as_of, extra), abs=1e-6)
+        with pytest.raises(grpc.RpcError) as other_log:  # only the configured log feeds
+            _churn(server, "LOGGED-2")
+        assert other_log.value.code() == grpc.StatusCode.NOT_FOUND
+        export = tx_grpc.TransactionServiceStub(server.channel).ExportTransactions(
+            transactions_pb2.ExportTransactionsRequest(), timeout=30
+        )
+        assert [(x.line.invoice, x.line_number) for x in export.lines] == [("110001", 1)]
     finally:
         server.kill()
