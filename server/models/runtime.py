@@ -1,7 +1,13 @@
-"""The one place that talks to onnxruntime: a session per model version, explicit threads."""
+"""The one place that talks to onnxruntime: a session per model version, explicit threads.
+
+A model whose bulk is one tree ensemble is scored with the trees in C (crm.trees) and the rest
+of its graph in onnxruntime, once a probe at load shows the outputs bitwise equal to the
+onnxruntime session's; otherwise (or when crm._trees is not built) onnxruntime runs it all.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,8 +16,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from crm import trees
 from crm.artifacts import MODEL_FILE, ArtifactError
 from server.metrics import ServerMetrics
+
+log = logging.getLogger("server.models.runtime")
+ENGINE_TREES = "crm.trees"
+ENGINE_ORT = "onnxruntime"
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -57,12 +68,63 @@ class OnnxModel:
         labels = (str(manifest["name"]), str(manifest["version"]))
         self._seconds = metrics.inference_seconds.labels(*labels)
         self._rows = metrics.rows_scored.labels(*labels)
+        self._trees = _tree_scorer(self, version_dir, threads, labels)
+        self.engine = ENGINE_TREES if self._trees else ENGINE_ORT
         self.run(np.zeros((1, len(self.feature_names)), dtype=np.float32))  # smoke test
 
     def run(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Score a float32 [N, F] matrix in manifest feature order."""
         t0 = time.perf_counter()
-        outputs = self.session.run(None, {self.input_name: features})
+        outputs = self._trees.run(features) if self._trees else self.run_onnxruntime(features)
         self._seconds.observe(time.perf_counter() - t0)
         self._rows.inc(features.shape[0])
+        return outputs
+
+    def run_onnxruntime(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """The whole graph in onnxruntime (what the tree evaluator must equal)."""
+        outputs = self.session.run(None, {self.input_name: features})
         return dict(zip(self.output_names, outputs, strict=True))
+
+
+def _tree_scorer(
+    model: OnnxModel, version_dir: Path, threads: int, labels: tuple[str, str]
+) -> trees.TreeScorer | None:
+    """The tree evaluator for `model` if its graph is eligible and a deterministic probe
+    (thresholds hit exactly, one float32 either side, NaN) gives bitwise the onnxruntime
+    session's outputs; None, with a log line saying why, otherwise."""
+    where = {"model": labels[0], "version": labels[1]}
+
+    def rest_session(rest: bytes) -> ort.InferenceSession:
+        return ort.InferenceSession(
+            rest, session_options(threads), providers=["CPUExecutionProvider"]
+        )
+
+    try:
+        scorer = trees.scorer((version_dir / MODEL_FILE).read_bytes(), rest_session)
+        probe = trees.probe_rows(scorer.split.ensemble)
+        differs = trees.disagreement(scorer.run(probe), model.run_onnxruntime(probe))
+    except trees.NotEligible as why:
+        log.info("onnxruntime scores the model: %s", why, extra={**where, "engine": ENGINE_ORT})
+        return None
+    except Exception as err:  # a fallback: onnx and onnxruntime raise their own types
+        log.warning(
+            "tree evaluator failed to load, onnxruntime scores the model: %s",
+            err,
+            extra={**where, "engine": ENGINE_ORT},
+        )
+        return None
+    if differs:
+        log.warning(
+            "tree evaluator disagrees with onnxruntime on the probe, onnxruntime scores the "
+            "model: %s",
+            differs,
+            extra={**where, "engine": ENGINE_ORT},
+        )
+        return None
+    log.info(
+        "tree evaluator scores the model (%d trees, depth %d, probe bitwise equal)",
+        scorer.split.ensemble.trees,
+        scorer.split.ensemble.depth,
+        extra={**where, "engine": ENGINE_TREES},
+    )
+    return scorer
