@@ -296,4 +296,3 @@ def scorer(model: bytes, make_session: Callable[[bytes], Session]) -> TreeScorer
         raise NotEligible("crm._trees is not built")
     cut = split(model)
     return TreeScorer(cut, make_session(cut.rest))
-
