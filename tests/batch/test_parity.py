@@ -153,3 +153,21 @@ def test_raw_lines_agree_with_grpc(
             np.testing.assert_allclose(got[column], expected[column], rtol=1e-6, err_msg=column)
         else:
             assert got[column].astype(str).tolist() == expected[column].astype(str).tolist()
+
+
+def test_batch_plane_scores_trees_with_the_server_engine(trained_artifacts: Path) -> None:
+    """The batch engines build the server's data plane, so the tree models run on the same
+    engine as served (crm.trees when its probe at load matched onnxruntime), segmentation on
+    onnxruntime: batch and online scores come from the same code."""
+    from batch.plane import BatchPlane
+    from crm import trees
+
+    plane = BatchPlane.load(trained_artifacts)
+    try:
+        engines = {
+            name: plane.model(name).model.engine for name in ("churn", "spend", "segmentation")
+        }
+    finally:
+        plane.close()
+    tree_engine = "crm.trees" if trees.NATIVE else "onnxruntime"
+    assert engines == {"churn": tree_engine, "spend": tree_engine, "segmentation": "onnxruntime"}
