@@ -31,6 +31,9 @@ else:
 
 TREE_OP = "TreeEnsembleRegressor"
 ML_DOMAIN = "ai.onnx.ml"
+# the default-domain opset the rest graph declares when the model declares none (onnxruntime
+# accepts such a model; the checker does not once the rest graph has its bridging Identity)
+BRIDGE_OPSET = 15
 MAX_DEPTH = 12  # complete trees of 2**12 leaves: deeper ensembles stay on onnxruntime
 _MODES = {b"BRANCH_LT": False, b"BRANCH_LEQ": True}
 _SPLIT = np.dtype([("feature", "<i4"), ("threshold", "<f4")])
@@ -57,6 +60,21 @@ class TreeEnsemble:
     splits: np.ndarray  # _SPLIT [trees, 2**depth - 1]
     leaves: np.ndarray  # float32 [trees, 2**depth]
     missing: np.ndarray | None  # uint8 [trees, 2**depth - 1]; None when no NaN goes true
+
+    def __post_init__(self) -> None:
+        """What crm/_trees.c trusts without checking: the shapes, and splits that read
+        features inside the row."""
+        inner = (1 << self.depth) - 1
+        trees = self.leaves.shape[0]
+        if not 1 <= self.depth <= MAX_DEPTH or self.leaves.shape != (trees, inner + 1):
+            raise ValueError(f"leaves {self.leaves.shape} do not fit depth {self.depth}")
+        if self.splits.dtype != _SPLIT or self.splits.shape != (trees, inner):
+            raise ValueError(f"splits {self.splits.dtype}{self.splits.shape} do not fit the leaves")
+        if self.missing is not None and self.missing.shape != (trees, inner):
+            raise ValueError(f"missing {self.missing.shape} does not fit the splits")
+        features = self.splits["feature"]
+        if features.size and not (0 <= features.min() and features.max() < self.n_features):
+            raise ValueError(f"a split reads a feature outside 0..{self.n_features - 1}")
 
     @property
     def trees(self) -> int:
@@ -224,7 +242,10 @@ def split(model: bytes) -> Split:
     rest_graph = helper.make_graph(
         kept, f"{graph.name}_rest", inputs, list(graph.output), initializers
     )
-    rest = helper.make_model(rest_graph, opset_imports=list(proto.opset_import))
+    opsets = list(proto.opset_import)
+    if not any(o.domain in ("", "ai.onnx") for o in opsets):
+        opsets.append(helper.make_opsetid("", BRIDGE_OPSET))
+    rest = helper.make_model(rest_graph, opset_imports=opsets)
     rest.ir_version = proto.ir_version
     onnx.checker.check_model(rest)
     return Split(

@@ -22,8 +22,8 @@ from server.models.runtime import session_options
 from tests.serving.helpers import latest, model_features, snapshot
 
 TREE_MODELS = ("churn", "spend", "demand", "revenue")
-# around the kernel's 8-row lanes and 64-row blocks
-BATCH_SIZES = (1, 3, 7, 8, 9, 63, 64, 65, 130, 1000)
+# around the kernel's 8-row lanes and 128-row blocks
+BATCH_SIZES = (1, 3, 7, 8, 9, 127, 128, 129, 260, 1000)
 
 pytestmark = pytest.mark.skipif(not trees.NATIVE, reason="crm._trees is not built")
 
