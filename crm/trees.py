@@ -73,7 +73,7 @@ class TreeEnsemble:
         if self.missing is not None and self.missing.shape != (trees, inner):
             raise ValueError(f"missing {self.missing.shape} does not fit the splits")
         features = self.splits["feature"]
-        if features.size and not (0 <= features.min() and features.max() < self.n_features):
+        if features.size and not (features.min() >= 0 and features.max() < self.n_features):
             raise ValueError(f"a split reads a feature outside 0..{self.n_features - 1}")
 
     @property
