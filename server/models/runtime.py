@@ -40,7 +40,13 @@ class OnnxModel:
     """A loaded, checked ONNX model: one float32 input `features` [N, F], named outputs."""
 
     def __init__(
-        self, version_dir: Path, manifest: Mapping[str, Any], threads: int, metrics: ServerMetrics
+        self,
+        version_dir: Path,
+        manifest: Mapping[str, Any],
+        threads: int,
+        metrics: ServerMetrics,
+        *,
+        tree_evaluator: bool = True,
     ) -> None:
         try:
             self.session = ort.InferenceSession(
@@ -68,7 +74,7 @@ class OnnxModel:
         labels = (str(manifest["name"]), str(manifest["version"]))
         self._seconds = metrics.inference_seconds.labels(*labels)
         self._rows = metrics.rows_scored.labels(*labels)
-        self._trees = _tree_scorer(self, version_dir, threads, labels)
+        self._trees = _tree_scorer(self, version_dir, threads, labels, enabled=tree_evaluator)
         self.engine = ENGINE_TREES if self._trees else ENGINE_ORT
         self.run(np.zeros((1, len(self.feature_names)), dtype=np.float32))  # smoke test
 
@@ -87,12 +93,18 @@ class OnnxModel:
 
 
 def _tree_scorer(
-    model: OnnxModel, version_dir: Path, threads: int, labels: tuple[str, str]
+    model: OnnxModel, version_dir: Path, threads: int, labels: tuple[str, str], *, enabled: bool
 ) -> trees.TreeScorer | None:
     """The tree evaluator for `model` if its graph is eligible and a deterministic probe
     (thresholds hit exactly, one float32 either side, NaN) gives bitwise the onnxruntime
     session's outputs; None, with a log line saying why, otherwise."""
     where = {"model": labels[0], "version": labels[1]}
+    if not enabled:
+        log.info(
+            "onnxruntime scores the model: tree evaluator off",
+            extra={**where, "engine": ENGINE_ORT},
+        )
+        return None
 
     def rest_session(rest: bytes) -> ort.InferenceSession:
         return ort.InferenceSession(

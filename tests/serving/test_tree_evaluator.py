@@ -210,3 +210,21 @@ def test_served_by_features_equals_whole_graph_onnxruntime(served, trained_artif
             assert list(got) == list(want), name
             for output, value in want.items():
                 assert np.array_equal(got[output].reshape(value.shape), value), (name, output)
+
+
+def test_switched_off_the_server_answers_the_same_bits_from_onnxruntime(
+    served, start_server, trained_artifacts: Path
+) -> None:
+    """--tree-evaluator false: every model on onnxruntime (the load log says so), and what it
+    answers by features is bitwise what the default server (crm.trees) answers."""
+    plain = start_server(artifacts=trained_artifacts, extra_args=["--tree-evaluator", "false"])
+    engines = {r.get("engine") for r in plain.log_records() if "engine" in r}
+    assert engines == {"onnxruntime"}
+    for name in ("churn", "spend"):
+        raw = (latest(trained_artifacts, name)[0] / "model.onnx").read_bytes()
+        rows = _model_rows(trained_artifacts, name, trees.split(raw).ensemble)
+        x = np.ascontiguousarray(rows[:100])
+        by_trees, by_ort = _infer(served.channel, name, x), _infer(plain.channel, name, x)
+        assert list(by_trees) == list(by_ort)
+        for output, value in by_ort.items():
+            assert np.array_equal(by_trees[output], value), (name, output)
