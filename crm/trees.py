@@ -75,6 +75,9 @@ class TreeEnsemble:
         features = self.splits["feature"]
         if features.size and not (features.min() >= 0 and features.max() < self.n_features):
             raise ValueError(f"a split reads a feature outside 0..{self.n_features - 1}")
+        for array in (self.splits, self.leaves, self.missing):
+            if array is not None:  # shared by every thread that scores: never written again
+                array.flags.writeable = False
 
     @property
     def trees(self) -> int:
@@ -227,11 +230,11 @@ def split(model: bytes) -> Split:
 
     trees_input = f"{node.output[0]}__crm_trees"
     bridge = helper.make_node("Identity", [trees_input], [node.output[0]], name="crm_trees_bridge")
+    at = list(graph.node).index(node)
     needed = {o.name for o in graph.output}
     kept: list[onnx.NodeProto] = []
-    for n in reversed([*graph.node[: list(graph.node).index(node)], bridge,
-                       *graph.node[list(graph.node).index(node) + 1 :]]):  # fmt: skip
-        if n is not node and needed.intersection(n.output):
+    for n in reversed([*graph.node[:at], bridge, *graph.node[at + 1 :]]):  # only what outputs use
+        if needed.intersection(n.output):
             kept.append(n)
             needed.update(i for i in n.input if i)
     kept.reverse()
