@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crm import trees  # noqa: E402
-from server.models.runtime import session_options  # noqa: E402
+from server.models.runtime import new_session  # noqa: E402
 from server.models.snapshot import SNAPSHOT_FILE  # noqa: E402
 
 MODELS = {"churn": "probability", "spend": "spend", "segmentation": "cluster"}
@@ -105,7 +105,7 @@ def write_lines(customers: int, path: Path) -> str:
 
 
 def _session(graph: bytes) -> ort.InferenceSession:
-    return ort.InferenceSession(graph, session_options(1), providers=["CPUExecutionProvider"])
+    return new_session(graph, 1)
 
 
 def _runner(raw: bytes, output: str, *, engine: bool) -> Callable[[np.ndarray], Any]:

@@ -228,3 +228,21 @@ def test_switched_off_the_server_answers_the_same_bits_from_onnxruntime(
         assert list(by_trees) == list(by_ort)
         for output, value in by_ort.items():
             assert np.array_equal(by_trees[output], value), (name, output)
+
+
+def test_with_two_onnxruntime_threads_the_bits_stay_the_one_thread_bits(
+    served, start_server, trained_artifacts: Path
+) -> None:
+    """--ort-threads 2: the evaluator is still chosen (its probe is checked against
+    onnxruntime on one thread, whose sums do not depend on a thread count), and the server
+    answers exactly what the one-thread server and onnxruntime on one thread answer."""
+    two = start_server(artifacts=trained_artifacts, extra_args=["--ort-threads", "2"])
+    churn = {r.get("engine") for r in two.log_records() if r.get("model") == "churn"}
+    assert churn - {None} == {"crm.trees"}
+    raw = (latest(trained_artifacts, "churn")[0] / "model.onnx").read_bytes()
+    rows = _model_rows(trained_artifacts, "churn", trees.split(raw).ensemble)
+    x = np.ascontiguousarray(rows[:257])
+    want = _whole_graph(_session(raw), x)
+    for server in (two, served):
+        got = _infer(server.channel, "churn", x)
+        assert np.array_equal(got["probability"], want["probability"])
