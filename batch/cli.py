@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-actor", type=float, default=0.5)
     p.add_argument("--chunk-rows", type=int, default=65_536, help="rows per handler call")
     p.add_argument("--partition-mb", type=float, default=64, help="lines: input MB per partition")
+    p.add_argument(
+        "--no-tree-evaluator",
+        action="store_true",
+        help="onnxruntime runs every graph (as the server's --tree-evaluator false)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     return p
 
@@ -82,14 +87,21 @@ def _workers(n: int) -> int:
 def run(args: argparse.Namespace) -> Progress:
     """Score the input into the output; raises InputError before writing on bad input."""
     pins = ServerConfig(pin=args.pin).pinned_versions()
-    plane = BatchPlane.load(args.artifacts, pins)
+    plane = BatchPlane.load(args.artifacts, pins, tree_evaluator=not args.no_tree_evaluator)
     names = plane.feature_names()
     wanted = None if args.kind == "auto" else Kind(args.kind)
     source = detect(args.input, wanted, names)
     # whole blocks of 4 rows per call, so a row sits at the same place modulo 4 in every engine
     # (and in a served call of the whole file): see batch.score.ROW_BLOCK
     chunk_rows = -(-max(args.chunk_rows, 1) // ROW_BLOCK) * ROW_BLOCK
-    job = Job(args.artifacts, source.kind, pins, _as_of(args.as_of, source.kind), chunk_rows)
+    job = Job(
+        args.artifacts,
+        source.kind,
+        pins,
+        _as_of(args.as_of, source.kind),
+        chunk_rows,
+        tree_evaluator=not args.no_tree_evaluator,
+    )
     schema = output_schema(plane, job.metadata())
     plane.close()
     if args.revenue_output is not None:

@@ -24,6 +24,7 @@ class Job:
     pins: Mapping[str, int] = field(default_factory=dict)
     as_of: datetime | None = None
     chunk_rows: int = 65_536
+    tree_evaluator: bool = True
 
     def metadata(self) -> dict[str, str]:
         meta = {"input": self.kind.value}
@@ -37,7 +38,7 @@ class Worker:
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.plane = BatchPlane.load(job.artifacts, job.pins)
+        self.plane = BatchPlane.load(job.artifacts, job.pins, tree_evaluator=job.tree_evaluator)
         self.schema = output_schema(self.plane, job.metadata())
         self.scorer = ChunkScorer(self.plane, self.schema)
 
