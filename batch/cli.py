@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-actor", type=float, default=0.5)
     p.add_argument("--chunk-rows", type=int, default=65_536, help="rows per handler call")
     p.add_argument("--partition-mb", type=float, default=64, help="lines: input MB per partition")
+    p.add_argument(
+        "--no-tree-evaluator",
+        action="store_true",
+        help="onnxruntime runs every graph (as the server's --tree-evaluator false)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     return p
 
@@ -82,16 +87,33 @@ def _workers(n: int) -> int:
 def run(args: argparse.Namespace) -> Progress:
     """Score the input into the output; raises InputError before writing on bad input."""
     pins = ServerConfig(pin=args.pin).pinned_versions()
-    plane = BatchPlane.load(args.artifacts, pins)
+    plane = BatchPlane.load(args.artifacts, pins, tree_evaluator=not args.no_tree_evaluator)
+    # scoring in this process uses this plane; workers and actors load their own
+    in_process = args.engine == "local" and _workers(args.workers) <= 1
+    try:
+        return _run(args, plane, pins, in_process)
+    finally:
+        plane.close()
+
+
+def _run(
+    args: argparse.Namespace, plane: BatchPlane, pins: dict[str, int], in_process: bool
+) -> Progress:
     names = plane.feature_names()
     wanted = None if args.kind == "auto" else Kind(args.kind)
     source = detect(args.input, wanted, names)
     # whole blocks of 4 rows per call, so a row sits at the same place modulo 4 in every engine
     # (and in a served call of the whole file): see batch.score.ROW_BLOCK
     chunk_rows = -(-max(args.chunk_rows, 1) // ROW_BLOCK) * ROW_BLOCK
-    job = Job(args.artifacts, source.kind, pins, _as_of(args.as_of, source.kind), chunk_rows)
+    job = Job(
+        args.artifacts,
+        source.kind,
+        pins,
+        _as_of(args.as_of, source.kind),
+        chunk_rows,
+        tree_evaluator=not args.no_tree_evaluator,
+    )
     schema = output_schema(plane, job.metadata())
-    plane.close()
     if args.revenue_output is not None:
         if source.kind is not Kind.LINES:
             raise InputError("--revenue-output needs an input of transaction lines")
@@ -132,27 +154,23 @@ def run(args: argparse.Namespace) -> Progress:
             local: Iterable[pa.Table | Path] = (
                 partitions if partitions is not None else chunks(source, columns, chunk_rows)
             )
-            run_local(job, local, _workers(args.workers), sink)
+            run_local(job, local, _workers(args.workers), sink, plane=plane if in_process else None)
         if args.revenue_output is not None and partitions is not None:
-            _revenue(job, partitions, args.revenue_output, revenue_schema_, progress)
+            _revenue(plane, partitions, args.revenue_output, revenue_schema_, progress)
     return progress
 
 
 def _revenue(
-    job: Job, partitions: Sequence[Path], path: Path, schema: pa.Schema, progress: Progress
+    plane: BatchPlane, partitions: Sequence[Path], path: Path, schema: pa.Schema, progress: Progress
 ) -> None:
     """Value every line, partition by partition, in this process (the revenue model is small
     next to the customer models; its lines are already spilled by customer)."""
-    plane = BatchPlane.load(job.artifacts, job.pins)
     assert plane.revenue is not None
-    try:
-        with OutputWriter(path, schema) as out:
-            for partition in partitions:
-                table = partition_revenue(plane.revenue, partition, schema)
-                out.write(table)
-                progress.add_revenue(table)
-    finally:
-        plane.close()
+    with OutputWriter(path, schema) as out:
+        for partition in partitions:
+            table = partition_revenue(plane.revenue, partition, schema)
+            out.write(table)
+            progress.add_revenue(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

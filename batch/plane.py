@@ -43,15 +43,22 @@ class BatchPlane:
 
     @classmethod
     def load(
-        cls, artifacts: Path, pins: Mapping[str, int] | None = None, max_rows: int = 1 << 30
+        cls,
+        artifacts: Path,
+        pins: Mapping[str, int] | None = None,
+        max_rows: int = 1 << 30,
+        *,
+        tree_evaluator: bool = True,
     ) -> BatchPlane:
         """Load every model once (one onnxruntime thread per session: parallelism comes from
-        processes or actors, each with its own plane)."""
+        processes or actors, each with its own plane); `tree_evaluator` as the server's
+        --tree-evaluator."""
         metrics = ServerMetrics()
         registry = ModelRegistry(
             Path(artifacts),
             metrics,
             ort_threads=1,
+            tree_evaluator=tree_evaluator,
             keep_versions=1,
             pins=pins,
             loaders={KIND_FEATURES: load_feature_snapshot, KIND_PRODUCTS: load_product_snapshot},

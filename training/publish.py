@@ -85,13 +85,7 @@ def run_version(root: Path, names: Sequence[str]) -> int:
 def check_gate(pending: Sequence[PendingArtifact]) -> None:
     failed = [p for p in pending if p.parity is not None and not p.parity.passed]
     if failed:
-        detail = "; ".join(
-            f"{p.name}: {p.parity.mismatches} of {p.parity.rows} rows beyond tolerance "
-            f"{p.parity.tolerance:g} + {p.parity.rtol:g}*|native| (max |diff| "
-            f"{p.parity.max_abs_diff:.3g})"
-            for p in failed
-            if p.parity is not None
-        )
+        detail = "; ".join(f"{p.name}: {p.parity.failure()}" for p in failed if p.parity)
         raise ParityError(f"parity gate failed, nothing written: {detail}")
 
 
