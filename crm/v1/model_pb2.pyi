@@ -11,19 +11,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DefaultSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEFAULT_SOURCE_UNSPECIFIED: _ClassVar[DefaultSource]
+    DEFAULT_SOURCE_NEWEST: _ClassVar[DefaultSource]
+    DEFAULT_SOURCE_PINNED: _ClassVar[DefaultSource]
+
 class ReloadOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RELOAD_OUTCOME_UNSPECIFIED: _ClassVar[ReloadOutcome]
     RELOAD_OUTCOME_LOADED: _ClassVar[ReloadOutcome]
     RELOAD_OUTCOME_UNCHANGED: _ClassVar[ReloadOutcome]
     RELOAD_OUTCOME_REFUSED: _ClassVar[ReloadOutcome]
+DEFAULT_SOURCE_UNSPECIFIED: DefaultSource
+DEFAULT_SOURCE_NEWEST: DefaultSource
+DEFAULT_SOURCE_PINNED: DefaultSource
 RELOAD_OUTCOME_UNSPECIFIED: ReloadOutcome
 RELOAD_OUTCOME_LOADED: ReloadOutcome
 RELOAD_OUTCOME_UNCHANGED: ReloadOutcome
 RELOAD_OUTCOME_REFUSED: ReloadOutcome
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "loaded_versions", "onnx_sha256", "created_at", "loaded_at", "feature_names")
+    __slots__ = ("name", "version", "loaded_versions", "onnx_sha256", "created_at", "loaded_at", "feature_names", "default_version", "default_source")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LOADED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +40,8 @@ class ModelInfo(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
     FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     loaded_versions: _containers.RepeatedScalarFieldContainer[int]
@@ -38,7 +49,9 @@ class ModelInfo(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     loaded_at: _timestamp_pb2.Timestamp
     feature_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[int]] = ..., onnx_sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    default_version: int
+    default_source: DefaultSource
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[int]] = ..., onnx_sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_names: _Optional[_Iterable[str]] = ..., default_version: _Optional[int] = ..., default_source: _Optional[_Union[DefaultSource, str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -87,3 +100,29 @@ class ReloadModelsResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ModelReload]
     def __init__(self, results: _Optional[_Iterable[_Union[ModelReload, _Mapping]]] = ...) -> None: ...
+
+class SetDefaultVersionRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class SetDefaultVersionResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: ModelInfo
+    def __init__(self, info: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
+class ClearDefaultVersionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ClearDefaultVersionResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: ModelInfo
+    def __init__(self, info: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
