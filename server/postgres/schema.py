@@ -64,6 +64,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alert_subscriptions_by_expiry ON alert_subscriptions (expires_at);
     """,
+    # 3: the version each model serves when chosen at run time (SetDefaultVersion), per tenant
+    # (server.postgres.defaults); replicas read it on every reload tick.
+    """
+    CREATE TABLE model_defaults (
+        namespace text NOT NULL,
+        model text NOT NULL,
+        version bigint NOT NULL,
+        set_at timestamptz NOT NULL,
+        PRIMARY KEY (namespace, model)
+    );
+    """,
 )
 
 

@@ -38,7 +38,7 @@ from server.services.models import ModelServicer
 from server.services.oip import InferenceServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
-from server.stores import open_alert_hub
+from server.stores import open_alert_hub, open_default_store
 
 OIP_SERVICE = "inference.GRPCInferenceService"
 
@@ -98,6 +98,7 @@ class ServiceStack:
             keep_versions=config.keep_versions,
             pins=config.pinned_versions(),
             loaders={KIND_FEATURES: load_feature_snapshot, **CAMPAIGN_LOADERS},
+            defaults=open_default_store(config, namespace),
         )
         plane = Plane(registry, _executor(config, metrics), InputResolver(config.max_request_rows))
         segments = SegmentationHandler(plane)
