@@ -29,12 +29,25 @@ def _models(args: argparse.Namespace, client: CrmClient) -> int:
     if args.json:
         print(json.dumps([asdict(m) for m in models], indent=2, default=str))
         return 0
-    print(f"{'model':<14} {'version':>7}  {'loaded':<10} {'features':>8}  sha256")
+    print(f"{'model':<14} {'version':>7}  {'default':<8} {'loaded':<10} {'features':>8}  sha256")
     for m in models:
         loaded = ",".join(map(str, m.loaded_versions))
         print(
-            f"{m.name:<14} {m.version:>7}  {loaded:<10} {len(m.feature_names):>8}  {m.onnx_sha256[:16]}"
+            f"{m.name:<14} {m.version:>7}  {m.default_source.lower():<8} {loaded:<10}"
+            f" {len(m.feature_names):>8}  {m.onnx_sha256[:16]}"
         )
+    return 0
+
+
+def _default(args: argparse.Namespace, client: CrmClient) -> int:
+    if args.clear == (args.pin_version is not None):
+        print("crm-client: give VERSION to pin, or --clear (not both)", file=sys.stderr)
+        return 2
+    if args.clear:
+        model = client.clear_default_version(args.model)
+    else:
+        model = client.set_default_version(args.model, args.pin_version)
+    print(f"{model.name}: serving version {model.default_version} ({model.default_source.lower()})")
     return 0
 
 
@@ -124,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--version", type=int, default=0, help="version (0 = serving)")
     models.add_argument("--json", action="store_true", help="list as JSON")
     models.set_defaults(func=_models)
+    models_sub = models.add_subparsers(dest="models_command", metavar="{default}")
+    default = models_sub.add_parser(
+        "default",
+        help="pin the version a model serves, or --clear the pin (admin scope)",
+        description="Pins a loaded version as the one served to calls that name none, on "
+        "every replica and across restarts; --clear serves the newest version again.",
+    )
+    default.add_argument("model", metavar="NAME", help="model name, e.g. churn")
+    default.add_argument(
+        "pin_version", metavar="VERSION", type=int, nargs="?", help="a loaded version to serve"
+    )
+    default.add_argument("--clear", action="store_true", help="drop the pin: serve the newest")
+    default.set_defaults(func=_default)
 
     reload_ = sub.add_parser("reload", help="ask the server to rescan its artifacts now")
     reload_.set_defaults(func=_reload)

@@ -18,6 +18,8 @@ class ModelSummary:
     created_at: datetime | None
     loaded_at: datetime | None
     feature_names: tuple[str, ...]
+    default_version: int = 0  # the version a call naming none gets
+    default_source: str = ""  # why: "NEWEST" | "PINNED" ("" from a server that does not say)
 
     @classmethod
     def from_proto(cls, info: model_pb2.ModelInfo) -> ModelSummary:
@@ -29,7 +31,15 @@ class ModelSummary:
             created_at=info.created_at.ToDatetime() if info.HasField("created_at") else None,
             loaded_at=info.loaded_at.ToDatetime() if info.HasField("loaded_at") else None,
             feature_names=tuple(info.feature_names),
+            default_version=info.default_version,
+            default_source=_source_name(info.default_source),
         )
+
+
+def _source_name(source: int) -> str:
+    if source == model_pb2.DEFAULT_SOURCE_UNSPECIFIED:
+        return ""
+    return model_pb2.DefaultSource.Name(source).removeprefix("DEFAULT_SOURCE_")
 
 
 @dataclass(frozen=True)
