@@ -243,8 +243,11 @@ class ModelRegistry:
         last known ones (serving must not stop because the shared store hiccups)."""
         try:
             self._chosen = self._defaults.all()
-        except Exception:
-            log.exception("cannot read the chosen default versions; keeping the last known")
+        except Exception as err:  # every tick while it lasts: no traceback each time
+            log.warning(
+                "cannot read the chosen default versions; keeping the last known",
+                extra={"error": f"{type(err).__name__}: {err}"},
+            )
 
     def _reload_one(self, name: str) -> list[ReloadResult]:
         entry = self._entries.setdefault(name, _Entry())
