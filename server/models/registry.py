@@ -281,7 +281,10 @@ class ModelRegistry:
         chosen = self._chosen.get(name)
         note = ""
         if chosen is not None and chosen not in versions:
-            note = f"pinned default version {chosen} is gone from the artifacts: unpinned, serving the newest"
+            note = (
+                "pinned default version {pin} is gone from the artifacts: unpinned;"
+                " serving the newest, version {serving}"
+            )
             log.warning(
                 "pinned default version gone; unpinned",
                 extra={"model": name, "version": chosen},
@@ -293,14 +296,17 @@ class ModelRegistry:
                 loaded = self._try_load(name, chosen, entry)
                 results.append(loaded)
                 if loaded.outcome is Outcome.REFUSED:
-                    note = f"pinned default version {chosen} did not load: serving the newest until it does"
+                    note = (
+                        "pinned default version {pin} did not load;"
+                        " serving the newest, version {serving}, until it does"
+                    )
             if chosen in entry.loaded:
                 target = chosen
-                note = f"version {chosen} stays the default (pinned)"
+                note = "version {pin} stays the default (pinned)"
         self._serve(name, entry, target)
         if not note:
             return results
-        note = f"{note}; serving version {entry.serving}"
+        note = note.format(pin=chosen, serving=entry.serving)
         noted = [r if r.reason else dataclasses.replace(r, reason=note) for r in results]
         if all(r.reason for r in results):
             noted.append(ReloadResult(name, entry.serving, Outcome.UNCHANGED, note))

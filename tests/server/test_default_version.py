@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, model_pb2, model_pb2_grpc
 from inference import open_inference_grpc_pb2 as oip
 from inference import open_inference_grpc_pb2_grpc as oip_grpc
-from tests.factories import rescaled_version
+from tests.factories import corrupt, rescaled_version
 from tests.security.auth_fixtures import bearer, detail, hs256, make_keys, refusal
 from tests.serverproc import RunningServer
 from tests.serving.helpers import features_of, snapshot
@@ -213,7 +213,8 @@ def test_a_pinned_version_whose_directory_is_gone_falls_back_to_the_newest(
     reloads = probe.models.ReloadModels(model_pb2.ReloadModelsRequest(), timeout=60).results
     churn = [r for r in reloads if r.name == "churn"]
     assert any(
-        "pinned default version 1 is gone" in r.reason and "serving version 2" in r.reason
+        "pinned default version 1 is gone" in r.reason
+        and "serving the newest, version 2" in r.reason
         for r in churn
     ), churn
     info = probe.info()
@@ -251,3 +252,36 @@ def test_only_admin_tokens_pin(start_server, artifacts: Path, tmp_path: Path) ->
     assert (
         models.ClearDefaultVersion(clear, metadata=admin, timeout=30).info.default_source == NEWEST
     )
+
+
+def test_a_pinned_version_that_fails_its_checks_on_start_is_reported_and_kept(
+    start_server, artifacts: Path, tmp_path: Path
+) -> None:
+    """The pin outlives a start where its version is refused: the newest serves meanwhile,
+    ReloadModels says why, and once the files are good again the pin serves."""
+    data_dir = tmp_path / "data"
+    server = start_server(artifacts, data_dir)
+    probe = Probe(server, artifacts)
+    add_version_2(artifacts)
+    probe.models.ReloadModels(model_pb2.ReloadModelsRequest(), timeout=60)
+    assert probe.set(1).default_version == 1
+    assert server.stop() == 0
+    good = (artifacts / "churn" / "1" / "model.onnx").read_bytes()
+    corrupt(artifacts / "churn" / "1")
+    server = start_server(artifacts, data_dir)
+    probe = Probe(server, artifacts)
+    assert (probe.info().default_version, probe.info().default_source) == (2, NEWEST)
+    assert probe.by_features()[0] == 2
+    reloads = probe.models.ReloadModels(model_pb2.ReloadModelsRequest(), timeout=60).results
+    refused = [
+        r for r in reloads if r.name == "churn" and r.outcome == model_pb2.RELOAD_OUTCOME_REFUSED
+    ]
+    assert [r.version for r in refused] == [1] and "SHA-256" in refused[0].reason
+    noted = [r.reason for r in reloads if r.name == "churn" and r.version == 2]
+    assert noted == [
+        "pinned default version 1 did not load; serving the newest, version 2, until it does"
+    ]
+    (artifacts / "churn" / "1" / "model.onnx").write_bytes(good)
+    probe.models.ReloadModels(model_pb2.ReloadModelsRequest(), timeout=60)
+    assert (probe.info().default_version, probe.info().default_source) == (1, PINNED)
+    assert probe.by_features()[0] == 1
