@@ -112,9 +112,8 @@ class ModelRegistry:
         self._keep = keep_versions
         self._pins = dict(pins or {})
         self._defaults = defaults if defaults is not None else MemoryDefaultStore()
-        self._chosen: dict[
-            str, int
-        ] = {}  # run-time pins, as last read from or written to _defaults
+        # run-time pins, as last read from or written to _defaults
+        self._chosen: dict[str, int] = {}
         self._loaders: dict[str, Loader] = dict(loaders or {})
         self._entries: dict[str, _Entry] = {}
         self._refused: dict[tuple[str, int], tuple[float, str]] = {}
@@ -335,7 +334,8 @@ class ModelRegistry:
         entry.loaded[version] = artifact
         if self._chosen.get(name) not in entry.loaded:  # unpinned: the new version serves
             entry.serving = version
-        kept = {self._pins.get(name), self._chosen.get(name)}
+        # never what is served now: a pin moving to an older version loads it before serving it
+        kept = {self._pins.get(name), self._chosen.get(name), entry.serving}
         for old in sorted(entry.loaded)[: -self._keep]:
             if old not in kept:
                 del entry.loaded[old]
