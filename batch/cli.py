@@ -20,9 +20,10 @@ import pyarrow as pa
 from batch.job import Job
 from batch.lines import partition_count, spill
 from batch.local import run_local
-from batch.plane import ArtifactsMissing, BatchPlane
+from batch.plane import REVENUE, ArtifactsMissing, BatchPlane
 from batch.progress import Progress
 from batch.read import ID_COLUMN, InputError, Kind, chunks, detect, stage
+from batch.revenue import partition_revenue, revenue_schema
 from batch.schema import output_schema
 from batch.score import ROW_BLOCK
 from batch.write import OutputWriter
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the input holds (auto: from its columns)",
     )  # fmt: skip
     p.add_argument("--as-of", help="lines input: features as of this time (ISO 8601; UTC)")
+    p.add_argument(
+        "--revenue-output", type=Path,
+        help="lines input: also write every line's expected net revenue here (.parquet or .csv)",
+    )  # fmt: skip
     p.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     p.add_argument("--pin", default="", help="fixed versions, e.g. churn=3,spend=2 (as the server)")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
@@ -51,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-actor", type=float, default=0.5)
     p.add_argument("--chunk-rows", type=int, default=65_536, help="rows per handler call")
     p.add_argument("--partition-mb", type=float, default=64, help="lines: input MB per partition")
+    p.add_argument(
+        "--no-tree-evaluator",
+        action="store_true",
+        help="onnxruntime runs every graph (as the server's --tree-evaluator false)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     return p
 
@@ -77,16 +87,39 @@ def _workers(n: int) -> int:
 def run(args: argparse.Namespace) -> Progress:
     """Score the input into the output; raises InputError before writing on bad input."""
     pins = ServerConfig(pin=args.pin).pinned_versions()
-    plane = BatchPlane.load(args.artifacts, pins)
+    plane = BatchPlane.load(args.artifacts, pins, tree_evaluator=not args.no_tree_evaluator)
+    # scoring in this process uses this plane; workers and actors load their own
+    in_process = args.engine == "local" and _workers(args.workers) <= 1
+    try:
+        return _run(args, plane, pins, in_process)
+    finally:
+        plane.close()
+
+
+def _run(
+    args: argparse.Namespace, plane: BatchPlane, pins: dict[str, int], in_process: bool
+) -> Progress:
     names = plane.feature_names()
     wanted = None if args.kind == "auto" else Kind(args.kind)
     source = detect(args.input, wanted, names)
     # whole blocks of 4 rows per call, so a row sits at the same place modulo 4 in every engine
     # (and in a served call of the whole file): see batch.score.ROW_BLOCK
     chunk_rows = -(-max(args.chunk_rows, 1) // ROW_BLOCK) * ROW_BLOCK
-    job = Job(args.artifacts, source.kind, pins, _as_of(args.as_of, source.kind), chunk_rows)
+    job = Job(
+        args.artifacts,
+        source.kind,
+        pins,
+        _as_of(args.as_of, source.kind),
+        chunk_rows,
+        tree_evaluator=not args.no_tree_evaluator,
+    )
     schema = output_schema(plane, job.metadata())
-    plane.close()
+    if args.revenue_output is not None:
+        if source.kind is not Kind.LINES:
+            raise InputError("--revenue-output needs an input of transaction lines")
+        if plane.revenue is None:
+            raise InputError(f"--revenue-output: {args.artifacts} holds no revenue model")
+        revenue_schema_ = revenue_schema(plane.model(REVENUE))
     columns = [ID_COLUMN] if source.kind is Kind.IDS else [ID_COLUMN, *names]
     progress = Progress(
         total=None if args.quiet else source.rows if source.kind is not Kind.LINES else None
@@ -121,8 +154,23 @@ def run(args: argparse.Namespace) -> Progress:
             local: Iterable[pa.Table | Path] = (
                 partitions if partitions is not None else chunks(source, columns, chunk_rows)
             )
-            run_local(job, local, _workers(args.workers), sink)
+            run_local(job, local, _workers(args.workers), sink, plane=plane if in_process else None)
+        if args.revenue_output is not None and partitions is not None:
+            _revenue(plane, partitions, args.revenue_output, revenue_schema_, progress)
     return progress
+
+
+def _revenue(
+    plane: BatchPlane, partitions: Sequence[Path], path: Path, schema: pa.Schema, progress: Progress
+) -> None:
+    """Value every line, partition by partition, in this process (the revenue model is small
+    next to the customer models; its lines are already spilled by customer)."""
+    assert plane.revenue is not None
+    with OutputWriter(path, schema) as out:
+        for partition in partitions:
+            table = partition_revenue(plane.revenue, partition, schema)
+            out.write(table)
+            progress.add_revenue(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ class Job:
     pins: Mapping[str, int] = field(default_factory=dict)
     as_of: datetime | None = None
     chunk_rows: int = 65_536
+    tree_evaluator: bool = True
 
     def metadata(self) -> dict[str, str]:
         meta = {"input": self.kind.value}
@@ -35,9 +36,11 @@ class Job:
 class Worker:
     """One data plane and its scorer; `__call__` scores one unit of work into a table."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, plane: BatchPlane | None = None) -> None:
         self.job = job
-        self.plane = BatchPlane.load(job.artifacts, job.pins)
+        self.plane = plane or BatchPlane.load(
+            job.artifacts, job.pins, tree_evaluator=job.tree_evaluator
+        )
         self.schema = output_schema(self.plane, job.metadata())
         self.scorer = ChunkScorer(self.plane, self.schema)
 

@@ -11,7 +11,7 @@ gets one output row carrying the first problem, as the server refuses that custo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,13 +26,35 @@ from crm import features as feat
 from crm.line_rules import (
     PRICE_RULE,
     QUANTITY_RULE,
+    SALE_PRICE_RULE,
+    SALE_QUANTITY_RULE,
     bad_history_prices,
     bad_history_quantities,
+    bad_sale_prices,
+    bad_sale_quantities,
 )
 from server.limits import TIMESTAMP_MAX, TIMESTAMP_MIN, TIMESTAMP_RULE
 
 PARTITION_COLUMN = "__partition"
+LINE_NUMBER = "__line"  # a spilled line's 1-based data row in the input
 SPILL_ROWS = 1 << 18
+
+
+Rule = tuple[Callable[[np.ndarray], np.ndarray], str]
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """Which quantities and prices a use of the lines accepts (crm.line_rules)."""
+
+    quantity: Rule
+    price: Rule
+
+
+HISTORY_RULES = LineRules((bad_history_quantities, QUANTITY_RULE), (bad_history_prices, PRICE_RULE))
+SALE_RULES = LineRules(
+    (bad_sale_quantities, SALE_QUANTITY_RULE), (bad_sale_prices, SALE_PRICE_RULE)
+)
 
 
 @dataclass(frozen=True)
@@ -55,9 +77,15 @@ def spill(source: Source, out_dir: Path, parts: int) -> list[Path]:
     columns = [c for c in feat.LINE_COLUMNS if c in source.columns]
     paths = [out_dir / f"part-{k:05d}.parquet" for k in range(parts)]
     writers: dict[int, pq.ParquetWriter] = {}
+    schema = pa.schema(
+        [*(pa.field(c, pa.string()) for c in columns), pa.field(LINE_NUMBER, pa.int64())]
+    )
+    seen = 0
     try:
         for chunk in chunks(source, columns, SPILL_ROWS):
-            table = chunk.select(columns)
+            numbered = np.arange(seen + 1, seen + 1 + chunk.num_rows, dtype=np.int64)
+            seen += chunk.num_rows
+            table = chunk.select(columns).append_column(LINE_NUMBER, pa.array(numbered))
             ids = pd.Series(texts(table.column(feat.CUSTOMER_ID)), dtype=object).str.strip()
             bucket = (pd.util.hash_array(ids.to_numpy(dtype=object)) % parts).astype(np.int64)
             order = np.argsort(bucket, kind="stable")
@@ -66,7 +94,7 @@ def spill(source: Source, out_dir: Path, parts: int) -> list[Path]:
                 if edges[k] == edges[k + 1]:
                     continue
                 part = table.take(pa.array(order[edges[k] : edges[k + 1]]))
-                part = part.cast(pa.schema([pa.field(c, pa.string()) for c in columns]))
+                part = part.cast(schema)
                 if k not in writers:
                     writers[k] = pq.ParquetWriter(paths[k], part.schema)
                 writers[k].write_table(part)
@@ -91,18 +119,30 @@ def _dates(column: pa.ChunkedArray, errors: list[str | None]) -> pd.Series:
     return parsed
 
 
-def partition_features(path: Path, as_of: datetime, names: Sequence[str]) -> Features:
-    """Feature rows of every customer in one spilled partition, in first-seen order."""
+@dataclass(frozen=True)
+class ParsedLines:
+    """A spilled partition as the crm.features line frame, with each line's first problem."""
+
+    frame: pd.DataFrame
+    errors: list[str | None]
+    numbers: np.ndarray  # int64: the lines' 1-based data rows in the input
+
+
+def parse_partition(path: Path, rules: LineRules) -> ParsedLines:
+    """Read one partition: numbers and dates parsed, `rules` applied to quantity and price
+    (history lines for features, sale lines for revenue), an invoice required."""
     table = pq.read_table(path)
     n = table.num_rows
     errors: list[str | None] = [None] * n
     ids = pd.Series(texts(table.column(feat.CUSTOMER_ID)), dtype=object).str.strip()
     quantity = numbers(table.column(feat.QUANTITY), feat.QUANTITY, errors)
     price = numbers(table.column(feat.PRICE), feat.PRICE, errors)
-    for r in np.flatnonzero(bad_history_quantities(quantity)).tolist():
-        errors[r] = errors[r] or f"{feat.QUANTITY}: {QUANTITY_RULE}"
-    for r in np.flatnonzero(bad_history_prices(price)).tolist():
-        errors[r] = errors[r] or f"{feat.PRICE}: {PRICE_RULE}"
+    for column, values, (is_bad, rule) in (
+        (feat.QUANTITY, quantity, rules.quantity),
+        (feat.PRICE, price, rules.price),
+    ):
+        for r in np.flatnonzero(is_bad(values)).tolist():
+            errors[r] = errors[r] or f"{column}: {rule}"
     invoice = pd.Series(texts(table.column(feat.INVOICE)), dtype=object)
     for r in np.flatnonzero(invoice.str.strip().eq("").to_numpy()).tolist():
         errors[r] = errors[r] or f"{feat.INVOICE}: required"
@@ -122,6 +162,19 @@ def partition_features(path: Path, as_of: datetime, names: Sequence[str]) -> Fea
             },
         }
     )
+    line_numbers = (
+        np.asarray(table.column(LINE_NUMBER), dtype=np.int64)
+        if LINE_NUMBER in table.column_names
+        else np.arange(1, n + 1, dtype=np.int64)
+    )
+    return ParsedLines(frame, errors, line_numbers)
+
+
+def partition_features(path: Path, as_of: datetime, names: Sequence[str]) -> Features:
+    """Feature rows of every customer in one spilled partition, in first-seen order."""
+    parsed = parse_partition(path, HISTORY_RULES)
+    frame, errors = parsed.frame, parsed.errors
+    ids = frame[feat.CUSTOMER_ID]
     known = ids.ne("").to_numpy()  # a line without a customer belongs to no one's features
     first_error = _first_error_per_customer(ids, errors, known)
     as_of_ts = pd.Timestamp(as_of)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from batch.job import Job, Worker
+from batch.plane import BatchPlane
 
 Unit = pa.Table | Path
 Sink = Callable[[pa.Table], None]
@@ -33,10 +34,13 @@ def _score(unit: Unit) -> pa.Table:
     return _worker(unit)
 
 
-def run_local(job: Job, units: Iterable[Unit], workers: int, sink: Sink) -> None:
-    """Score every unit, in order, into `sink`; `workers` <= 1 scores in this process."""
+def run_local(
+    job: Job, units: Iterable[Unit], workers: int, sink: Sink, plane: BatchPlane | None = None
+) -> None:
+    """Score every unit, in order, into `sink`; `workers` <= 1 scores in this process (with
+    `plane` when given: the caller's, already loaded)."""
     if workers <= 1:
-        worker = Worker(job)
+        worker = Worker(job, plane)
         for unit in units:
             sink(worker(unit))
         return

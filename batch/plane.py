@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm.artifacts import KIND_FEATURES
+from crm.artifacts import KIND_FEATURES, KIND_PRODUCTS
+from server.campaign.forecast import load_product_snapshot
 from server.dataplane.base import Plane
 from server.dataplane.churn import ChurnHandler
 from server.dataplane.inputs import InputResolver
 from server.dataplane.segmentation import SegmentationHandler
-from server.dataplane.spend import SpendHandler
+from server.dataplane.spend import RevenueHandler, SpendHandler
 from server.metrics import ServerMetrics
 from server.models.executor import BatchingConfig, ModelExecutor
 from server.models.inflight import InFlight
@@ -23,6 +24,7 @@ from server.models.registry import LoadedArtifact, ModelRegistry, Outcome
 from server.models.snapshot import load_feature_snapshot
 
 MODELS = ("churn", "spend", "segmentation")
+REVENUE = "revenue"  # optional: values the lines of a lines input (--revenue-output)
 
 
 class ArtifactsMissing(RuntimeError):
@@ -37,21 +39,29 @@ class BatchPlane:
     churn: ChurnHandler
     spend: SpendHandler
     segments: SegmentationHandler
+    revenue: RevenueHandler | None  # when the artifacts hold a revenue model
 
     @classmethod
     def load(
-        cls, artifacts: Path, pins: Mapping[str, int] | None = None, max_rows: int = 1 << 30
+        cls,
+        artifacts: Path,
+        pins: Mapping[str, int] | None = None,
+        max_rows: int = 1 << 30,
+        *,
+        tree_evaluator: bool = True,
     ) -> BatchPlane:
         """Load every model once (one onnxruntime thread per session: parallelism comes from
-        processes or actors, each with its own plane)."""
+        processes or actors, each with its own plane); `tree_evaluator` as the server's
+        --tree-evaluator."""
         metrics = ServerMetrics()
         registry = ModelRegistry(
             Path(artifacts),
             metrics,
             ort_threads=1,
+            tree_evaluator=tree_evaluator,
             keep_versions=1,
             pins=pins,
-            loaders={KIND_FEATURES: load_feature_snapshot},
+            loaders={KIND_FEATURES: load_feature_snapshot, KIND_PRODUCTS: load_product_snapshot},
         )
         results = registry.reload()
         for name in MODELS:
@@ -64,7 +74,10 @@ class BatchPlane:
         # No batching delay: a bulk caller sends big chunks one at a time per plane.
         executor = ModelExecutor(metrics, BatchingConfig(), {}, InFlight())
         plane = Plane(registry, executor, InputResolver(max_rows))
-        return cls(plane, ChurnHandler(plane), SpendHandler(plane), SegmentationHandler(plane))
+        revenue = RevenueHandler(plane) if registry.is_serving(REVENUE) else None
+        return cls(
+            plane, ChurnHandler(plane), SpendHandler(plane), SegmentationHandler(plane), revenue
+        )
 
     def model(self, name: str) -> LoadedArtifact:
         return self.plane.artifact(name)

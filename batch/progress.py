@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch import schema as sch
+from batch.revenue import EXPECTED
 
 
 @dataclass
@@ -25,6 +26,9 @@ class Progress:
     errors: int = 0
     segments: Counter[str] = field(default_factory=Counter)
     risks: Counter[str] = field(default_factory=Counter)
+    revenue_lines: int = 0
+    revenue_errors: int = 0
+    revenue_total: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     _shown: float = 0.0
 
@@ -40,6 +44,14 @@ class Progress:
         if now - self._shown >= self.every_s:
             self._shown = now
             print(f"crm-batch: {self.line()}", file=self.out, flush=True)
+
+    def add_revenue(self, table: pa.Table) -> None:
+        """Counts a table of valued lines (batch.revenue)."""
+        self.revenue_lines += table.num_rows
+        self.revenue_errors += table.num_rows - int(
+            pc.count(table.column(sch.ERROR), mode="only_null").as_py()
+        )
+        self.revenue_total += float(pc.sum(table.column(EXPECTED)).as_py() or 0.0)
 
     @property
     def seconds(self) -> float:
@@ -63,5 +75,13 @@ class Progress:
                 f"errors: {self.errors:,}",
                 f"segments: {counts(self.segments)}",
                 f"risk: {counts(self.risks)}",
+                *(
+                    [
+                        f"revenue: {self.revenue_lines:,} lines, {self.revenue_errors:,} not "
+                        f"valued, expected net revenue {self.revenue_total:,.2f}"
+                    ]
+                    if self.revenue_lines
+                    else []
+                ),
             ]
         )

@@ -98,9 +98,11 @@ def chunks(source: Source, columns: Sequence[str], rows: int) -> Iterator[pa.Tab
     """Tables of `rows` rows (the last shorter) holding `columns`, in file order. CSV cells
     are read as text (empty = null) so conversion errors stay per row."""
     if source.is_parquet:
-        batches: Iterator[pa.RecordBatch] = pq.ParquetFile(source.path).iter_batches(
-            batch_size=rows, columns=list(columns)
-        )
+        # pre_buffer off: with it, the reader keeps every row group's pre-buffered bytes until
+        # the file is done, so memory grew with the input (33 MB -> 175 MB over 3M rows)
+        batches: Iterator[pa.RecordBatch] = pq.ParquetFile(
+            source.path, pre_buffer=False
+        ).iter_batches(batch_size=rows, columns=list(columns))
     else:
         reader = pacsv.open_csv(
             source.path,

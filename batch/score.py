@@ -60,10 +60,14 @@ class ChunkScorer:
         self.plane = plane
         self.schema = schema
         self.names = plane.feature_names()
-        self._columns = {
-            name: np.array([self.names.index(f) for f in plane.model(name).model.feature_names])
-            for name in ("churn", "spend", "segmentation")
-        }
+        self._columns: dict[str, np.ndarray | None] = {}
+        for name in ("churn", "spend", "segmentation"):
+            wanted = plane.model(name).model.feature_names
+            self._columns[name] = (
+                None
+                if set(wanted) == set(self.names)
+                else np.array([self.names.index(f) for f in wanted])
+            )
 
     # -- feature rows ----------------------------------------------------------------------
     def score_features(
@@ -79,10 +83,15 @@ class ChunkScorer:
         if pad:
             m = np.concatenate([m, np.repeat(m[-1:], pad, axis=0)])
 
+        # a model reading every column shares one message: its resolver takes the columns
+        # by name, as for a client's columnar call (each conversion copies the chunk 3 times)
+        shared = feature_matrix(self.names, m)
+
         def batch(model: str) -> common_pb2.FeatureMatrix:
             cols = self._columns[model]
-            names = self.plane.model(model).model.feature_names
-            return feature_matrix(names, m[:, cols])
+            if cols is None:
+                return shared
+            return feature_matrix(self.plane.model(model).model.feature_names, m[:, cols])
 
         scored = _Scored(
             rows,
@@ -151,13 +160,21 @@ class ChunkScorer:
         valid = np.zeros(n, dtype=bool)
         valid[rows] = True
 
-        def spread(values: np.ndarray | list, kind: pa.DataType) -> pa.Array:
+        def spread(values: np.ndarray, kind: pa.DataType) -> pa.Array:
             values = np.asarray(values)[: rows.size]  # without the padding rows
             if valid.all():
                 return pa.array(values, kind)
-            full = np.zeros(n, dtype=values.dtype if values.size else object)
+            full = np.zeros(n, dtype=values.dtype)
             full[rows] = values
             return pa.array(full, kind, mask=~valid)
+
+        def labels(codes: np.ndarray, name_of: Callable[[int], str]) -> pa.Array:
+            """Strings for small non-negative codes: one `name_of` call per code value,
+            then Arrow's take (building strings from Python objects row by row was the
+            largest cost of writing a chunk)."""
+            present = np.bincount(codes[: rows.size]) if rows.size else np.zeros(0, np.int64)
+            names = pa.array([name_of(c) if k else "" for c, k in enumerate(present.tolist())])
+            return names.take(spread(codes, pa.int32()))
 
         if scored is None:
             for field in self.schema:
@@ -168,28 +185,16 @@ class ChunkScorer:
         k = rows.size
         levels = churn.levels[:k].astype(np.int64)
         out[sch.CHURN[0]] = spread(churn.probabilities.astype(np.float64), pa.float64())
-        out[sch.CHURN[1]] = spread(_names(levels, risk_name), pa.string())
+        out[sch.CHURN[1]] = labels(levels, risk_name)
         advice = levels * 2 + churn.high_value[:k].astype(np.int64)
-        out[sch.CHURN[2]] = spread(
-            _names(advice, lambda c: recommendation_codes(c // 2, bool(c % 2))), pa.string()
-        )
+        out[sch.CHURN[2]] = labels(advice, lambda c: recommendation_codes(c // 2, bool(c % 2)))
         out[sch.SPEND_TOTAL] = spread(spend.amounts[:, 0], pa.float64())
         for c, category in enumerate(spend.categories):
             out[sch.spend_column(category)] = spread(spend.amounts[:, 1 + c], pa.float64())
         clusters = seg.clusters[:k].astype(np.int64)
-        out[sch.SEGMENT[0]] = spread(
-            _names(clusters, lambda c: seg.spec.segment(c).name), pa.string()
-        )
-        out[sch.SEGMENT[1]] = spread(
-            _names(clusters, lambda c: seg.spec.segment(c).action), pa.string()
-        )
+        out[sch.SEGMENT[0]] = labels(clusters, lambda c: seg.spec.segment(c).name)
+        out[sch.SEGMENT[1]] = labels(clusters, lambda c: seg.spec.segment(c).action)
         out[sch.SEGMENT[2]] = spread(seg.clusters.astype(np.int32), pa.int32())
         for name, values in zip(sch.RFM, (seg.recency, seg.frequency, seg.monetary), strict=True):
             out[name] = spread(values.astype(np.int8), pa.int8())
         return pa.table(out, schema=self.schema)
-
-
-def _names(codes: np.ndarray, name_of: Callable[[int], str]) -> np.ndarray:
-    """`name_of` over a column of a few distinct codes: one call per distinct code."""
-    distinct, inverse = np.unique(codes, return_inverse=True)
-    return np.array([name_of(int(c)) for c in distinct], dtype=object)[inverse.reshape(-1)]

@@ -64,12 +64,16 @@ class CampaignClient:
         budget: float,
         *,
         horizon_days: int = 0,
-        max_discount: float = 0.3,
+        max_discount: float | None = None,
         min_margin: float = 0.0,
         channels: Sequence[str] = (),
         inventory: Iterable[InventoryItem] = (),
     ) -> Plan:
-        """A plan within `budget`; no inventory = the server's default snapshot."""
+        """A plan within `budget`; no inventory = the server's default snapshot.
+
+        `max_discount` None leaves the field unset: the server's documented default
+        (PlanCampaignsRequest in protos/crm/v1/campaign.proto); 0 asks for no discount at all.
+        """
         request = campaign_pb2.PlanCampaignsRequest(
             budget=budget,
             horizon_days=horizon_days,

@@ -29,13 +29,14 @@ def format_plan(plan: Plan, explain: bool = True) -> str:
     """The plan as a fixed-width table, totals, and (optionally) each action's rationale."""
     cur = plan.currency or "money"
     header = (
-        f"{'#':>3}  {'objective':<17} {'product':<10} {'segment':<10} {'audience':>8} "
+        f"{'#':>3}  {'kind':<6} {'objective':<17} {'product':<10} {'segment':<10} {'audience':>8} "
         f"{'channel':<8} {'disc':>5} {'+units':>8} {'revenue':>11} {'margin':>11} {'budget':>10}"
     )
     lines = [header, "-" * len(header)]
     for a in plan.actions:
         lines.append(
-            f"{a.rank:>3}  {a.objective:<17} {a.product_id or '-':<10} "
+            f"{a.rank:>3}  {'advice' if a.advisory else 'paid':<6} {a.objective:<17} "
+            f"{a.product_id or '-':<10} "
             f"{a.target_segment_name or '-':<10} {a.audience_size:>8} "
             f"{a.channel.lower() if a.channel != 'UNSPECIFIED' else '-':<8} "
             f"{a.discount * 100:>4.0f}% {a.expected_extra_units:>8,.1f} "
@@ -48,6 +49,11 @@ def format_plan(plan: Plan, explain: bool = True) -> str:
     lines.append(
         f"budget {_money(plan.budget)} {cur}, used {_money(plan.budget_used)}, "
         f"expected margin {_money(plan.expected_margin)} {cur}"
+    )
+    advice = sum(a.advisory for a in plan.actions)
+    lines.append(
+        f"actions: {len(plan.actions) - advice} paid, {advice} advisory (advice for you: no "
+        "channel, audience or budget)"
     )
     counts: dict[str, int] = {}
     for i in plan.inventory:
@@ -154,7 +160,12 @@ def register(subparsers: Any) -> None:
     plan.add_argument("--budget", type=float, required=True, help="money for discounts+contacts")
     plan.add_argument("--inventory", help="inventory CSV file (default: the server's snapshot)")
     plan.add_argument("--horizon-days", type=int, default=7, help="days the plan covers, 1..7")
-    plan.add_argument("--max-discount", type=_fraction, default=0.3, help="largest discount, 0..1")
+    plan.add_argument(
+        "--max-discount",
+        type=_fraction,
+        default=None,
+        help="largest discount, 0..1 (default: unset, the server's default); 0 = no discount",
+    )
     plan.add_argument("--min-margin", type=_fraction, default=0.0, help="margin floor, 0..1")
     plan.add_argument(
         "--channel", action="append", choices=CHANNELS, help="channel to use (repeat); default all"

@@ -74,6 +74,7 @@ def forecast_from_proto(r: campaign_pb2.ForecastDemandResponse) -> Forecast:
 _ACTION_AS_IS = (
     "rank", "product_id", "category", "target_segment_name", "audience_size", "discount",
     "expected_extra_units", "expected_revenue", "expected_margin", "budget_used", "rationale",
+    "advisory",
 )  # fmt: skip
 
 

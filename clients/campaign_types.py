@@ -44,6 +44,8 @@ class CampaignAction:
     expected_margin: float
     budget_used: float
     rationale: str
+    # True: advice for the merchant (PROTECT_STOCKOUT), no channel, audience or budget.
+    advisory: bool = False
 
 
 @dataclass(frozen=True)

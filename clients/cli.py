@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clients.client import CrmClient
 from clients.errors import CrmError
+from clients.model_types import ModelSummary
 
 
 def _health(args: argparse.Namespace, client: CrmClient) -> int:
@@ -23,20 +24,41 @@ def _health(args: argparse.Namespace, client: CrmClient) -> int:
 def _models(args: argparse.Namespace, client: CrmClient) -> int:
     if args.name:
         meta = client.model_metadata(args.name, args.version)
-        print(json.dumps(meta.manifest, indent=2, sort_keys=True, default=str))
+        if args.features:
+            print(format_features(meta.summary))
+        else:
+            print(json.dumps(meta.manifest, indent=2, sort_keys=True, default=str))
         return 0
-    models = client.list_models()
+    catalog = client.catalog()
     if args.json:
-        print(json.dumps([asdict(m) for m in models], indent=2, default=str))
+        listed = catalog.data_artifacts if args.data else catalog.models
+        print(json.dumps([asdict(m) for m in listed], indent=2, default=str))
         return 0
-    print(f"{'model':<14} {'version':>7}  {'default':<8} {'loaded':<10} {'features':>8}  sha256")
-    for m in models:
-        loaded = ",".join(map(str, m.loaded_versions))
+    if not args.data:
         print(
-            f"{m.name:<14} {m.version:>7}  {m.default_source.lower():<8} {loaded:<10}"
-            f" {len(m.feature_names):>8}  {m.onnx_sha256[:16]}"
+            f"{'model':<14} {'version':>7}  {'default':<8} {'loaded':<10} {'features':>8}  sha256"
         )
+        for m in catalog.models:
+            loaded = ",".join(map(str, m.loaded_versions))
+            print(
+                f"{m.name:<14} {m.version:>7}  {m.default_source.lower():<8} {loaded:<10}"
+                f" {len(m.feature_names):>8}  {m.onnx_sha256[:16]}"
+            )
+        print()
+    print(f"{'data artifact':<14} {'version':>7}  {'loaded':<10}")
+    for m in catalog.data_artifacts:
+        print(f"{m.name:<14} {m.version:>7}  {','.join(map(str, m.loaded_versions)):<10}")
     return 0
+
+
+def format_features(model: ModelSummary) -> str:
+    """A model's inputs as a table: name, unit, typical value (training mean) and meaning."""
+    width = max((len(f.name) for f in model.features), default=7)
+    lines = [f"{'feature':<{width}}  {'unit':<14} {'typical':>10}  meaning"]
+    for f in model.features:
+        typical = "" if f.typical_value is None else f"{f.typical_value:.4g}"
+        lines.append(f"{f.name:<{width}}  {f.unit or '-':<14} {typical:>10}  {f.meaning or '-'}")
+    return "\n".join(lines)
 
 
 def _default(args: argparse.Namespace, client: CrmClient) -> int:
@@ -132,10 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--service", default="", help="e.g. crm.v1.ChurnService; empty = server")
     health.set_defaults(func=_health)
 
-    models = sub.add_parser("models", help="list models, or show one model's manifest")
+    models = sub.add_parser(
+        "models", help="list models and data artifacts, or show one model's manifest"
+    )
     models.add_argument("--name", default="", help="show this model's full manifest")
     models.add_argument("--version", type=int, default=0, help="version (0 = serving)")
-    models.add_argument("--json", action="store_true", help="list as JSON")
+    models.add_argument(
+        "--features", action="store_true", help="with --name: its inputs' meanings and units"
+    )
+    models.add_argument("--data", action="store_true", help="list the data artifacts only")
+    models.add_argument("--json", action="store_true", help="list as JSON (models, or --data)")
     models.set_defaults(func=_models)
     models_sub = models.add_subparsers(dest="models_command", metavar="{default}")
     default = models_sub.add_parser(

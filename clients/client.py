@@ -18,7 +18,7 @@ from clients.calls import Caller
 from clients.campaign import CampaignClient
 from clients.channel import open_channel
 from clients.integrity import IntegrityClient
-from clients.model_types import ModelMetadata, ModelSummary, ReloadOutcome
+from clients.model_types import Catalog, ModelMetadata, ModelSummary, ReloadOutcome
 from clients.scoring import ScoringClient
 from clients.scoring_types import Customer, Line, RevenueForecast, Scored
 from crm.v1 import (
@@ -99,9 +99,14 @@ class CrmClient:
         response = self.call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
-    def list_models(self) -> list[ModelSummary]:
+    def catalog(self) -> Catalog:
+        """The models and, apart, the data artifacts (snapshots) the server has loaded."""
         response = self.call(self.models_stub.ListModels, model_pb2.ListModelsRequest())
-        return [ModelSummary.from_proto(m) for m in response.models]
+        return Catalog.from_proto(response)
+
+    def list_models(self) -> list[ModelSummary]:
+        """The ONNX models alone (data artifacts: `catalog().data_artifacts`)."""
+        return list(self.catalog().models)
 
     def model_metadata(self, name: str, version: int = 0) -> ModelMetadata:
         response = self.call(

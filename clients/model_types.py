@@ -10,6 +10,21 @@ from crm.v1 import model_pb2
 
 
 @dataclass(frozen=True)
+class FeatureInfo:
+    """One model input: its meaning, unit and (when the manifest has one) training mean."""
+
+    name: str
+    meaning: str
+    unit: str
+    typical_value: float | None
+
+    @classmethod
+    def from_proto(cls, f: model_pb2.FeatureInfo) -> FeatureInfo:
+        typical = f.typical_value if f.HasField("typical_value") else None
+        return cls(f.name, f.meaning, f.unit, typical)
+
+
+@dataclass(frozen=True)
 class ModelSummary:
     name: str
     version: int
@@ -18,6 +33,8 @@ class ModelSummary:
     created_at: datetime | None
     loaded_at: datetime | None
     feature_names: tuple[str, ...]
+    kind: str = "ONNX"  # "ONNX" (a model) | "DATA" (a snapshot) | "UNSPECIFIED"
+    features: tuple[FeatureInfo, ...] = ()
     default_version: int = 0  # the version a call naming none gets
     default_source: str = ""  # why: "NEWEST" | "PINNED" ("" from a server that does not say)
 
@@ -33,6 +50,23 @@ class ModelSummary:
             feature_names=tuple(info.feature_names),
             default_version=info.default_version,
             default_source=_source_name(info.default_source),
+            kind=model_pb2.ModelKind.Name(info.kind).removeprefix("MODEL_KIND_"),
+            features=tuple(FeatureInfo.from_proto(f) for f in info.features),
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What ListModels gives back: the models, and the data artifacts listed apart."""
+
+    models: tuple[ModelSummary, ...]
+    data_artifacts: tuple[ModelSummary, ...]
+
+    @classmethod
+    def from_proto(cls, r: model_pb2.ListModelsResponse) -> Catalog:
+        return cls(
+            tuple(ModelSummary.from_proto(m) for m in r.models),
+            tuple(ModelSummary.from_proto(m) for m in r.data_artifacts),
         )
 
 

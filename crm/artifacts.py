@@ -11,6 +11,9 @@ manifest.json (schema_version 1):
   files           {file name: SHA-256 hex} for every file beside the manifest
   onnx_sha256     SHA-256 hex of model.onnx (onnx_model only; equals files["model.onnx"])
   features        ordered input feature names (onnx_model)
+  feature_docs    [{"name", "meaning", "unit"}] of every feature, in `features` order (onnx_model;
+                  from the tables in crm/features.py, crm/line_features.py, crm/demand.py;
+                  optional: readers fall back to those tables, crm/feature_docs.py)
   inputs/outputs  [{"name", "dtype", "shape", "meaning"}] of the ONNX graph
   training        window, as-of date, cutoffs, parameters
   metrics         {"validation": {...}, "baseline": {...}} on the time-based split

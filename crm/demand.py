@@ -14,37 +14,44 @@ from typing import Any
 
 import numpy as np
 
+from crm.feature_spec import CATEGORY_SLOT, FeatureSpec, FeatureTable
 from crm.line_features import CATEGORY_FLAG_PREFIX
 
 HISTORY_DAYS = 56
 MAX_HORIZON_DAYS = 7
 _LAG_WEEKS = (1, 2, 3, 4)
 
-BASE_FEATURES: tuple[str, ...] = (
-    "horizon_day",
-    "day_of_week",
-    "is_weekend",
-    "month",
-    "day_of_year_sin",
-    "day_of_year_cos",
-    *(f"lag_same_weekday_{k}w" for k in _LAG_WEEKS),
-    "mean_same_weekday_8w",
-    "last_day_units",
-    "mean_7d",
-    "mean_14d",
-    "mean_28d",
-    "mean_56d",
-    "std_28d",
-    "zero_share_28d",
-    "days_since_last_sale",
-    "trend_7d_28d",
-    "unit_price",
-)
+_UNITS = "units"
+DEMAND_FEATURES = FeatureTable(
+    (
+        FeatureSpec("horizon_day", "which day ahead the row forecasts, 1 = the origin day", "1..7"),
+        FeatureSpec("day_of_week", "the forecast day, 0 = Monday .. 6 = Sunday (UTC)", "0..6"),
+        FeatureSpec("is_weekend", "1 when the forecast day is Saturday or Sunday", "flag 0/1"),
+        FeatureSpec("month", "month of the forecast day, 1 = January", "1..12"),
+        FeatureSpec("day_of_year_sin", "sine of the forecast day's position in the year", "-1..1"),
+        FeatureSpec("day_of_year_cos", "cosine of the forecast day's position in the year", "-1..1"),
+        *(FeatureSpec(f"lag_same_weekday_{k}w", f"units sold on the same weekday {k} week(s) before the forecast day", _UNITS) for k in _LAG_WEEKS),
+        FeatureSpec("mean_same_weekday_8w", "mean units sold on the same weekday over the 8 weeks before the forecast day", _UNITS),
+        FeatureSpec("last_day_units", "units sold on the day before the origin", _UNITS),
+        FeatureSpec("mean_7d", "mean units sold per day over the 7 days before the origin", _UNITS),
+        FeatureSpec("mean_14d", "mean units sold per day over the 14 days before the origin", _UNITS),
+        FeatureSpec("mean_28d", "mean units sold per day over the 28 days before the origin", _UNITS),
+        FeatureSpec("mean_56d", "mean units sold per day over the 56 days before the origin", _UNITS),
+        FeatureSpec("std_28d", "standard deviation of daily units over the 28 days before the origin", _UNITS),
+        FeatureSpec("zero_share_28d", "share of the 28 days before the origin without a sale", "fraction 0..1"),
+        FeatureSpec("days_since_last_sale", f"days from the last day with a sale to the origin ({HISTORY_DAYS + 1} = none in {HISTORY_DAYS} days)", "days"),
+        FeatureSpec("trend_7d_28d", "(mean_7d - mean_28d) / (mean_7d + mean_28d + 1)", "-1..1"),
+        FeatureSpec("unit_price", "the product's list price per unit", "money"),
+    ),
+    # One per category (manifest order): whether the product is in it.
+    FeatureSpec(CATEGORY_FLAG_PREFIX + CATEGORY_SLOT, "1 when the product's category is {category}", "flag 0/1"),
+)  # fmt: skip
+BASE_FEATURES: tuple[str, ...] = DEMAND_FEATURES.base_names
 
 
 def demand_feature_names(categories: Sequence[str]) -> list[str]:
     """Ordered demand-model inputs (the demand manifest's `features`)."""
-    return [*BASE_FEATURES, *(CATEGORY_FLAG_PREFIX + c for c in categories)]
+    return DEMAND_FEATURES.names(categories)
 
 
 def to_day(moment: Any) -> np.datetime64:

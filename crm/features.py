@@ -5,36 +5,8 @@ features at an as-of time use only lines strictly before it. A line is a return 
 Quantity is negative or its Invoice starts with "C"; everything else with Quantity > 0 is a
 sale. Amounts are Quantity x Price in the data's currency. Days are fractional days.
 
-Feature meanings (units):
-  recency_days              days from the last sale invoice to as_of (no sale: days since the
-                            customer's first line)
-  frequency                 distinct sale invoices
-  monetary                  net spend: sales minus returns
-  gross_spend               sales only
-  avg_basket_value          gross_spend / frequency
-  max_basket_value          largest sale invoice
-  avg_lines_per_invoice     sale lines / frequency
-  avg_units_per_invoice     units sold / frequency
-  avg_unit_price            gross_spend / units sold
-  unique_products           distinct StockCodes bought
-  avg_interpurchase_days    purchase_span_days / (frequency - 1); 0 with one purchase
-  std_interpurchase_days    standard deviation of the gaps between sale invoices; 0 with < 3
-  max_gap_days              longest gap between consecutive sale invoices
-  purchase_span_days        last sale - first sale
-  tenure_days               as_of - first sale (no sale: first line)
-  recency_cycle_ratio       recency_days / typical cycle (avg_interpurchase_days when
-                            frequency > 1, else tenure_days), cycle floored at 1 day
-  return_rate               returned value / gross_spend, clipped to 0..1
-  return_invoices           distinct return invoices
-  spend_{7,30,90,180,365}d  sales in the last N days
-  txn_{7,30,90,180,365}d    sale invoices in the last N days
-  spend_trend_30d/_90d      (last N days - the N days before) / (their sum + 1): -1..1
-  txn_trend_90d             same, on invoice counts
-  active_months_365d        twelfths of the last 365 days with a sale invoice (0..12)
-  weekend_share             share of sale invoices on Saturday or Sunday
-  as_of_season_sin/_cos     position of as_of in the year (same for every customer at one
-                            as_of), so models can learn seasonal lifts such as December
-  cat_share__<category>     share of gross_spend in each category (manifest order)
+Every feature's meaning and unit: `CUSTOMER_FEATURES` below (the one table; the
+manifests' `feature_docs`, ModelService's `features` and the README's table come from it).
 """
 
 from __future__ import annotations
@@ -45,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from crm.feature_spec import CATEGORY_SLOT, FeatureSpec, FeatureTable
 
 INVOICE = "Invoice"
 STOCK_CODE = "StockCode"
@@ -77,40 +51,46 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 UNCATEGORISED = "other"
 # The RFM triple segmentation is trained on and scores by, in this order.
 RFM_FEATURES = ("recency_days", "frequency", "monetary")
-# A customer feature column per category: the share of net spend in that category.
+# A customer feature column per category: the share of gross spend in that category.
 CATEGORY_SHARE_PREFIX = "cat_share__"
 WINDOWS_DAYS: tuple[int, ...] = (7, 30, 90, 180, 365)
 SECONDS_PER_DAY = 86_400.0
 
-BASE_FEATURES: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary",
-    "gross_spend",
-    "avg_basket_value",
-    "max_basket_value",
-    "avg_lines_per_invoice",
-    "avg_units_per_invoice",
-    "avg_unit_price",
-    "unique_products",
-    "avg_interpurchase_days",
-    "std_interpurchase_days",
-    "max_gap_days",
-    "purchase_span_days",
-    "tenure_days",
-    "recency_cycle_ratio",
-    "return_rate",
-    "return_invoices",
-    *(f"spend_{w}d" for w in WINDOWS_DAYS),
-    *(f"txn_{w}d" for w in WINDOWS_DAYS),
-    "spend_trend_30d",
-    "spend_trend_90d",
-    "txn_trend_90d",
-    "active_months_365d",
-    "weekend_share",
-    "as_of_season_sin",
-    "as_of_season_cos",
-)
+_DAYS, _COUNT, _MONEY, _FRACTION = "days", "count", "money", "fraction 0..1"
+CUSTOMER_FEATURES = FeatureTable(
+    (
+        FeatureSpec("recency_days", "days from the last sale invoice to as_of (no sale: days since the customer's first line)", _DAYS),
+        FeatureSpec("frequency", "distinct sale invoices", _COUNT),
+        FeatureSpec("monetary", "net spend: sales minus returns (can be negative)", _MONEY),
+        FeatureSpec("gross_spend", "sales only, returns not deducted", _MONEY),
+        FeatureSpec("avg_basket_value", "gross_spend / frequency", _MONEY),
+        FeatureSpec("max_basket_value", "largest sale invoice", _MONEY),
+        FeatureSpec("avg_lines_per_invoice", "sale lines / frequency", _COUNT),
+        FeatureSpec("avg_units_per_invoice", "units sold / frequency", "units"),
+        FeatureSpec("avg_unit_price", "gross_spend / units sold", _MONEY),
+        FeatureSpec("unique_products", "distinct StockCodes bought", _COUNT),
+        FeatureSpec("avg_interpurchase_days", "purchase_span_days / (frequency - 1); 0 with one purchase", _DAYS),
+        FeatureSpec("std_interpurchase_days", "standard deviation of the gaps between sale invoices; 0 with fewer than 3", _DAYS),
+        FeatureSpec("max_gap_days", "longest gap between consecutive sale invoices", _DAYS),
+        FeatureSpec("purchase_span_days", "last sale minus first sale", _DAYS),
+        FeatureSpec("tenure_days", "as_of minus the first sale (no sale: the first line)", _DAYS),
+        FeatureSpec("recency_cycle_ratio", "recency_days / the typical cycle (avg_interpurchase_days when frequency > 1, else tenure_days), the cycle floored at 1 day", "ratio"),
+        FeatureSpec("return_rate", "returned value / gross_spend, clipped to 0..1", _FRACTION),
+        FeatureSpec("return_invoices", "distinct return invoices", _COUNT),
+        *(FeatureSpec(f"spend_{w}d", f"sales in the last {w} days before as_of", _MONEY) for w in WINDOWS_DAYS),
+        *(FeatureSpec(f"txn_{w}d", f"sale invoices in the last {w} days before as_of", _COUNT) for w in WINDOWS_DAYS),
+        FeatureSpec("spend_trend_30d", "(sales of the last 30 days - the 30 days before) / (their sum + 1)", "-1..1"),
+        FeatureSpec("spend_trend_90d", "(sales of the last 90 days - the 90 days before) / (their sum + 1)", "-1..1"),
+        FeatureSpec("txn_trend_90d", "the same trend on sale invoice counts over 90 days", "-1..1"),
+        FeatureSpec("active_months_365d", "twelfths of the last 365 days with a sale invoice", "count 0..12"),
+        FeatureSpec("weekend_share", "share of sale invoices on Saturday or Sunday", _FRACTION),
+        FeatureSpec("as_of_season_sin", "sine of as_of's position in the year (the same for every customer at one as_of), so models learn seasonal lifts", "-1..1"),
+        FeatureSpec("as_of_season_cos", "cosine of as_of's position in the year", "-1..1"),
+    ),
+    # One per category (manifest order): the share of gross_spend in that category.
+    FeatureSpec(CATEGORY_SHARE_PREFIX + CATEGORY_SLOT, "share of gross_spend in category {category}", _FRACTION),
+)  # fmt: skip
+BASE_FEATURES: tuple[str, ...] = CUSTOMER_FEATURES.base_names
 # The features that can be negative (net spend after returns, trends, season position); every
 # other feature is a count, amount, share or duration, so a negative value is invalid input.
 SIGNED_FEATURES: frozenset[str] = frozenset(
@@ -129,7 +109,7 @@ class FeatureInputError(ValueError):
 
 def feature_names(categories: Sequence[str]) -> list[str]:
     """The ordered feature list for a category list (the manifest's `features`)."""
-    return [*BASE_FEATURES, *(CATEGORY_SHARE_PREFIX + c for c in categories)]
+    return CUSTOMER_FEATURES.names(categories)
 
 
 def categories_from_features(names: Sequence[str]) -> list[str]:

@@ -11,31 +11,37 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from crm.feature_spec import CATEGORY_SLOT, FeatureSpec, FeatureTable
 from crm.features import INVOICE, PRICE, prepare_lines
 
 # A model input column per category: 1.0 when the line (or product) is in it, else 0.0.
 CATEGORY_FLAG_PREFIX = "cat__"
 GROSS = "gross_revenue"
-BASE_FEATURES: tuple[str, ...] = (
-    "quantity",
-    "unit_price",
-    GROSS,
-    "log_quantity",
-    "log_unit_price",
-    "log_gross_revenue",
-    "hour",
-    "day_of_week",
-    "is_weekend",
-    "month",
-    "invoice_lines",
-    "invoice_gross",
-    "share_of_invoice",
-)
+LINE_FEATURES = FeatureTable(
+    (
+        FeatureSpec("quantity", "units on the line (a return's units counted as positive)", "units"),
+        FeatureSpec("unit_price", "price of one unit on the line", "money"),
+        FeatureSpec(GROSS, "quantity x unit_price", "money"),
+        FeatureSpec("log_quantity", "ln(1 + quantity)", "ln units"),
+        FeatureSpec("log_unit_price", "ln(1 + unit_price)", "ln money"),
+        FeatureSpec("log_gross_revenue", "ln(1 + gross_revenue)", "ln money"),
+        FeatureSpec("hour", "time of day of the invoice, UTC", "hour 0..24"),
+        FeatureSpec("day_of_week", "day of the invoice, 0 = Monday .. 6 = Sunday (UTC)", "0..6"),
+        FeatureSpec("is_weekend", "1 when the invoice is on Saturday or Sunday", "flag 0/1"),
+        FeatureSpec("month", "month of the invoice, 1 = January", "1..12"),
+        FeatureSpec("invoice_lines", "lines of the same invoice in the request (1 without invoice)", "count"),
+        FeatureSpec("invoice_gross", "gross_revenue of all lines of the same invoice in the request", "money"),
+        FeatureSpec("share_of_invoice", "gross_revenue / invoice_gross (1 when invoice_gross is 0)", "fraction 0..1"),
+    ),
+    # One per category (manifest order): whether the line is in it.
+    FeatureSpec(CATEGORY_FLAG_PREFIX + CATEGORY_SLOT, "1 when the line's category is {category}", "flag 0/1"),
+)  # fmt: skip
+BASE_FEATURES: tuple[str, ...] = LINE_FEATURES.base_names
 
 
 def line_feature_names(categories: Sequence[str]) -> list[str]:
     """Ordered revenue-model inputs (the revenue manifest's `features`)."""
-    return [*BASE_FEATURES, *(CATEGORY_FLAG_PREFIX + c for c in categories)]
+    return LINE_FEATURES.names(categories)
 
 
 def line_feature_matrix(

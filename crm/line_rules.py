@@ -45,3 +45,15 @@ def bad_history_prices(price: np.ndarray) -> np.ndarray:
     """`bad_history_price` over a column (training's cleaning)."""
     p = np.asarray(price, dtype=np.float64)
     return ~np.isfinite(p) | (p < 0)
+
+
+def bad_sale_quantities(quantity: np.ndarray) -> np.ndarray:
+    """`bad_sale_quantity` over a column (bulk revenue)."""
+    q = np.asarray(quantity, dtype=np.float64)
+    return ~(np.isfinite(q) & (q > 0))
+
+
+def bad_sale_prices(price: np.ndarray) -> np.ndarray:
+    """`bad_sale_price` over a column (bulk revenue)."""
+    p = np.asarray(price, dtype=np.float64)
+    return ~(np.isfinite(p) & (p > 0))

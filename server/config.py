@@ -110,6 +110,11 @@ class ServerConfig:
         "ListCampaigns response carries",
     )
     ort_threads: int = _opt(1, "onnxruntime intra-op threads per model session")
+    tree_evaluator: bool = _opt(
+        True,
+        "score a model's tree ensemble in C (crm.trees) when a probe at load is bitwise equal "
+        "to onnxruntime; false = onnxruntime runs every graph",
+    )
     batch_max_rows: int = _opt(1024, "dynamic batching: most rows merged into one model call")
     batch_preferred_rows: int = _opt(64, "dynamic batching: a leader may wait for this many rows")
     batch_queue_delay_us: int = _opt(

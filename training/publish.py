@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from crm.artifacts import KIND_ONNX, MODEL_FILE, list_versions, write_artifact
+from crm.feature_docs import MANIFEST_KEY as FEATURE_DOCS
+from crm.feature_docs import from_code, to_manifest
 from training.models.base import TrainedModel
 from training.onnx_graph import INPUT_NAME
 from training.parity import ParityError, ParityResult
@@ -37,6 +39,7 @@ def model_artifact(model: TrainedModel, common: dict[str, Any]) -> PendingArtifa
         **{k: v for k, v in common.items() if k != "serving"},
         "kind": KIND_ONNX,
         "features": list(model.features),
+        FEATURE_DOCS: to_manifest(from_code(model.name, model.features)),
         "inputs": [
             {
                 "name": INPUT_NAME,
@@ -82,13 +85,7 @@ def run_version(root: Path, names: Sequence[str]) -> int:
 def check_gate(pending: Sequence[PendingArtifact]) -> None:
     failed = [p for p in pending if p.parity is not None and not p.parity.passed]
     if failed:
-        detail = "; ".join(
-            f"{p.name}: {p.parity.mismatches} of {p.parity.rows} rows beyond tolerance "
-            f"{p.parity.tolerance:g} + {p.parity.rtol:g}*|native| (max |diff| "
-            f"{p.parity.max_abs_diff:.3g})"
-            for p in failed
-            if p.parity is not None
-        )
+        detail = "; ".join(f"{p.name}: {p.parity.failure()}" for p in failed if p.parity)
         raise ParityError(f"parity gate failed, nothing written: {detail}")
 
 

@@ -64,11 +64,12 @@ async function main() {
   const metadata = new grpc.Metadata();
   if (opts.token) metadata.set("authorization", `Bearer ${opts.token}`);
 
-  // A plausible customer: every feature the churn model takes (ListModels names them) at 1.
+  // A plausible customer: every feature the churn model takes, at its typical value (the
+  // training mean; ListModels gives each feature's name, meaning, unit and typical_value).
   const listed = await call(models, "ListModels", {}, metadata);
   if (listed.err) throw listed.err;
   const model = listed.reply.models.find((m) => m.name === "churn");
-  const values = Object.fromEntries(model.feature_names.map((name) => [name, 1]));
+  const values = Object.fromEntries(model.features.map((f) => [f.name, f.typical_value ?? 1]));
 
   const good = await call(churn, "PredictChurn", { customers: [{ features: { values } }] }, metadata);
   if (good.err) throw good.err;

@@ -27,7 +27,7 @@ from crm.v1 import segmentation_pb2 as crm_dot_v1_dot_segmentation__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63rm/v1/campaign.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\x1a\x19\x63rm/v1/segmentation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x15\x46orecastDemandRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\x12\x14\n\x0chorizon_days\x18\x02 \x01(\x05\"p\n\x0fProductForecast\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x61ily_units\x18\x02 \x03(\x01\x12\x13\n\x0btotal_units\x18\x03 \x01(\x01\x12\x1f\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x10.crm.v1.RowError\"\x95\x01\n\x16\x46orecastDemandResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12.\n\nstart_date\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\tforecasts\x18\x03 \x03(\x0b\x32\x17.crm.v1.ProductForecast\"\xa3\x01\n\rInventoryItem\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x15\n\rstock_on_hand\x18\x02 \x01(\x01\x12\x11\n\tunit_cost\x18\x03 \x01(\x01\x12\x12\n\nunit_price\x18\x04 \x01(\x01\x12\x16\n\x0eunits_on_order\x18\x05 \x01(\x01\x12\x16\n\x0elead_time_days\x18\x06 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\"\xb3\x01\n\x14PlanCampaignsRequest\x12\x0e\n\x06\x62udget\x18\x01 \x01(\x01\x12\x14\n\x0chorizon_days\x18\x02 \x01(\x05\x12\x14\n\x0cmax_discount\x18\x03 \x01(\x01\x12\x12\n\nmin_margin\x18\x04 \x01(\x01\x12!\n\x08\x63hannels\x18\x05 \x03(\x0e\x32\x0f.crm.v1.Channel\x12(\n\tinventory\x18\x06 \x03(\x0b\x32\x15.crm.v1.InventoryItem\"\x96\x01\n\x10ProductInventory\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.crm.v1.InventoryStatus\x12\x15\n\rdays_of_cover\x18\x04 \x01(\x01\x12\x1c\n\x14\x66orecast_daily_units\x18\x05 \x01(\x01\"\xfc\x02\n\x0e\x43\x61mpaignAction\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12,\n\tobjective\x18\x02 \x01(\x0e\x32\x19.crm.v1.CampaignObjective\x12\x12\n\nproduct_id\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\'\n\x0etarget_segment\x18\x05 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x1b\n\x13target_segment_name\x18\x06 \x01(\t\x12\x15\n\raudience_size\x18\x07 \x01(\x04\x12 \n\x07\x63hannel\x18\x08 \x01(\x0e\x32\x0f.crm.v1.Channel\x12\x10\n\x08\x64iscount\x18\t \x01(\x01\x12\x1c\n\x14\x65xpected_extra_units\x18\n \x01(\x01\x12\x18\n\x10\x65xpected_revenue\x18\x0b \x01(\x01\x12\x17\n\x0f\x65xpected_margin\x18\x0c \x01(\x01\x12\x13\n\x0b\x62udget_used\x18\r \x01(\x01\x12\x11\n\trationale\x18\x0e \x01(\t\"\xb9\x04\n\x11UpliftAssumptions\x12^\n\x1cprice_elasticity_by_category\x18\x01 \x03(\x0b\x32\x38.crm.v1.UpliftAssumptions.PriceElasticityByCategoryEntry\x12V\n\x18response_rate_by_segment\x18\x02 \x03(\x0b\x32\x34.crm.v1.UpliftAssumptions.ResponseRateBySegmentEntry\x12T\n\x17\x63ontact_cost_by_channel\x18\x03 \x03(\x0b\x32\x33.crm.v1.UpliftAssumptions.ContactCostByChannelEntry\x12\x1b\n\x13stockout_cover_days\x18\x04 \x01(\x01\x12\x1c\n\x14overstock_cover_days\x18\x05 \x01(\x01\x12\x1e\n\x16\x64\x65\x61\x64_stock_daily_units\x18\x06 \x01(\x01\x1a@\n\x1ePriceElasticityByCategoryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a<\n\x1aResponseRateBySegmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a;\n\x19\x43ontactCostByChannelEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xa2\x02\n\x15PlanCampaignsResponse\x12\'\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x16.crm.v1.CampaignAction\x12\x0e\n\x06\x62udget\x18\x02 \x01(\x01\x12\x13\n\x0b\x62udget_used\x18\x03 \x01(\x01\x12\x17\n\x0f\x65xpected_margin\x18\x04 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x11\n\talgorithm\x18\x06 \x01(\t\x12.\n\x0b\x61ssumptions\x18\x07 \x01(\x0b\x32\x19.crm.v1.UpliftAssumptions\x12+\n\tinventory\x18\x08 \x03(\x0b\x32\x18.crm.v1.ProductInventory\x12 \n\x06models\x18\t \x03(\x0b\x32\x10.crm.v1.ModelRef\"\xe5\x01\n\x14\x44raftMessagesRequest\x12&\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32\x16.crm.v1.CampaignAction\x12!\n\x08\x63hannels\x18\x02 \x03(\x0e\x32\x0f.crm.v1.Channel\x12J\n\x0fpersonalization\x18\x03 \x03(\x0b\x32\x31.crm.v1.DraftMessagesRequest.PersonalizationEntry\x1a\x36\n\x14PersonalizationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x0cMessageDraft\x12 \n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x0f.crm.v1.Channel\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\"M\n\x15\x44raftMessagesResponse\x12$\n\x06\x64rafts\x18\x01 \x03(\x0b\x32\x14.crm.v1.MessageDraft\x12\x0e\n\x06writer\x18\x02 \x01(\t\"\x85\x01\n\x13SaveCampaignRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04plan\x18\x02 \x01(\x0b\x32\x1d.crm.v1.PlanCampaignsResponse\x12$\n\x06\x64rafts\x18\x03 \x03(\x0b\x32\x14.crm.v1.MessageDraft\x12\r\n\x05notes\x18\x04 \x01(\t\"\xbb\x01\n\rSavedCampaign\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x04plan\x18\x04 \x01(\x0b\x32\x1d.crm.v1.PlanCampaignsResponse\x12$\n\x06\x64rafts\x18\x05 \x03(\x0b\x32\x14.crm.v1.MessageDraft\x12\r\n\x05notes\x18\x06 \x01(\t\"?\n\x14SaveCampaignResponse\x12\'\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x15.crm.v1.SavedCampaign\"=\n\x14ListCampaignsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x15ListCampaignsResponse\x12(\n\tcampaigns\x18\x01 \x03(\x0b\x32\x15.crm.v1.SavedCampaign\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xb6\x01\n\x0fInventoryStatus\x12 \n\x1cINVENTORY_STATUS_UNSPECIFIED\x10\x00\x12\"\n\x1eINVENTORY_STATUS_STOCKOUT_RISK\x10\x01\x12\x1c\n\x18INVENTORY_STATUS_HEALTHY\x10\x02\x12\x1e\n\x1aINVENTORY_STATUS_OVERSTOCK\x10\x03\x12\x1f\n\x1bINVENTORY_STATUS_DEAD_STOCK\x10\x04*\xfb\x01\n\x11\x43\x61mpaignObjective\x12\"\n\x1e\x43\x41MPAIGN_OBJECTIVE_UNSPECIFIED\x10\x00\x12&\n\"CAMPAIGN_OBJECTIVE_CLEAR_OVERSTOCK\x10\x01\x12&\n\"CAMPAIGN_OBJECTIVE_MOVE_DEAD_STOCK\x10\x02\x12\'\n#CAMPAIGN_OBJECTIVE_PROTECT_STOCKOUT\x10\x03\x12\x1f\n\x1b\x43\x41MPAIGN_OBJECTIVE_WIN_BACK\x10\x04\x12(\n$CAMPAIGN_OBJECTIVE_RETAIN_HIGH_VALUE\x10\x05*\\\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x14\n\x10\x43HANNEL_WHATSAPP\x10\x03\x32\x97\x03\n\x0f\x43\x61mpaignService\x12O\n\x0e\x46orecastDemand\x12\x1d.crm.v1.ForecastDemandRequest\x1a\x1e.crm.v1.ForecastDemandResponse\x12L\n\rPlanCampaigns\x12\x1c.crm.v1.PlanCampaignsRequest\x1a\x1d.crm.v1.PlanCampaignsResponse\x12L\n\rDraftMessages\x12\x1c.crm.v1.DraftMessagesRequest\x1a\x1d.crm.v1.DraftMessagesResponse\x12I\n\x0cSaveCampaign\x12\x1b.crm.v1.SaveCampaignRequest\x1a\x1c.crm.v1.SaveCampaignResponse\x12L\n\rListCampaigns\x12\x1c.crm.v1.ListCampaignsRequest\x1a\x1d.crm.v1.ListCampaignsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63rm/v1/campaign.proto\x12\x06\x63rm.v1\x1a\x13\x63rm/v1/common.proto\x1a\x19\x63rm/v1/segmentation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x15\x46orecastDemandRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\x12\x14\n\x0chorizon_days\x18\x02 \x01(\x05\"p\n\x0fProductForecast\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x61ily_units\x18\x02 \x03(\x01\x12\x13\n\x0btotal_units\x18\x03 \x01(\x01\x12\x1f\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x10.crm.v1.RowError\"\x95\x01\n\x16\x46orecastDemandResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.crm.v1.ModelRef\x12.\n\nstart_date\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\tforecasts\x18\x03 \x03(\x0b\x32\x17.crm.v1.ProductForecast\"\xa3\x01\n\rInventoryItem\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x15\n\rstock_on_hand\x18\x02 \x01(\x01\x12\x11\n\tunit_cost\x18\x03 \x01(\x01\x12\x12\n\nunit_price\x18\x04 \x01(\x01\x12\x16\n\x0eunits_on_order\x18\x05 \x01(\x01\x12\x16\n\x0elead_time_days\x18\x06 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\"\xc9\x01\n\x14PlanCampaignsRequest\x12\x0e\n\x06\x62udget\x18\x01 \x01(\x01\x12\x14\n\x0chorizon_days\x18\x02 \x01(\x05\x12\x19\n\x0cmax_discount\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nmin_margin\x18\x04 \x01(\x01\x12!\n\x08\x63hannels\x18\x05 \x03(\x0e\x32\x0f.crm.v1.Channel\x12(\n\tinventory\x18\x06 \x03(\x0b\x32\x15.crm.v1.InventoryItemB\x0f\n\r_max_discount\"\x96\x01\n\x10ProductInventory\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.crm.v1.InventoryStatus\x12\x15\n\rdays_of_cover\x18\x04 \x01(\x01\x12\x1c\n\x14\x66orecast_daily_units\x18\x05 \x01(\x01\"\x8e\x03\n\x0e\x43\x61mpaignAction\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12,\n\tobjective\x18\x02 \x01(\x0e\x32\x19.crm.v1.CampaignObjective\x12\x12\n\nproduct_id\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\'\n\x0etarget_segment\x18\x05 \x01(\x0e\x32\x0f.crm.v1.Segment\x12\x1b\n\x13target_segment_name\x18\x06 \x01(\t\x12\x15\n\raudience_size\x18\x07 \x01(\x04\x12 \n\x07\x63hannel\x18\x08 \x01(\x0e\x32\x0f.crm.v1.Channel\x12\x10\n\x08\x64iscount\x18\t \x01(\x01\x12\x1c\n\x14\x65xpected_extra_units\x18\n \x01(\x01\x12\x18\n\x10\x65xpected_revenue\x18\x0b \x01(\x01\x12\x17\n\x0f\x65xpected_margin\x18\x0c \x01(\x01\x12\x13\n\x0b\x62udget_used\x18\r \x01(\x01\x12\x11\n\trationale\x18\x0e \x01(\t\x12\x10\n\x08\x61\x64visory\x18\x0f \x01(\x08\"\xb9\x04\n\x11UpliftAssumptions\x12^\n\x1cprice_elasticity_by_category\x18\x01 \x03(\x0b\x32\x38.crm.v1.UpliftAssumptions.PriceElasticityByCategoryEntry\x12V\n\x18response_rate_by_segment\x18\x02 \x03(\x0b\x32\x34.crm.v1.UpliftAssumptions.ResponseRateBySegmentEntry\x12T\n\x17\x63ontact_cost_by_channel\x18\x03 \x03(\x0b\x32\x33.crm.v1.UpliftAssumptions.ContactCostByChannelEntry\x12\x1b\n\x13stockout_cover_days\x18\x04 \x01(\x01\x12\x1c\n\x14overstock_cover_days\x18\x05 \x01(\x01\x12\x1e\n\x16\x64\x65\x61\x64_stock_daily_units\x18\x06 \x01(\x01\x1a@\n\x1ePriceElasticityByCategoryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a<\n\x1aResponseRateBySegmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a;\n\x19\x43ontactCostByChannelEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xa2\x02\n\x15PlanCampaignsResponse\x12\'\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x16.crm.v1.CampaignAction\x12\x0e\n\x06\x62udget\x18\x02 \x01(\x01\x12\x13\n\x0b\x62udget_used\x18\x03 \x01(\x01\x12\x17\n\x0f\x65xpected_margin\x18\x04 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x11\n\talgorithm\x18\x06 \x01(\t\x12.\n\x0b\x61ssumptions\x18\x07 \x01(\x0b\x32\x19.crm.v1.UpliftAssumptions\x12+\n\tinventory\x18\x08 \x03(\x0b\x32\x18.crm.v1.ProductInventory\x12 \n\x06models\x18\t \x03(\x0b\x32\x10.crm.v1.ModelRef\"\xe5\x01\n\x14\x44raftMessagesRequest\x12&\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32\x16.crm.v1.CampaignAction\x12!\n\x08\x63hannels\x18\x02 \x03(\x0e\x32\x0f.crm.v1.Channel\x12J\n\x0fpersonalization\x18\x03 \x03(\x0b\x32\x31.crm.v1.DraftMessagesRequest.PersonalizationEntry\x1a\x36\n\x14PersonalizationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x0cMessageDraft\x12 \n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x0f.crm.v1.Channel\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\"M\n\x15\x44raftMessagesResponse\x12$\n\x06\x64rafts\x18\x01 \x03(\x0b\x32\x14.crm.v1.MessageDraft\x12\x0e\n\x06writer\x18\x02 \x01(\t\"\x85\x01\n\x13SaveCampaignRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04plan\x18\x02 \x01(\x0b\x32\x1d.crm.v1.PlanCampaignsResponse\x12$\n\x06\x64rafts\x18\x03 \x03(\x0b\x32\x14.crm.v1.MessageDraft\x12\r\n\x05notes\x18\x04 \x01(\t\"\xbb\x01\n\rSavedCampaign\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x04plan\x18\x04 \x01(\x0b\x32\x1d.crm.v1.PlanCampaignsResponse\x12$\n\x06\x64rafts\x18\x05 \x03(\x0b\x32\x14.crm.v1.MessageDraft\x12\r\n\x05notes\x18\x06 \x01(\t\"?\n\x14SaveCampaignResponse\x12\'\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x15.crm.v1.SavedCampaign\"=\n\x14ListCampaignsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x15ListCampaignsResponse\x12(\n\tcampaigns\x18\x01 \x03(\x0b\x32\x15.crm.v1.SavedCampaign\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xb6\x01\n\x0fInventoryStatus\x12 \n\x1cINVENTORY_STATUS_UNSPECIFIED\x10\x00\x12\"\n\x1eINVENTORY_STATUS_STOCKOUT_RISK\x10\x01\x12\x1c\n\x18INVENTORY_STATUS_HEALTHY\x10\x02\x12\x1e\n\x1aINVENTORY_STATUS_OVERSTOCK\x10\x03\x12\x1f\n\x1bINVENTORY_STATUS_DEAD_STOCK\x10\x04*\xfb\x01\n\x11\x43\x61mpaignObjective\x12\"\n\x1e\x43\x41MPAIGN_OBJECTIVE_UNSPECIFIED\x10\x00\x12&\n\"CAMPAIGN_OBJECTIVE_CLEAR_OVERSTOCK\x10\x01\x12&\n\"CAMPAIGN_OBJECTIVE_MOVE_DEAD_STOCK\x10\x02\x12\'\n#CAMPAIGN_OBJECTIVE_PROTECT_STOCKOUT\x10\x03\x12\x1f\n\x1b\x43\x41MPAIGN_OBJECTIVE_WIN_BACK\x10\x04\x12(\n$CAMPAIGN_OBJECTIVE_RETAIN_HIGH_VALUE\x10\x05*\\\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x14\n\x10\x43HANNEL_WHATSAPP\x10\x03\x32\x97\x03\n\x0f\x43\x61mpaignService\x12O\n\x0e\x46orecastDemand\x12\x1d.crm.v1.ForecastDemandRequest\x1a\x1e.crm.v1.ForecastDemandResponse\x12L\n\rPlanCampaigns\x12\x1c.crm.v1.PlanCampaignsRequest\x1a\x1d.crm.v1.PlanCampaignsResponse\x12L\n\rDraftMessages\x12\x1c.crm.v1.DraftMessagesRequest\x1a\x1d.crm.v1.DraftMessagesResponse\x12I\n\x0cSaveCampaign\x12\x1b.crm.v1.SaveCampaignRequest\x1a\x1c.crm.v1.SaveCampaignResponse\x12L\n\rListCampaigns\x12\x1c.crm.v1.ListCampaignsRequest\x1a\x1d.crm.v1.ListCampaignsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,12 +42,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLIFTASSUMPTIONS_CONTACTCOSTBYCHANNELENTRY']._serialized_options = b'8\001'
   _globals['_DRAFTMESSAGESREQUEST_PERSONALIZATIONENTRY']._loaded_options = None
   _globals['_DRAFTMESSAGESREQUEST_PERSONALIZATIONENTRY']._serialized_options = b'8\001'
-  _globals['_INVENTORYSTATUS']._serialized_start=3136
-  _globals['_INVENTORYSTATUS']._serialized_end=3318
-  _globals['_CAMPAIGNOBJECTIVE']._serialized_start=3321
-  _globals['_CAMPAIGNOBJECTIVE']._serialized_end=3572
-  _globals['_CHANNEL']._serialized_start=3574
-  _globals['_CHANNEL']._serialized_end=3666
+  _globals['_INVENTORYSTATUS']._serialized_start=3176
+  _globals['_INVENTORYSTATUS']._serialized_end=3358
+  _globals['_CAMPAIGNOBJECTIVE']._serialized_start=3361
+  _globals['_CAMPAIGNOBJECTIVE']._serialized_end=3612
+  _globals['_CHANNEL']._serialized_start=3614
+  _globals['_CHANNEL']._serialized_end=3706
   _globals['_FORECASTDEMANDREQUEST']._serialized_start=114
   _globals['_FORECASTDEMANDREQUEST']._serialized_end=180
   _globals['_PRODUCTFORECAST']._serialized_start=182
@@ -57,39 +57,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVENTORYITEM']._serialized_start=449
   _globals['_INVENTORYITEM']._serialized_end=612
   _globals['_PLANCAMPAIGNSREQUEST']._serialized_start=615
-  _globals['_PLANCAMPAIGNSREQUEST']._serialized_end=794
-  _globals['_PRODUCTINVENTORY']._serialized_start=797
-  _globals['_PRODUCTINVENTORY']._serialized_end=947
-  _globals['_CAMPAIGNACTION']._serialized_start=950
-  _globals['_CAMPAIGNACTION']._serialized_end=1330
-  _globals['_UPLIFTASSUMPTIONS']._serialized_start=1333
-  _globals['_UPLIFTASSUMPTIONS']._serialized_end=1902
-  _globals['_UPLIFTASSUMPTIONS_PRICEELASTICITYBYCATEGORYENTRY']._serialized_start=1715
-  _globals['_UPLIFTASSUMPTIONS_PRICEELASTICITYBYCATEGORYENTRY']._serialized_end=1779
-  _globals['_UPLIFTASSUMPTIONS_RESPONSERATEBYSEGMENTENTRY']._serialized_start=1781
-  _globals['_UPLIFTASSUMPTIONS_RESPONSERATEBYSEGMENTENTRY']._serialized_end=1841
-  _globals['_UPLIFTASSUMPTIONS_CONTACTCOSTBYCHANNELENTRY']._serialized_start=1843
-  _globals['_UPLIFTASSUMPTIONS_CONTACTCOSTBYCHANNELENTRY']._serialized_end=1902
-  _globals['_PLANCAMPAIGNSRESPONSE']._serialized_start=1905
-  _globals['_PLANCAMPAIGNSRESPONSE']._serialized_end=2195
-  _globals['_DRAFTMESSAGESREQUEST']._serialized_start=2198
-  _globals['_DRAFTMESSAGESREQUEST']._serialized_end=2427
-  _globals['_DRAFTMESSAGESREQUEST_PERSONALIZATIONENTRY']._serialized_start=2373
-  _globals['_DRAFTMESSAGESREQUEST_PERSONALIZATIONENTRY']._serialized_end=2427
-  _globals['_MESSAGEDRAFT']._serialized_start=2429
-  _globals['_MESSAGEDRAFT']._serialized_end=2508
-  _globals['_DRAFTMESSAGESRESPONSE']._serialized_start=2510
-  _globals['_DRAFTMESSAGESRESPONSE']._serialized_end=2587
-  _globals['_SAVECAMPAIGNREQUEST']._serialized_start=2590
-  _globals['_SAVECAMPAIGNREQUEST']._serialized_end=2723
-  _globals['_SAVEDCAMPAIGN']._serialized_start=2726
-  _globals['_SAVEDCAMPAIGN']._serialized_end=2913
-  _globals['_SAVECAMPAIGNRESPONSE']._serialized_start=2915
-  _globals['_SAVECAMPAIGNRESPONSE']._serialized_end=2978
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=2980
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=3041
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=3043
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=3133
-  _globals['_CAMPAIGNSERVICE']._serialized_start=3669
-  _globals['_CAMPAIGNSERVICE']._serialized_end=4076
+  _globals['_PLANCAMPAIGNSREQUEST']._serialized_end=816
+  _globals['_PRODUCTINVENTORY']._serialized_start=819
+  _globals['_PRODUCTINVENTORY']._serialized_end=969
+  _globals['_CAMPAIGNACTION']._serialized_start=972
+  _globals['_CAMPAIGNACTION']._serialized_end=1370
+  _globals['_UPLIFTASSUMPTIONS']._serialized_start=1373
+  _globals['_UPLIFTASSUMPTIONS']._serialized_end=1942
+  _globals['_UPLIFTASSUMPTIONS_PRICEELASTICITYBYCATEGORYENTRY']._serialized_start=1755
+  _globals['_UPLIFTASSUMPTIONS_PRICEELASTICITYBYCATEGORYENTRY']._serialized_end=1819
+  _globals['_UPLIFTASSUMPTIONS_RESPONSERATEBYSEGMENTENTRY']._serialized_start=1821
+  _globals['_UPLIFTASSUMPTIONS_RESPONSERATEBYSEGMENTENTRY']._serialized_end=1881
+  _globals['_UPLIFTASSUMPTIONS_CONTACTCOSTBYCHANNELENTRY']._serialized_start=1883
+  _globals['_UPLIFTASSUMPTIONS_CONTACTCOSTBYCHANNELENTRY']._serialized_end=1942
+  _globals['_PLANCAMPAIGNSRESPONSE']._serialized_start=1945
+  _globals['_PLANCAMPAIGNSRESPONSE']._serialized_end=2235
+  _globals['_DRAFTMESSAGESREQUEST']._serialized_start=2238
+  _globals['_DRAFTMESSAGESREQUEST']._serialized_end=2467
+  _globals['_DRAFTMESSAGESREQUEST_PERSONALIZATIONENTRY']._serialized_start=2413
+  _globals['_DRAFTMESSAGESREQUEST_PERSONALIZATIONENTRY']._serialized_end=2467
+  _globals['_MESSAGEDRAFT']._serialized_start=2469
+  _globals['_MESSAGEDRAFT']._serialized_end=2548
+  _globals['_DRAFTMESSAGESRESPONSE']._serialized_start=2550
+  _globals['_DRAFTMESSAGESRESPONSE']._serialized_end=2627
+  _globals['_SAVECAMPAIGNREQUEST']._serialized_start=2630
+  _globals['_SAVECAMPAIGNREQUEST']._serialized_end=2763
+  _globals['_SAVEDCAMPAIGN']._serialized_start=2766
+  _globals['_SAVEDCAMPAIGN']._serialized_end=2953
+  _globals['_SAVECAMPAIGNRESPONSE']._serialized_start=2955
+  _globals['_SAVECAMPAIGNRESPONSE']._serialized_end=3018
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=3020
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=3081
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=3083
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=3173
+  _globals['_CAMPAIGNSERVICE']._serialized_start=3709
+  _globals['_CAMPAIGNSERVICE']._serialized_end=4116
 # @@protoc_insertion_point(module_scope)

@@ -130,7 +130,7 @@ class ProductInventory(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., category: _Optional[str] = ..., status: _Optional[_Union[InventoryStatus, str]] = ..., days_of_cover: _Optional[float] = ..., forecast_daily_units: _Optional[float] = ...) -> None: ...
 
 class CampaignAction(_message.Message):
-    __slots__ = ("rank", "objective", "product_id", "category", "target_segment", "target_segment_name", "audience_size", "channel", "discount", "expected_extra_units", "expected_revenue", "expected_margin", "budget_used", "rationale")
+    __slots__ = ("rank", "objective", "product_id", "category", "target_segment", "target_segment_name", "audience_size", "channel", "discount", "expected_extra_units", "expected_revenue", "expected_margin", "budget_used", "rationale", "advisory")
     RANK_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +145,7 @@ class CampaignAction(_message.Message):
     EXPECTED_MARGIN_FIELD_NUMBER: _ClassVar[int]
     BUDGET_USED_FIELD_NUMBER: _ClassVar[int]
     RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    ADVISORY_FIELD_NUMBER: _ClassVar[int]
     rank: int
     objective: CampaignObjective
     product_id: str
@@ -159,7 +160,8 @@ class CampaignAction(_message.Message):
     expected_margin: float
     budget_used: float
     rationale: str
-    def __init__(self, rank: _Optional[int] = ..., objective: _Optional[_Union[CampaignObjective, str]] = ..., product_id: _Optional[str] = ..., category: _Optional[str] = ..., target_segment: _Optional[_Union[_segmentation_pb2.Segment, str]] = ..., target_segment_name: _Optional[str] = ..., audience_size: _Optional[int] = ..., channel: _Optional[_Union[Channel, str]] = ..., discount: _Optional[float] = ..., expected_extra_units: _Optional[float] = ..., expected_revenue: _Optional[float] = ..., expected_margin: _Optional[float] = ..., budget_used: _Optional[float] = ..., rationale: _Optional[str] = ...) -> None: ...
+    advisory: bool
+    def __init__(self, rank: _Optional[int] = ..., objective: _Optional[_Union[CampaignObjective, str]] = ..., product_id: _Optional[str] = ..., category: _Optional[str] = ..., target_segment: _Optional[_Union[_segmentation_pb2.Segment, str]] = ..., target_segment_name: _Optional[str] = ..., audience_size: _Optional[int] = ..., channel: _Optional[_Union[Channel, str]] = ..., discount: _Optional[float] = ..., expected_extra_units: _Optional[float] = ..., expected_revenue: _Optional[float] = ..., expected_margin: _Optional[float] = ..., budget_used: _Optional[float] = ..., rationale: _Optional[str] = ..., advisory: _Optional[bool] = ...) -> None: ...
 
 class UpliftAssumptions(_message.Message):
     __slots__ = ("price_elasticity_by_category", "response_rate_by_segment", "contact_cost_by_channel", "stockout_cover_days", "overstock_cover_days", "dead_stock_daily_units")

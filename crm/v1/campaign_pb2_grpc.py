@@ -74,7 +74,8 @@ class CampaignServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PlanCampaigns(self, request, context):
-        """An ordered, budget-bounded plan of campaign actions with reasons.
+        """An ordered, budget-bounded plan of campaign actions with reasons: paid actions, then
+        advisory ones (CampaignAction.advisory).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -17,6 +17,12 @@ class DefaultSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEFAULT_SOURCE_NEWEST: _ClassVar[DefaultSource]
     DEFAULT_SOURCE_PINNED: _ClassVar[DefaultSource]
 
+class ModelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_KIND_UNSPECIFIED: _ClassVar[ModelKind]
+    MODEL_KIND_ONNX: _ClassVar[ModelKind]
+    MODEL_KIND_DATA: _ClassVar[ModelKind]
+
 class ReloadOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RELOAD_OUTCOME_UNSPECIFIED: _ClassVar[ReloadOutcome]
@@ -26,13 +32,28 @@ class ReloadOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 DEFAULT_SOURCE_UNSPECIFIED: DefaultSource
 DEFAULT_SOURCE_NEWEST: DefaultSource
 DEFAULT_SOURCE_PINNED: DefaultSource
+MODEL_KIND_UNSPECIFIED: ModelKind
+MODEL_KIND_ONNX: ModelKind
+MODEL_KIND_DATA: ModelKind
 RELOAD_OUTCOME_UNSPECIFIED: ReloadOutcome
 RELOAD_OUTCOME_LOADED: ReloadOutcome
 RELOAD_OUTCOME_UNCHANGED: ReloadOutcome
 RELOAD_OUTCOME_REFUSED: ReloadOutcome
 
+class FeatureInfo(_message.Message):
+    __slots__ = ("name", "meaning", "unit", "typical_value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MEANING_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    TYPICAL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    meaning: str
+    unit: str
+    typical_value: float
+    def __init__(self, name: _Optional[str] = ..., meaning: _Optional[str] = ..., unit: _Optional[str] = ..., typical_value: _Optional[float] = ...) -> None: ...
+
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "loaded_versions", "onnx_sha256", "created_at", "loaded_at", "feature_names", "default_version", "default_source")
+    __slots__ = ("name", "version", "loaded_versions", "onnx_sha256", "created_at", "loaded_at", "feature_names", "kind", "features", "default_version", "default_source")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LOADED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +61,8 @@ class ModelInfo(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
     FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     name: str
@@ -49,19 +72,23 @@ class ModelInfo(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     loaded_at: _timestamp_pb2.Timestamp
     feature_names: _containers.RepeatedScalarFieldContainer[str]
+    kind: ModelKind
+    features: _containers.RepeatedCompositeFieldContainer[FeatureInfo]
     default_version: int
     default_source: DefaultSource
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[int]] = ..., onnx_sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_names: _Optional[_Iterable[str]] = ..., default_version: _Optional[int] = ..., default_source: _Optional[_Union[DefaultSource, str]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[int]] = ..., onnx_sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_names: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ..., default_version: _Optional[int] = ..., default_source: _Optional[_Union[DefaultSource, str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "data_artifacts")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    DATA_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+    data_artifacts: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., data_artifacts: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class GetModelMetadataRequest(_message.Message):
     __slots__ = ("name", "version")

@@ -67,7 +67,8 @@ class ModelServiceServicer:
     """
 
     def ListModels(self, request, context):
-        """Every model the registry knows, with the version being served.
+        """Every model the registry knows, with the version being served; data artifacts (feature,
+        product and inventory snapshots) apart from the models.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

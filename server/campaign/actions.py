@@ -122,4 +122,5 @@ def protect_action(position: Position, horizon_days: int, assumptions: Assumptio
         expected_margin=0.0,
         budget_used=0.0,
         rationale=rationale,
+        advisory=True,
     )

@@ -10,8 +10,9 @@ Candidates
   WIN_BACK           one per At-Risk / Lost segment; the audience is the whole segment.
   RETAIN_HIGH_VALUE  one per VIP / Loyal segment; the audience is its members at or above the
       churn model's high-risk threshold.
-  PROTECT_STOCKOUT   one per STOCKOUT_RISK product: advisory, never discounted, no contact, no
-      budget (so the product is also never promoted by any other action).
+  PROTECT_STOCKOUT   one per STOCKOUT_RISK product: advisory (Action.advisory, the wire's
+      CampaignAction.advisory), never discounted, no channel, audience or budget (so the product
+      is also never promoted by any other action).
   HEALTHY products, and products without a forecast (status UNSPECIFIED), get nothing.
 Each paid candidate is priced at every discount level (0, 5%, 10%, ... up to max_discount,
 plus max_discount itself) that keeps the margin after discount >= min_margin, and goes out on

@@ -42,6 +42,8 @@ class Channel(IntEnum):
 
 
 ALL_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP)
+# Objectives whose actions are advice for the merchant (Action.advisory), never a campaign.
+ADVISORY_OBJECTIVES: frozenset[Objective] = frozenset({Objective.PROTECT_STOCKOUT})
 
 
 class Segment(IntEnum):
@@ -123,3 +125,6 @@ class Action:
     expected_margin: float
     budget_used: float
     rationale: str
+    # Advice for the merchant, not a campaign: no channel, audience, segment, discount or
+    # budget (PROTECT_STOCKOUT). Customers get no message for it.
+    advisory: bool = False

@@ -15,6 +15,7 @@ from server.campaign.drafts import Draft, fits_sms
 from server.campaign.inventory import item_violations
 from server.campaign.planner import Plan, PlanRequest
 from server.campaign.types import (
+    ADVISORY_OBJECTIVES,
     ALL_CHANNELS,
     Action,
     Channel,
@@ -26,6 +27,8 @@ from server.campaign.types import (
 from server.errors import FieldViolation, InvalidArgument
 
 DEFAULT_HORIZON_DAYS = 7
+# PlanCampaignsRequest.max_discount when unset (an explicit 0 is "no discount").
+DEFAULT_MAX_DISCOUNT = 0.3
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_NAME = 200
@@ -90,7 +93,9 @@ def plan_request(
     horizon, problems = _horizon(request.horizon_days)
     if not (math.isfinite(request.budget) and 0 <= request.budget <= MAX_BUDGET):
         problems.append(FieldViolation("budget", f"must be an amount 0..{MAX_BUDGET:g}"))
-    problems += _fraction(request.max_discount, "max_discount")
+    has_max = request.HasField("max_discount")
+    max_discount = request.max_discount if has_max else DEFAULT_MAX_DISCOUNT
+    problems += _fraction(max_discount, "max_discount")
     problems += _fraction(request.min_margin, "min_margin", below_one=True)
     channels, bad_channels = _channels(request.channels, "channels")
     problems += bad_channels
@@ -111,7 +116,7 @@ def plan_request(
     else:
         problems += item_violations(items)
     _raise_if(problems)
-    plan = PlanRequest(request.budget, horizon, request.max_discount, request.min_margin, channels)
+    plan = PlanRequest(request.budget, horizon, max_discount, request.min_margin, channels)
     return plan, (items or None)
 
 
@@ -124,11 +129,14 @@ def draft_request(
     a = request.action
     if a.objective not in {o.value for o in Objective} or a.objective == 0:
         problems.append(FieldViolation("action.objective", "required: a CampaignObjective"))
-    elif a.objective == Objective.PROTECT_STOCKOUT:
+    elif a.objective in ADVISORY_OBJECTIVES:
+        name = Objective(a.objective).name
         problems.append(
-            FieldViolation(
-                "action.objective", "PROTECT_STOCKOUT is advisory: customers get no message"
-            )
+            FieldViolation("action.objective", f"{name} is advisory: customers get no message")
+        )
+    elif a.advisory:
+        problems.append(
+            FieldViolation("action.advisory", "an advisory action gets no customer message")
         )
     problems += _fraction(a.discount, "action.discount")
     channels, bad_channels = _channels(request.channels, "channels")
@@ -149,7 +157,8 @@ def save_request(
     request: campaign_pb2.SaveCampaignRequest, max_bytes: int
 ) -> campaign_pb2.SavedCampaign:
     """The campaign to store; INVALID_ARGUMENT naming each bad field, and the largest part
-    (plan, drafts or notes) when the saved campaign would exceed `max_bytes`."""
+    (plan, drafts or notes) when the saved campaign would exceed `max_bytes`. Actions of an
+    advisory objective are stored marked `advisory`, whoever built the plan."""
     problems: list[FieldViolation] = []
     name = request.name.strip()
     if not name or len(name) > MAX_NAME:
@@ -173,6 +182,8 @@ def save_request(
     campaign = campaign_pb2.SavedCampaign(
         name=name, plan=request.plan, drafts=request.drafts, notes=request.notes
     )
+    for action in campaign.plan.actions:  # a plan from a client that predates `advisory`
+        action.advisory = action.advisory or action.objective in ADVISORY_OBJECTIVES
     size = campaign.ByteSize() + SAVED_FIELDS_BYTES
     if size > max_bytes:
         parts = {
@@ -216,6 +227,7 @@ def action_from_proto(a: campaign_pb2.CampaignAction) -> Action:
         expected_margin=a.expected_margin,
         budget_used=a.budget_used,
         rationale=a.rationale,
+        advisory=a.advisory,
     )
 
 
@@ -235,6 +247,7 @@ def action_to_proto(a: Action) -> campaign_pb2.CampaignAction:
         expected_margin=a.expected_margin,
         budget_used=a.budget_used,
         rationale=a.rationale,
+        advisory=a.advisory,
     )
 
 

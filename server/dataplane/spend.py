@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from crm import features as feat
 from crm.line_features import line_feature_matrix
@@ -128,10 +129,17 @@ class RevenueHandler(ScoringHandler):
         problems = sale_line_problems(lines)
         if problems:
             raise InvalidArgument(problems)
+        return self.predict_frame(lines_frame(lines), version=version, timeout=timeout)
+
+    def predict_frame(
+        self, frame: pd.DataFrame, *, version: int = 0, timeout: float | None = None
+    ) -> LineRevenue:
+        """Sale lines already checked by the sale-line rules, as the crm.features line frame
+        (bulk scoring enters here). An invoice's lines must be in the same call: a line's
+        features include its invoice's line count and gross."""
         with self.plane.counted():
             artifact = self.model(version)
             spec: RevenueSpec = artifact.spec
-            frame = lines_frame(lines)
             matrix = line_feature_matrix(frame, list(spec.categories), self._category_of())
             out = self.plane.run(artifact, matrix, timeout)
             expected = np.asarray(out["revenue"], dtype=np.float64).reshape(-1)

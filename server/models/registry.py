@@ -99,6 +99,7 @@ class ModelRegistry:
         metrics: ServerMetrics,
         *,
         ort_threads: int = 1,
+        tree_evaluator: bool = True,
         keep_versions: int = 2,
         pins: Mapping[str, int] | None = None,
         loaders: Mapping[str, Loader] | None = None,
@@ -109,6 +110,7 @@ class ModelRegistry:
         self.root = Path(root)
         self._metrics = metrics
         self._ort_threads = ort_threads
+        self._tree_evaluator = tree_evaluator
         self._keep = keep_versions
         self._pins = dict(pins or {})
         self._defaults = defaults if defaults is not None else MemoryDefaultStore()
@@ -366,7 +368,13 @@ class ModelRegistry:
         kind = str(manifest["kind"])
         spec = None
         if kind == KIND_ONNX:
-            payload: Any = OnnxModel(version_dir, manifest, self._ort_threads, self._metrics)
+            payload: Any = OnnxModel(
+                version_dir,
+                manifest,
+                self._ort_threads,
+                self._metrics,
+                tree_evaluator=self._tree_evaluator,
+            )
             spec = parse_spec(name, manifest, payload.feature_names)
         elif kind in self._loaders:
             try:

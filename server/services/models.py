@@ -6,6 +6,8 @@ from __future__ import annotations
 import grpc
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from crm.artifacts import KIND_ONNX
+from crm.feature_docs import documented, typical_values
 from crm.v1 import model_pb2, model_pb2_grpc
 from server.errors import FieldViolation, InvalidArgument
 from server.models.registry import DefaultSource, LoadedArtifact, ModelRegistry, Outcome
@@ -30,10 +32,23 @@ def _timestamp(text: object) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
+def feature_info(artifact: LoadedArtifact) -> list[model_pb2.FeatureInfo]:
+    """Each input of a model with meaning, unit (the manifest's `feature_docs`, else the code's
+    table) and, where the manifest records training means, a typical value."""
+    typical = typical_values(artifact.manifest)
+    return [
+        model_pb2.FeatureInfo(
+            name=s.name, meaning=s.meaning, unit=s.unit, typical_value=typical.get(s.name)
+        )
+        for s in documented(artifact.name, artifact.manifest)
+    ]
+
+
 def model_info(artifact: LoadedArtifact, registry: ModelRegistry) -> model_pb2.ModelInfo:
     """`artifact` described, with its model's default version and why that one."""
     name = artifact.name
     served = registry.serving().get(name)
+    is_model = artifact.kind == KIND_ONNX
     info = model_pb2.ModelInfo(
         name=name,
         version=artifact.version,
@@ -42,6 +57,8 @@ def model_info(artifact: LoadedArtifact, registry: ModelRegistry) -> model_pb2.M
         default_source=_SOURCES[registry.default_source(name)],
         onnx_sha256=str(artifact.manifest.get("onnx_sha256", "")),
         feature_names=list(artifact.manifest.get("features") or []),
+        kind=model_pb2.MODEL_KIND_ONNX if is_model else model_pb2.MODEL_KIND_DATA,
+        features=feature_info(artifact) if is_model else [],
     )
     created = _timestamp(artifact.manifest.get("created_at", ""))
     if created is not None:
@@ -57,9 +74,12 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     def ListModels(
         self, request: model_pb2.ListModelsRequest, context: grpc.ServicerContext
     ) -> model_pb2.ListModelsResponse:
-        return model_pb2.ListModelsResponse(
-            models=[model_info(a, self._registry) for a in self._registry.serving().values()]
-        )
+        response = model_pb2.ListModelsResponse()
+        for artifact in self._registry.serving().values():
+            info = model_info(artifact, self._registry)
+            is_model = info.kind == model_pb2.MODEL_KIND_ONNX
+            (response.models if is_model else response.data_artifacts).append(info)
+        return response
 
     def GetModelMetadata(
         self, request: model_pb2.GetModelMetadataRequest, context: grpc.ServicerContext

@@ -95,6 +95,7 @@ class ServiceStack:
             config.artifacts,
             metrics,
             ort_threads=config.ort_threads,
+            tree_evaluator=config.tree_evaluator,
             keep_versions=config.keep_versions,
             pins=config.pinned_versions(),
             loaders={KIND_FEATURES: load_feature_snapshot, **CAMPAIGN_LOADERS},

@@ -10,9 +10,19 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SYNTHETIC
+from tests.serverproc import RunningServer, launch
 from tests.serving.helpers import cleaned_lines, snapshot
 
 N_CUSTOMERS = 300
+
+
+@pytest.fixture(scope="module")
+def served(
+    trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    server = launch(trained_artifacts, tmp_path_factory.mktemp("data"))
+    yield server
+    server.kill()
 
 
 @pytest.fixture(scope="module")

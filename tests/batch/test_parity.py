@@ -4,18 +4,16 @@ segments and spend: by feature rows, by customer id and by raw transaction lines
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from clients import CrmClient
 from clients.scoring import History
 from tests.batch.conftest import N_CUSTOMERS
 from tests.batch.runner import run_batch
-from tests.serverproc import RunningServer, launch
 from tests.serving.helpers import (
     customer_lines,
     latest,
@@ -25,15 +23,6 @@ from tests.serving.helpers import (
 )
 
 N_LINES_CUSTOMERS = 40
-
-
-@pytest.fixture(scope="module")
-def served(
-    trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    server = launch(trained_artifacts, tmp_path_factory.mktemp("data"))
-    yield server
-    server.kill()
 
 
 def _grpc(
@@ -153,3 +142,40 @@ def test_raw_lines_agree_with_grpc(
             np.testing.assert_allclose(got[column], expected[column], rtol=1e-6, err_msg=column)
         else:
             assert got[column].astype(str).tolist() == expected[column].astype(str).tolist()
+
+
+def test_batch_plane_scores_trees_with_the_server_engine(trained_artifacts: Path) -> None:
+    """The batch engines build the server's data plane, so the tree models run on the same
+    engine as served (crm.trees when its probe at load matched onnxruntime), segmentation on
+    onnxruntime, and `tree_evaluator=False` (--no-tree-evaluator) leaves all to onnxruntime."""
+    from batch.plane import BatchPlane
+    from crm import trees
+
+    def engines(**options: bool) -> dict[str, str]:
+        plane = BatchPlane.load(trained_artifacts, **options)
+        try:
+            return {m: plane.model(m).model.engine for m in ("churn", "spend", "segmentation")}
+        finally:
+            plane.close()
+
+    tree_engine = "crm.trees" if trees.NATIVE else "onnxruntime"
+    assert engines() == {"churn": tree_engine, "spend": tree_engine, "segmentation": "onnxruntime"}
+    assert set(engines(tree_evaluator=False).values()) == {"onnxruntime"}
+
+
+def test_no_tree_evaluator_gives_the_same_bits(trained_artifacts, feature_rows, tmp_path) -> None:
+    """crm-batch --no-tree-evaluator (onnxruntime for every graph) writes exactly what the
+    default run (crm.trees for the tree models) writes."""
+    feature_rows.to_parquet(tmp_path / "features.parquet")
+    runs = {
+        flag: run_batch(
+            tmp_path / "features.parquet", tmp_path / f"out{len(flag)}.parquet",
+            trained_artifacts, "--workers", "1", *flag,
+        )
+        for flag in ((), ("--no-tree-evaluator",))
+    }  # fmt: skip
+    for flag, run in runs.items():
+        assert run.code == 0, (flag, run.stderr)
+    by_trees, by_ort = (run.frame() for run in runs.values())
+    assert by_trees["error"].isna().all()
+    pd.testing.assert_frame_equal(by_trees, by_ort, check_exact=True)

@@ -105,9 +105,13 @@ def test_cli_plan_prints_a_table(
     assert code == 0, err
     header, rule, *rows = out.splitlines()
     assert set(rule) == {"-"}
-    assert header.split()[:4] == ["#", "objective", "product", "segment"]
-    assert any("CLEAR_OVERSTOCK" in r and over.product_id in r for r in rows)
-    assert any("PROTECT_STOCKOUT" in r and low.product_id in r for r in rows)
+    assert header.split()[:5] == ["#", "kind", "objective", "product", "segment"]
+    assert any(r.split()[1:3] == ["paid", "CLEAR_OVERSTOCK"] and over.product_id in r for r in rows)
+    assert any(
+        r.split()[1:3] == ["advice", "PROTECT_STOCKOUT"] and low.product_id in r for r in rows
+    )
+    paid = sum(r.split()[1:2] == ["paid"] for r in rows)
+    assert paid >= 1 and f"actions: {paid} paid, 1 advisory" in out
     assert any(r.startswith("budget 40.00") for r in rows)
     assert "1 overstock, 1 stockout_risk" in out and "Stockout risk:" in out
     assert "saved as" in err
@@ -151,5 +155,8 @@ def test_cli_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
 def test_proto_round_trip_keeps_every_field(campaign_server: CampaignServer) -> None:
     response = campaign_server.stub.PlanCampaigns(
         campaign_pb2.PlanCampaignsRequest(budget=80, max_discount=0.2), timeout=30
+    )
+    assert any(a.advisory for a in response.actions) and not all(
+        a.advisory for a in response.actions
     )
     assert plan_to_proto(plan_from_proto(response)) == response

@@ -328,6 +328,9 @@ def test_draft_bad_inputs(campaign_server: CampaignServer) -> None:
     advisory = S.CampaignAction(objective=S.CAMPAIGN_OBJECTIVE_PROTECT_STOCKOUT, product_id="X")
     err = failure(stub.DraftMessages, S.DraftMessagesRequest(action=advisory))
     assert fields_of(err) == {"action.objective"} and "advisory" in err.violations[0].description
+    marked = S.CampaignAction(objective=S.CAMPAIGN_OBJECTIVE_WIN_BACK, advisory=True)
+    err = failure(stub.DraftMessages, S.DraftMessagesRequest(action=marked))
+    assert fields_of(err) == {"action.advisory"}
     action = S.CampaignAction(objective=S.CAMPAIGN_OBJECTIVE_WIN_BACK, discount=1.2)
     err = failure(
         stub.DraftMessages,
@@ -339,6 +342,24 @@ def test_draft_bad_inputs(campaign_server: CampaignServer) -> None:
     assert fields_of(err) == {
         "action.discount", "channels[0]", "personalization.nickname", "personalization.first_name",
     }  # fmt: skip
+
+
+def test_a_plan_saved_without_advisory_marks_is_stored_marked(
+    campaign_server: CampaignServer,
+) -> None:
+    """A client built before CampaignAction.advisory sends plans without it: stored marked."""
+    stub = campaign_server.stub
+    plan = stub.PlanCampaigns(S.PlanCampaignsRequest(budget=100), timeout=30)
+    marked = [a.advisory for a in plan.actions]
+    assert any(marked) and not all(marked)
+    old = S.PlanCampaignsResponse()
+    old.CopyFrom(plan)
+    for action in old.actions:
+        action.ClearField("advisory")
+    saved = stub.SaveCampaign(S.SaveCampaignRequest(name="old client", plan=old), timeout=10)
+    assert [a.advisory for a in saved.campaign.plan.actions] == marked
+    listed = stub.ListCampaigns(S.ListCampaignsRequest(), timeout=10).campaigns
+    assert [a.advisory for a in listed[0].plan.actions] == marked
 
 
 def test_save_list_page_and_survive_a_restart(campaign_server: CampaignServer) -> None:

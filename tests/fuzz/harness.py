@@ -180,7 +180,8 @@ class Vocabulary:
         except grpc.RpcError:
             return cls()
         sets = tuple(tuple(m.feature_names) for m in listed.models if m.feature_names)
-        words = {m.name for m in listed.models} | {n for s in sets for n in s}
+        names = {m.name for m in (*listed.models, *listed.data_artifacts)}
+        words = names | {n for s in sets for n in s}
         return cls(sets, tuple(sorted(words | set(cls.words))))
 
 

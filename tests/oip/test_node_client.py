@@ -39,13 +39,14 @@ def test_node_example_predicts_and_decodes_bad_request(
     assert proc.returncode == 0, proc.stderr[-3000:]
     good, bad = (json.loads(line) for line in proc.stdout.splitlines())
     features = next(
-        m.feature_names
+        m.features
         for m in model_pb2_grpc.ModelServiceStub(oip_server.channel)
         .ListModels(model_pb2.ListModelsRequest(), timeout=5)
         .models
         if m.name == "churn"
     )
-    values = common_pb2.FeatureValues(values=dict.fromkeys(features, 1.0))
+    assert all(f.HasField("typical_value") for f in features)
+    values = common_pb2.FeatureValues(values={f.name: f.typical_value for f in features})
     typed = churn_pb2_grpc.ChurnServiceStub(oip_server.channel).PredictChurn(
         churn_pb2.PredictChurnRequest(customers=[common_pb2.CustomerInput(features=values)]),
         timeout=10,

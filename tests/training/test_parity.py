@@ -42,6 +42,28 @@ def test_every_export_of_the_run_passed(trained: TrainedRun) -> None:
             assert item.manifest["parity"]["passed"] is True
 
 
+def test_tree_exports_are_checked_through_the_tree_evaluator_too(trained: TrainedRun) -> None:
+    """Every export whose bulk is a tree ensemble is also scored the way the server will
+    (crm.trees), against the native model, and is bitwise equal to onnxruntime."""
+    checked = {
+        item.name: item.manifest["parity"]["tree_evaluator"]
+        for item in trained.result.pending
+        if item.parity is not None and "tree_evaluator" in item.manifest["parity"]
+    }
+    trees_in = {
+        m.name
+        for m in trained.result.models.values()
+        if any(
+            n.op_type == "TreeEnsembleRegressor"
+            for n in onnx.load_from_string(m.onnx_model).graph.node
+        )
+    }
+    assert trees_in and set(checked) == trees_in
+    for name, result in checked.items():
+        assert result["passed"] and result["bitwise_equal_to_onnxruntime"], name
+        assert result["rows"] > 100 and result["mismatches"] == 0, name
+
+
 def test_broken_export_fails_the_gate_and_nothing_is_written(
     trained: TrainedRun, tmp_path: Path
 ) -> None:
@@ -51,6 +73,9 @@ def test_broken_export_fails_the_gate_and_nothing_is_written(
     assert not parity.passed
     assert parity.max_abs_diff > 1e-4
     assert parity.mismatches > 0
+    if parity.tree_evaluator is not None:  # xgboost: the evaluator reads the same broken base
+        assert parity.tree_evaluator.mismatches > 0
+        assert parity.tree_evaluator_equals_onnxruntime
     pending = [p for p in trained.result.pending if p.name != "churn"]
     pending.append(model_artifact(broken, {}))
     with pytest.raises(ParityError, match="churn"):

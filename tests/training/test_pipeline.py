@@ -12,6 +12,7 @@ import pytest
 
 from crm.artifacts import KIND_ONNX, list_names, list_versions, read_manifest, verify_files
 from crm.demand import demand_feature_names, demand_rows
+from crm.feature_docs import TABLES
 from crm.features import customer_feature_matrix, feature_names
 from crm.line_features import line_feature_matrix, line_feature_names
 from crm.lineage import digest_file
@@ -103,6 +104,27 @@ def test_model_manifests_carry_the_contract(trained: TrainedRun, source_csv: Pat
     assert {s["segment"] for s in seg["segments"].values()} == SEGMENTS
     assert all(s["action"] for s in seg["segments"].values())
     assert set(seg["rfm_edges"]) == {"recency_days", "frequency", "monetary"}
+
+
+def test_model_manifests_carry_every_feature_meaning_and_unit(trained: TrainedRun) -> None:
+    """`feature_docs` lists every input in `features` order, each with a meaning and a unit,
+    as the feature module's table gives them (so the manifest explains itself)."""
+    categories = ["electronics", "fashion", "grocery", "home", "sports"]
+    for name in MODELS:
+        _, m = _latest(trained.out, name)
+        docs = m["feature_docs"]
+        assert [d["name"] for d in docs] == m["features"], name
+        assert all(d["meaning"] and d["unit"] for d in docs), name
+        assert docs == [
+            {"name": s.name, "meaning": s.meaning, "unit": s.unit}
+            for s in TABLES[name].specs(categories)
+        ], name
+    churn = {d["name"]: d for d in _latest(trained.out, "churn")[1]["feature_docs"]}
+    assert churn["recency_days"]["unit"] == "days"
+    assert churn["cat_share__home"]["unit"] == "fraction 0..1"
+    assert "'home'" in churn["cat_share__home"]["meaning"]
+    for data in ("features", "products", "inventory"):
+        assert "feature_docs" not in _latest(trained.out, data)[1], data
 
 
 def test_customer_models_score_the_snapshot(trained: TrainedRun, snapshot: tuple) -> None:
