@@ -52,6 +52,7 @@ from benchmarks.h2load_grpc import (
     stop_process,
 )
 from crm.v1 import churn_pb2, common_pb2, segmentation_pb2, spend_pb2
+from inference import open_inference_grpc_pb2 as oip
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -191,6 +192,11 @@ def build_cases(w: Workload) -> list[Case]:
     )
     many = [common_pb2.CustomerInput(customer_id=c) for c in w.ids(10_000)]
     churn = "/crm.v1.ChurnService/PredictChurn"
+    # The same feature row as churn_features, as the Open Inference Protocol's FP32 tensor.
+    tensor = oip.ModelInferRequest.InferInputTensor(
+        name="features", datatype="FP32", shape=[1, len(row)]
+    )
+    tensor.contents.fp32_contents.extend(row.astype(np.float32).tolist())
 
     def case(key: str, label: str, method: str, message: Any, rows: int) -> Case:
         return Case(key, label, method, message.SerializeToString(), rows)
@@ -203,6 +209,10 @@ def build_cases(w: Workload) -> list[Case]:
         case(
             "churn_features", "PredictChurn 1 by features", churn,
             churn_pb2.PredictChurnRequest(customers=by_features), 1,
+        ),
+        case(
+            "oip_infer", "OIP ModelInfer 1 row", "/inference.GRPCInferenceService/ModelInfer",
+            oip.ModelInferRequest(model_name="churn", inputs=[tensor]), 1,
         ),
         case("churn_id", "PredictChurn 1 by id", churn, churn_pb2.PredictChurnRequest(customers=by_id), 1),
         case(

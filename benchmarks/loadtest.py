@@ -70,12 +70,15 @@ def method_path(call: str) -> str:
 
 
 def _load_descriptors() -> descriptor_pool.DescriptorPool:
-    """The default pool with every crm.v1 message and grpc.health.v1 registered."""
+    """The default pool with every crm.v1 message, the Open Inference Protocol's (inference)
+    and grpc.health.v1 registered."""
     import crm.v1
+    import inference
 
-    for module in pkgutil.iter_modules(crm.v1.__path__):
-        if module.name.endswith("_pb2"):
-            importlib.import_module(f"crm.v1.{module.name}")
+    for package in (crm.v1, inference):
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name.endswith("_pb2"):
+                importlib.import_module(f"{package.__name__}.{module.name}")
     importlib.import_module("grpc_health.v1.health_pb2")
     return descriptor_pool.Default()
 
@@ -89,7 +92,9 @@ def request_message(call: str, data: dict[str, Any]) -> Message:
     except KeyError:
         method = None
     if method is None:
-        raise ConfigError(f"no RPC {service_name}/{method_name} in crm.v1 or grpc.health.v1")
+        raise ConfigError(
+            f"no RPC {service_name}/{method_name} in crm.v1, inference or grpc.health.v1"
+        )
     if method.client_streaming or method.server_streaming:
         raise ConfigError(f"{service_name}/{method_name} is a streaming RPC: unary only")
     message = message_factory.GetMessageClass(method.input_type)()

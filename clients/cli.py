@@ -35,12 +35,14 @@ def _models(args: argparse.Namespace, client: CrmClient) -> int:
         print(json.dumps([asdict(m) for m in listed], indent=2, default=str))
         return 0
     if not args.data:
-        print(f"{'model':<14} {'version':>7}  {'loaded':<10} {'features':>8}  sha256")
+        print(
+            f"{'model':<14} {'version':>7}  {'default':<8} {'loaded':<10} {'features':>8}  sha256"
+        )
         for m in catalog.models:
             loaded = ",".join(map(str, m.loaded_versions))
             print(
-                f"{m.name:<14} {m.version:>7}  {loaded:<10} {len(m.feature_names):>8}  "
-                f"{m.onnx_sha256[:16]}"
+                f"{m.name:<14} {m.version:>7}  {m.default_source.lower():<8} {loaded:<10}"
+                f" {len(m.feature_names):>8}  {m.onnx_sha256[:16]}"
             )
         print()
     print(f"{'data artifact':<14} {'version':>7}  {'loaded':<10}")
@@ -57,6 +59,18 @@ def format_features(model: ModelSummary) -> str:
         typical = "" if f.typical_value is None else f"{f.typical_value:.4g}"
         lines.append(f"{f.name:<{width}}  {f.unit or '-':<14} {typical:>10}  {f.meaning or '-'}")
     return "\n".join(lines)
+
+
+def _default(args: argparse.Namespace, client: CrmClient) -> int:
+    if args.clear == (args.pin_version is not None):
+        print("crm-client: give VERSION to pin, or --clear (not both)", file=sys.stderr)
+        return 2
+    if args.clear:
+        model = client.clear_default_version(args.model)
+    else:
+        model = client.set_default_version(args.model, args.pin_version)
+    print(f"{model.name}: serving version {model.default_version} ({model.default_source.lower()})")
+    return 0
 
 
 def _reload(args: argparse.Namespace, client: CrmClient) -> int:
@@ -151,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--data", action="store_true", help="list the data artifacts only")
     models.add_argument("--json", action="store_true", help="list as JSON (models, or --data)")
     models.set_defaults(func=_models)
+    models_sub = models.add_subparsers(dest="models_command", metavar="{default}")
+    default = models_sub.add_parser(
+        "default",
+        help="pin the version a model serves, or --clear the pin (admin scope)",
+        description="Pins a loaded version as the one served to calls that name none, on "
+        "every replica and across restarts; --clear serves the newest version again.",
+    )
+    default.add_argument("model", metavar="NAME", help="model name, e.g. churn")
+    default.add_argument(
+        "pin_version", metavar="VERSION", type=int, nargs="?", help="a loaded version to serve"
+    )
+    default.add_argument("--clear", action="store_true", help="drop the pin: serve the newest")
+    default.set_defaults(func=_default)
 
     reload_ = sub.add_parser("reload", help="ask the server to rescan its artifacts now")
     reload_.set_defaults(func=_reload)

@@ -120,6 +120,21 @@ class CrmClient:
         response = self.call(self.models_stub.ReloadModels, model_pb2.ReloadModelsRequest())
         return [ReloadOutcome.from_proto(r) for r in response.results]
 
+    def set_default_version(self, name: str, version: int) -> ModelSummary:
+        """Serve `version` of `name` to calls that name no version, until cleared (admin)."""
+        response = self.call(
+            self.models_stub.SetDefaultVersion,
+            model_pb2.SetDefaultVersionRequest(name=name, version=version),
+        )
+        return ModelSummary.from_proto(response.info)
+
+    def clear_default_version(self, name: str) -> ModelSummary:
+        """Drop a default set by set_default_version: `name` serves its newest version (admin)."""
+        response = self.call(
+            self.models_stub.ClearDefaultVersion, model_pb2.ClearDefaultVersionRequest(name=name)
+        )
+        return ModelSummary.from_proto(response.info)
+
     # -- scoring (see clients.scoring for the result types) ---------------------------------
     def predict_churn(self, customers: Iterable[Customer], include_drivers: bool = False) -> Scored:
         return self.scoring.predict_churn(customers, include_drivers)

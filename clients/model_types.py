@@ -35,6 +35,8 @@ class ModelSummary:
     feature_names: tuple[str, ...]
     kind: str = "ONNX"  # "ONNX" (a model) | "DATA" (a snapshot) | "UNSPECIFIED"
     features: tuple[FeatureInfo, ...] = ()
+    default_version: int = 0  # the version a call naming none gets
+    default_source: str = ""  # why: "NEWEST" | "PINNED" ("" from a server that does not say)
 
     @classmethod
     def from_proto(cls, info: model_pb2.ModelInfo) -> ModelSummary:
@@ -46,6 +48,8 @@ class ModelSummary:
             created_at=info.created_at.ToDatetime() if info.HasField("created_at") else None,
             loaded_at=info.loaded_at.ToDatetime() if info.HasField("loaded_at") else None,
             feature_names=tuple(info.feature_names),
+            default_version=info.default_version,
+            default_source=_source_name(info.default_source),
             kind=model_pb2.ModelKind.Name(info.kind).removeprefix("MODEL_KIND_"),
             features=tuple(FeatureInfo.from_proto(f) for f in info.features),
         )
@@ -64,6 +68,12 @@ class Catalog:
             tuple(ModelSummary.from_proto(m) for m in r.models),
             tuple(ModelSummary.from_proto(m) for m in r.data_artifacts),
         )
+
+
+def _source_name(source: int) -> str:
+    if source == model_pb2.DEFAULT_SOURCE_UNSPECIFIED:
+        return ""
+    return model_pb2.DefaultSource.Name(source).removeprefix("DEFAULT_SOURCE_")
 
 
 @dataclass(frozen=True)

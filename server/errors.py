@@ -117,18 +117,26 @@ class InvalidArgument(ServiceError):
 class NotFound(ServiceError):
     code = grpc.StatusCode.NOT_FOUND
 
-    def __init__(self, message: str, resource_type: str = "", resource_name: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        resource_type: str = "",
+        resource_name: str = "",
+        violation: FieldViolation | None = None,
+    ) -> None:
         super().__init__(message)
         self.resource_type = resource_type
         self.resource_name = resource_name
+        self.violation = violation  # the request field that named what is missing, if any
 
     def details(self) -> Sequence[any_pb2.Any]:
+        found = () if self.violation is None else InvalidArgument(self.violation).details()
         if not self.resource_type:
-            return ()
+            return found
         info = error_details_pb2.ResourceInfo(
             resource_type=self.resource_type, resource_name=_cut(self.resource_name, ECHO_CHARS)
         )
-        return _packed(info)
+        return (*_packed(info), *found)
 
 
 class Unavailable(ServiceError):
@@ -205,7 +213,19 @@ class PermissionDenied(ServiceError):
 
 
 class FailedPrecondition(ServiceError):
+    """The request is well formed but the server's state refuses it now; `violation`, when
+    given, names the field whose value the state refuses (a google.rpc BadRequest)."""
+
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, message: str, violation: FieldViolation | None = None) -> None:
+        super().__init__(message)
+        self.violation = violation
+
+    def details(self) -> Sequence[any_pb2.Any]:
+        if self.violation is None:
+            return ()
+        return InvalidArgument(self.violation, self.message).details()
 
 
 class DeadlineExceeded(ServiceError):

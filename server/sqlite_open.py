@@ -43,3 +43,21 @@ def enable_wal(conn: sqlite3.Connection, path: Path) -> None:
     mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise RuntimeError(f"{path}: SQLite refused WAL mode ({mode})")
+
+
+def open_store(path: Path, schema: str, schema_version: int, what: str) -> sqlite3.Connection:
+    """A store's file opened as `connect` does, in WAL mode, with `schema` created and its
+    version stamped on first open; refuses a file of another schema version (`what` names
+    the store in that error)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with opening(path):
+        db = connect(path)
+        enable_wal(db, path)
+        db.execute(schema)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            db.execute(f"PRAGMA user_version = {schema_version}")
+        elif version != schema_version:
+            db.close()
+            raise RuntimeError(f"{path}: {what} schema {version} is not supported")
+    return db

@@ -1,6 +1,7 @@
-"""The one place that picks where integrity logs, saved campaigns and ingested lines live, from --store-url:
-SQLite files under the data dir (the zero-config default), or a PostgreSQL database replicas
-share. Everything else sees one interface per store (LogStoreBase, CampaignStoreBase). The
+"""The one place that picks where integrity logs, saved campaigns, ingested lines and chosen
+default model versions live, from --store-url: SQLite files under the data dir (the zero-config
+default), or a PostgreSQL database replicas share. Everything else sees one interface per store
+(LogStoreBase, CampaignStoreBase, DefaultStoreBase). The
 same setting decides whether churn alerts stay in the process or reach every replica."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from server.integrity.base import LogStoreBase
 from server.integrity.signer import TreeHeadSigner
 from server.integrity.store import LogStore
 from server.metrics import ServerMetrics
+from server.models.defaults import DEFAULTS_FILE, DefaultStore, DefaultStoreBase
 
 INTEGRITY_DIR = "integrity"
 
@@ -77,3 +79,12 @@ def open_alert_hub(config: ServerConfig, metrics: ServerMetrics, namespace: str 
 
         return relayed_hub(config.store_url, config.alert_queue_size, metrics, namespace)
     return AlertHub(config.alert_queue_size)
+
+
+def open_default_store(config: ServerConfig, namespace: str = "") -> DefaultStoreBase:
+    """The chosen default model versions of one namespace (tenant) under this configuration."""
+    if uses_postgres(config):
+        from server.postgres.defaults import PgDefaultStore
+
+        return PgDefaultStore(config.store_url, namespace)
+    return DefaultStore(config.data_dir / DEFAULTS_FILE)

@@ -75,3 +75,30 @@ def corrupt(version_dir: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def rescaled_version(version_dir: Path, scale: float) -> Path:
+    """The model in `version_dir` (an output `probability`) as the next version of the same
+    artifact, its probability multiplied by `scale`: same features and manifest, answers that
+    tell the two versions apart."""
+    import json
+
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(version_dir / "model.onnx"))
+    for node in model.graph.node:
+        node.output[:] = ["probability_unscaled" if o == "probability" else o for o in node.output]
+    model.graph.initializer.append(
+        numpy_helper.from_array(np.array(scale, dtype=np.float32), "probability_scale")
+    )
+    model.graph.node.append(
+        helper.make_node("Mul", ["probability_unscaled", "probability_scale"], ["probability"])
+    )
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    for filled in ("files", "onnx_sha256", "created_at", "version"):
+        manifest.pop(filled, None)
+    root = version_dir.parent.parent
+    return write_artifact(
+        root, version_dir.parent.name, {"model.onnx": model.SerializeToString()}, manifest
+    )

@@ -43,6 +43,8 @@ REPO = Path(__file__).resolve().parent.parent
 GHZ_DIR = REPO / "clients" / "ghz"
 CONFIGS = sorted(GHZ_DIR.glob("*.json")) + sorted(GHZ_DIR.glob("tls/*.json"))
 REQUIRED = ("proto", "import-paths", "call", "host", "insecure", "concurrency", "connections")
+OIP_INFER = "inference.GRPCInferenceService/ModelInfer"
+OIP_CONFIG = GHZ_DIR / "inference.ModelInfer.churn.json"
 
 
 def _config_id(path: Path) -> str:
@@ -130,8 +132,9 @@ def test_loadtest_encodes_the_same_request(path: Path) -> None:
 
 
 def _unary_rpcs() -> set[str]:
-    """Every unary RPC of crm.v1, from the protos themselves, plus the health Check."""
-    rpcs = {"grpc.health.v1.Health/Check"}
+    """Every unary RPC of crm.v1, from the protos themselves, plus the health Check and the
+    Open Inference Protocol's ModelInfer (its other RPCs are probes and metadata)."""
+    rpcs = {"grpc.health.v1.Health/Check", OIP_INFER}
     for name in ("campaign", "churn", "integrity", "model", "segmentation", "spend"):
         pool = compiled(f"protos/crm/v1/{name}.proto", ("protos",))
         file = pool.FindFileByName(f"{name}.proto")
@@ -151,7 +154,7 @@ def _unary(file: Any) -> list[MethodDescriptor]:
 def test_every_unary_rpc_has_a_config() -> None:
     covered = {method_path(json.loads(p.read_text())["call"]).strip("/") for p in CONFIGS}
     expected = _unary_rpcs()
-    assert len(expected) >= 21
+    assert len(expected) >= 24
     assert expected - covered == set()
 
 
@@ -232,6 +235,27 @@ def test_feature_values_name_exactly_the_models_features() -> None:
                 assert rows == int(rows) and rows == len(value.get("row_keys") or [0] * int(rows))
                 checked += 1
     assert checked >= 4
+
+
+def test_the_oip_config_sends_the_by_features_row_as_one_fp32_tensor() -> None:
+    """ModelInfer of the churn model by name on the customer churn.PredictChurn.by_features
+    sends, in the model's feature order: the same row through the other protocol."""
+    from training.synthetic import CATEGORIES
+
+    names = feat.feature_names(list(CATEGORIES))
+    by_features = json.loads((GHZ_DIR / "churn.PredictChurn.by_features.json").read_text())
+    row = by_features["data"]["customers"][0]["features"]["values"]
+    config = json.loads(OIP_CONFIG.read_text())
+    assert method_path(config["call"]) == f"/{OIP_INFER}"
+    data = config["data"]
+    assert (data["model_name"], data.get("model_version", "")) == ("churn", "")
+    (tensor,) = data["inputs"]
+    assert (tensor["name"], tensor["datatype"], tensor["shape"]) == ("features", "FP32", [1, 40])
+    assert tensor["contents"]["fp32_contents"] == [row[name] for name in names]
+    request = request_message(config["call"], data)
+    assert list(request.inputs[0].contents.fp32_contents) == pytest.approx(
+        [row[name] for name in names], rel=1e-6
+    )
 
 
 # -- benchmarks/loadtest.py: what it makes of a config ------------------------------------------
@@ -316,3 +340,18 @@ def test_loadtest_runs_a_config_and_catches_failed_calls(
     failed = _loadtest(GHZ_DIR / "model.GetModelMetadata.json", server, "--total", "50")
     assert failed.returncode == 1
     assert "LOAD FAILED" in failed.stderr and "NOT_FOUND" in failed.stderr
+
+
+@needs_h2load
+def test_loadtest_runs_the_oip_config_on_a_served_model(
+    start_server: Callable[..., RunningServer], trained_artifacts: Path, tmp_path: Path
+) -> None:
+    """The OIP config through benchmarks.loadtest (h2load) on a real server with the churn
+    model: every call answered OK, counted by the server as ModelInfer calls."""
+    server = start_server(trained_artifacts)
+    out = tmp_path / "oip.json"
+    run = _loadtest(OIP_CONFIG, server, "--total", "200", "--json", str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(out.read_text())
+    assert result["ok"] and result["completed"] == 200
+    assert result["server_handled"] == {"OK": 200}

@@ -26,35 +26,45 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x63rm/v1/model.proto\x12\x06\x63rm.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"h\n\x0b\x46\x65\x61tureInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07meaning\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x1a\n\rtypical_value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x10\n\x0e_typical_value\"\x96\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x17\n\x0floaded_versions\x18\x03 \x03(\x03\x12\x13\n\x0bonnx_sha256\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rfeature_names\x18\x07 \x03(\t\x12\x1f\n\x04kind\x18\x08 \x01(\x0e\x32\x11.crm.v1.ModelKind\x12%\n\x08\x66\x65\x61tures\x18\t \x03(\x0b\x32\x13.crm.v1.FeatureInfo\"\x13\n\x11ListModelsRequest\"b\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.crm.v1.ModelInfo\x12)\n\x0e\x64\x61ta_artifacts\x18\x02 \x03(\x0b\x32\x11.crm.v1.ModelInfo\"8\n\x17GetModelMetadataRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"f\n\x18GetModelMetadataResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.crm.v1.ModelInfo\x12)\n\x08manifest\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x15\n\x13ReloadModelsRequest\"d\n\x0bModelReload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12&\n\x07outcome\x18\x03 \x01(\x0e\x32\x15.crm.v1.ReloadOutcome\x12\x0e\n\x06reason\x18\x04 \x01(\t\"<\n\x14ReloadModelsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.crm.v1.ModelReload*Q\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_KIND_ONNX\x10\x01\x12\x13\n\x0fMODEL_KIND_DATA\x10\x02*\x84\x01\n\rReloadOutcome\x12\x1e\n\x1aRELOAD_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15RELOAD_OUTCOME_LOADED\x10\x01\x12\x1c\n\x18RELOAD_OUTCOME_UNCHANGED\x10\x02\x12\x1a\n\x16RELOAD_OUTCOME_REFUSED\x10\x03\x32\xf5\x01\n\x0cModelService\x12\x43\n\nListModels\x12\x19.crm.v1.ListModelsRequest\x1a\x1a.crm.v1.ListModelsResponse\x12U\n\x10GetModelMetadata\x12\x1f.crm.v1.GetModelMetadataRequest\x1a .crm.v1.GetModelMetadataResponse\x12I\n\x0cReloadModels\x12\x1b.crm.v1.ReloadModelsRequest\x1a\x1c.crm.v1.ReloadModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x63rm/v1/model.proto\x12\x06\x63rm.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"h\n\x0b\x46\x65\x61tureInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07meaning\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x1a\n\rtypical_value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x10\n\x0e_typical_value\"\xde\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x17\n\x0floaded_versions\x18\x03 \x03(\x03\x12\x13\n\x0bonnx_sha256\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rfeature_names\x18\x07 \x03(\t\x12\x1f\n\x04kind\x18\x08 \x01(\x0e\x32\x11.crm.v1.ModelKind\x12%\n\x08\x66\x65\x61tures\x18\t \x03(\x0b\x32\x13.crm.v1.FeatureInfo\x12\x17\n\x0f\x64\x65\x66\x61ult_version\x18\n \x01(\x03\x12-\n\x0e\x64\x65\x66\x61ult_source\x18\x0b \x01(\x0e\x32\x15.crm.v1.DefaultSource\"\x13\n\x11ListModelsRequest\"b\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.crm.v1.ModelInfo\x12)\n\x0e\x64\x61ta_artifacts\x18\x02 \x03(\x0b\x32\x11.crm.v1.ModelInfo\"8\n\x17GetModelMetadataRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"f\n\x18GetModelMetadataResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.crm.v1.ModelInfo\x12)\n\x08manifest\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x15\n\x13ReloadModelsRequest\"d\n\x0bModelReload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12&\n\x07outcome\x18\x03 \x01(\x0e\x32\x15.crm.v1.ReloadOutcome\x12\x0e\n\x06reason\x18\x04 \x01(\t\"<\n\x14ReloadModelsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.crm.v1.ModelReload\"9\n\x18SetDefaultVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"<\n\x19SetDefaultVersionResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.crm.v1.ModelInfo\"*\n\x1a\x43learDefaultVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x1b\x43learDefaultVersionResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.crm.v1.ModelInfo*e\n\rDefaultSource\x12\x1e\n\x1a\x44\x45\x46\x41ULT_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45\x46\x41ULT_SOURCE_NEWEST\x10\x01\x12\x19\n\x15\x44\x45\x46\x41ULT_SOURCE_PINNED\x10\x02*Q\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_KIND_ONNX\x10\x01\x12\x13\n\x0fMODEL_KIND_DATA\x10\x02*\x84\x01\n\rReloadOutcome\x12\x1e\n\x1aRELOAD_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15RELOAD_OUTCOME_LOADED\x10\x01\x12\x1c\n\x18RELOAD_OUTCOME_UNCHANGED\x10\x02\x12\x1a\n\x16RELOAD_OUTCOME_REFUSED\x10\x03\x32\xaf\x03\n\x0cModelService\x12\x43\n\nListModels\x12\x19.crm.v1.ListModelsRequest\x1a\x1a.crm.v1.ListModelsResponse\x12U\n\x10GetModelMetadata\x12\x1f.crm.v1.GetModelMetadataRequest\x1a .crm.v1.GetModelMetadataResponse\x12I\n\x0cReloadModels\x12\x1b.crm.v1.ReloadModelsRequest\x1a\x1c.crm.v1.ReloadModelsResponse\x12X\n\x11SetDefaultVersion\x12 .crm.v1.SetDefaultVersionRequest\x1a!.crm.v1.SetDefaultVersionResponse\x12^\n\x13\x43learDefaultVersion\x12\".crm.v1.ClearDefaultVersionRequest\x1a#.crm.v1.ClearDefaultVersionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.v1.model_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELKIND']._serialized_start=950
-  _globals['_MODELKIND']._serialized_end=1031
-  _globals['_RELOADOUTCOME']._serialized_start=1034
-  _globals['_RELOADOUTCOME']._serialized_end=1166
+  _globals['_DEFAULTSOURCE']._serialized_start=1251
+  _globals['_DEFAULTSOURCE']._serialized_end=1352
+  _globals['_MODELKIND']._serialized_start=1354
+  _globals['_MODELKIND']._serialized_end=1435
+  _globals['_RELOADOUTCOME']._serialized_start=1438
+  _globals['_RELOADOUTCOME']._serialized_end=1570
   _globals['_FEATUREINFO']._serialized_start=93
   _globals['_FEATUREINFO']._serialized_end=197
   _globals['_MODELINFO']._serialized_start=200
-  _globals['_MODELINFO']._serialized_end=478
-  _globals['_LISTMODELSREQUEST']._serialized_start=480
-  _globals['_LISTMODELSREQUEST']._serialized_end=499
-  _globals['_LISTMODELSRESPONSE']._serialized_start=501
-  _globals['_LISTMODELSRESPONSE']._serialized_end=599
-  _globals['_GETMODELMETADATAREQUEST']._serialized_start=601
-  _globals['_GETMODELMETADATAREQUEST']._serialized_end=657
-  _globals['_GETMODELMETADATARESPONSE']._serialized_start=659
-  _globals['_GETMODELMETADATARESPONSE']._serialized_end=761
-  _globals['_RELOADMODELSREQUEST']._serialized_start=763
-  _globals['_RELOADMODELSREQUEST']._serialized_end=784
-  _globals['_MODELRELOAD']._serialized_start=786
-  _globals['_MODELRELOAD']._serialized_end=886
-  _globals['_RELOADMODELSRESPONSE']._serialized_start=888
-  _globals['_RELOADMODELSRESPONSE']._serialized_end=948
-  _globals['_MODELSERVICE']._serialized_start=1169
-  _globals['_MODELSERVICE']._serialized_end=1414
+  _globals['_MODELINFO']._serialized_end=550
+  _globals['_LISTMODELSREQUEST']._serialized_start=552
+  _globals['_LISTMODELSREQUEST']._serialized_end=571
+  _globals['_LISTMODELSRESPONSE']._serialized_start=573
+  _globals['_LISTMODELSRESPONSE']._serialized_end=671
+  _globals['_GETMODELMETADATAREQUEST']._serialized_start=673
+  _globals['_GETMODELMETADATAREQUEST']._serialized_end=729
+  _globals['_GETMODELMETADATARESPONSE']._serialized_start=731
+  _globals['_GETMODELMETADATARESPONSE']._serialized_end=833
+  _globals['_RELOADMODELSREQUEST']._serialized_start=835
+  _globals['_RELOADMODELSREQUEST']._serialized_end=856
+  _globals['_MODELRELOAD']._serialized_start=858
+  _globals['_MODELRELOAD']._serialized_end=958
+  _globals['_RELOADMODELSRESPONSE']._serialized_start=960
+  _globals['_RELOADMODELSRESPONSE']._serialized_end=1020
+  _globals['_SETDEFAULTVERSIONREQUEST']._serialized_start=1022
+  _globals['_SETDEFAULTVERSIONREQUEST']._serialized_end=1079
+  _globals['_SETDEFAULTVERSIONRESPONSE']._serialized_start=1081
+  _globals['_SETDEFAULTVERSIONRESPONSE']._serialized_end=1141
+  _globals['_CLEARDEFAULTVERSIONREQUEST']._serialized_start=1143
+  _globals['_CLEARDEFAULTVERSIONREQUEST']._serialized_end=1185
+  _globals['_CLEARDEFAULTVERSIONRESPONSE']._serialized_start=1187
+  _globals['_CLEARDEFAULTVERSIONRESPONSE']._serialized_end=1249
+  _globals['_MODELSERVICE']._serialized_start=1573
+  _globals['_MODELSERVICE']._serialized_end=2004
 # @@protoc_insertion_point(module_scope)

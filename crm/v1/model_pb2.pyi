@@ -11,6 +11,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DefaultSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEFAULT_SOURCE_UNSPECIFIED: _ClassVar[DefaultSource]
+    DEFAULT_SOURCE_NEWEST: _ClassVar[DefaultSource]
+    DEFAULT_SOURCE_PINNED: _ClassVar[DefaultSource]
+
 class ModelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MODEL_KIND_UNSPECIFIED: _ClassVar[ModelKind]
@@ -23,6 +29,9 @@ class ReloadOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RELOAD_OUTCOME_LOADED: _ClassVar[ReloadOutcome]
     RELOAD_OUTCOME_UNCHANGED: _ClassVar[ReloadOutcome]
     RELOAD_OUTCOME_REFUSED: _ClassVar[ReloadOutcome]
+DEFAULT_SOURCE_UNSPECIFIED: DefaultSource
+DEFAULT_SOURCE_NEWEST: DefaultSource
+DEFAULT_SOURCE_PINNED: DefaultSource
 MODEL_KIND_UNSPECIFIED: ModelKind
 MODEL_KIND_ONNX: ModelKind
 MODEL_KIND_DATA: ModelKind
@@ -44,7 +53,7 @@ class FeatureInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., meaning: _Optional[str] = ..., unit: _Optional[str] = ..., typical_value: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "loaded_versions", "onnx_sha256", "created_at", "loaded_at", "feature_names", "kind", "features")
+    __slots__ = ("name", "version", "loaded_versions", "onnx_sha256", "created_at", "loaded_at", "feature_names", "kind", "features", "default_version", "default_source")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LOADED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +63,8 @@ class ModelInfo(_message.Message):
     FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     loaded_versions: _containers.RepeatedScalarFieldContainer[int]
@@ -63,7 +74,9 @@ class ModelInfo(_message.Message):
     feature_names: _containers.RepeatedScalarFieldContainer[str]
     kind: ModelKind
     features: _containers.RepeatedCompositeFieldContainer[FeatureInfo]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[int]] = ..., onnx_sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_names: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ...) -> None: ...
+    default_version: int
+    default_source: DefaultSource
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., loaded_versions: _Optional[_Iterable[int]] = ..., onnx_sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_names: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ..., default_version: _Optional[int] = ..., default_source: _Optional[_Union[DefaultSource, str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -114,3 +127,29 @@ class ReloadModelsResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ModelReload]
     def __init__(self, results: _Optional[_Iterable[_Union[ModelReload, _Mapping]]] = ...) -> None: ...
+
+class SetDefaultVersionRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class SetDefaultVersionResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: ModelInfo
+    def __init__(self, info: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
+class ClearDefaultVersionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ClearDefaultVersionResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: ModelInfo
+    def __init__(self, info: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...

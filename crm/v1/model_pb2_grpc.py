@@ -50,6 +50,16 @@ class ModelServiceStub:
                 request_serializer=crm_dot_v1_dot_model__pb2.ReloadModelsRequest.SerializeToString,
                 response_deserializer=crm_dot_v1_dot_model__pb2.ReloadModelsResponse.FromString,
                 _registered_method=True)
+        self.SetDefaultVersion = channel.unary_unary(
+                '/crm.v1.ModelService/SetDefaultVersion',
+                request_serializer=crm_dot_v1_dot_model__pb2.SetDefaultVersionRequest.SerializeToString,
+                response_deserializer=crm_dot_v1_dot_model__pb2.SetDefaultVersionResponse.FromString,
+                _registered_method=True)
+        self.ClearDefaultVersion = channel.unary_unary(
+                '/crm.v1.ModelService/ClearDefaultVersion',
+                request_serializer=crm_dot_v1_dot_model__pb2.ClearDefaultVersionRequest.SerializeToString,
+                response_deserializer=crm_dot_v1_dot_model__pb2.ClearDefaultVersionResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
@@ -78,6 +88,21 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDefaultVersion(self, request, context):
+        """Makes a loaded version the one a model serves (the default, used when a call names no
+        version), at once and across restarts; reloads keep it until ClearDefaultVersion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearDefaultVersion(self, request, context):
+        """Drops a default set by SetDefaultVersion: the model serves its newest version again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +120,16 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.ReloadModels,
                     request_deserializer=crm_dot_v1_dot_model__pb2.ReloadModelsRequest.FromString,
                     response_serializer=crm_dot_v1_dot_model__pb2.ReloadModelsResponse.SerializeToString,
+            ),
+            'SetDefaultVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDefaultVersion,
+                    request_deserializer=crm_dot_v1_dot_model__pb2.SetDefaultVersionRequest.FromString,
+                    response_serializer=crm_dot_v1_dot_model__pb2.SetDefaultVersionResponse.SerializeToString,
+            ),
+            'ClearDefaultVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearDefaultVersion,
+                    request_deserializer=crm_dot_v1_dot_model__pb2.ClearDefaultVersionRequest.FromString,
+                    response_serializer=crm_dot_v1_dot_model__pb2.ClearDefaultVersionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +214,60 @@ class ModelService:
             '/crm.v1.ModelService/ReloadModels',
             crm_dot_v1_dot_model__pb2.ReloadModelsRequest.SerializeToString,
             crm_dot_v1_dot_model__pb2.ReloadModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDefaultVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.v1.ModelService/SetDefaultVersion',
+            crm_dot_v1_dot_model__pb2.SetDefaultVersionRequest.SerializeToString,
+            crm_dot_v1_dot_model__pb2.SetDefaultVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearDefaultVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.v1.ModelService/ClearDefaultVersion',
+            crm_dot_v1_dot_model__pb2.ClearDefaultVersionRequest.SerializeToString,
+            crm_dot_v1_dot_model__pb2.ClearDefaultVersionResponse.FromString,
             options,
             channel_credentials,
             insecure,

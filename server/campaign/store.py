@@ -127,18 +127,9 @@ class CampaignStore(CampaignStoreBase):
 
     def __init__(self, path: Path, namespace: str = "") -> None:
         super().__init__(namespace)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        with sqlite_open.opening(path):
-            self._db = sqlite_open.connect(path)
-            sqlite_open.enable_wal(self._db, path)
-            self._db.execute(_SCHEMA)
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise RuntimeError(f"{path}: campaign store schema {version} is not supported")
+        self._db = sqlite_open.open_store(path, _SCHEMA, SCHEMA_VERSION, "campaign store")
 
     def _insert(self, saved: campaign_pb2.SavedCampaign, now: datetime) -> None:
         with self._lock:

@@ -4,10 +4,18 @@ A new version is loaded completely and checked (manifest, SHA-256 of every file,
 session and a smoke inference) before one reference is swapped; callers that already hold the
 old `LoadedArtifact` finish on it. A version that fails is refused, logged and counted once, and
 what was serving keeps serving.
+
+The version a model serves (its default) is the newest that loaded, unless one is pinned: by
+--pin (which also stops newer versions loading) or at run time by `set_default`, which is
+persisted (server.models.defaults) and re-read on every reload, so other workers and replicas
+follow. Reloads still load newer versions under a run-time pin but keep serving the pinned one
+and say so; a pinned version whose directory is gone is dropped (logged and reported) and the
+newest serves again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -26,8 +34,9 @@ from crm.artifacts import (
     read_manifest,
     verify_files,
 )
-from server.errors import NotFound, Unavailable, echo
+from server.errors import FailedPrecondition, FieldViolation, NotFound, Unavailable, echo
 from server.metrics import ServerMetrics
+from server.models.defaults import DefaultStoreBase, MemoryDefaultStore
 from server.models.runtime import OnnxModel
 from server.models.specs import parse_spec
 
@@ -41,6 +50,13 @@ class Outcome(Enum):
     LOADED = "loaded"
     UNCHANGED = "unchanged"
     REFUSED = "refused"
+
+
+class DefaultSource(Enum):
+    """Why a model serves the version it does."""
+
+    NEWEST = "newest"
+    PINNED = "pinned"
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,7 @@ class ReloadResult:
 class _Entry:
     loaded: dict[int, LoadedArtifact] = field(default_factory=dict)
     serving: int = 0
+    newest: int = 0  # what the last reload would serve without a run-time pin
 
 
 class ModelRegistry:
@@ -86,13 +103,19 @@ class ModelRegistry:
         keep_versions: int = 2,
         pins: Mapping[str, int] | None = None,
         loaders: Mapping[str, Loader] | None = None,
+        defaults: DefaultStoreBase | None = None,
     ) -> None:
+        """`defaults` stores run-time pins (the registry closes it); without one they last as
+        long as the process."""
         self.root = Path(root)
         self._metrics = metrics
         self._ort_threads = ort_threads
         self._tree_evaluator = tree_evaluator
         self._keep = keep_versions
         self._pins = dict(pins or {})
+        self._defaults = defaults if defaults is not None else MemoryDefaultStore()
+        # run-time pins, as last read from or written to _defaults
+        self._chosen: dict[str, int] = {}
         self._loaders: dict[str, Loader] = dict(loaders or {})
         self._entries: dict[str, _Entry] = {}
         self._refused: dict[tuple[str, int], tuple[float, str]] = {}
@@ -130,6 +153,77 @@ class ModelRegistry:
         entry = self._entries.get(name)
         return sorted(entry.loaded) if entry else []
 
+    def default_source(self, name: str) -> DefaultSource:
+        """PINNED when the served version is the one pinned (at run time or by --pin)."""
+        entry = self._entries.get(name)
+        if entry is None or not entry.serving:
+            return DefaultSource.NEWEST
+        if entry.serving in (self._chosen.get(name), self._pins.get(name)):
+            return DefaultSource.PINNED
+        return DefaultSource.NEWEST
+
+    def set_default(self, name: str, version: int) -> None:
+        """Serve `version` of `name` from now on, here at once and, through the store, on
+        every worker and replica at their next reload. Only a loaded version can be pinned."""
+        with self._lock:
+            entry = self._known(name)
+            if version not in entry.loaded:
+                loaded = sorted(entry.loaded)
+                if version in list_versions(self.root, name):
+                    raise FailedPrecondition(
+                        f"model {echo(name)} version {version} is not loaded (loaded: {loaded})",
+                        FieldViolation("version", f"not loaded; loaded versions: {loaded}"),
+                    )
+                raise NotFound(
+                    f"model {echo(name)} has no version {version} (loaded: {loaded})",
+                    "model",
+                    f"{name}/{version}",
+                    FieldViolation("version", f"no such version; loaded versions: {loaded}"),
+                )
+            self._defaults.set(name, version)
+            self._chosen = {**self._chosen, name: version}
+            changed = self._serve(name, entry, version)
+        log.info("default version pinned", extra={"model": name, "version": version})
+        if changed:
+            self._notify()
+
+    def clear_default(self, name: str) -> None:
+        """Drop a run-time pin of `name`: the newest version (or --pin's) serves again."""
+        with self._lock:
+            entry = self._known(name)
+            self._defaults.clear(name)
+            self._chosen = {k: v for k, v in self._chosen.items() if k != name}
+            target = entry.newest if entry.newest in entry.loaded else max(entry.loaded, default=0)
+            changed = self._serve(name, entry, target)
+        log.info("default version cleared", extra={"model": name, "version": entry.serving})
+        if changed:
+            self._notify()
+
+    def _known(self, name: str) -> _Entry:
+        entry = self._entries.get(name)
+        if entry is None or not entry.loaded:
+            if entry is None and name not in list_names(self.root):
+                raise NotFound(
+                    f"unknown model {echo(name)}",
+                    "model",
+                    name,
+                    FieldViolation("name", "no such model"),
+                )
+            raise Unavailable(f"model {echo(name)} is not loaded")
+        return entry
+
+    def _serve(self, name: str, entry: _Entry, version: int) -> bool:
+        """Make `version` (loaded, or 0 for none) the one served; True when that changed."""
+        if not version or version not in entry.loaded or entry.serving == version:
+            return False
+        entry.serving = version
+        self._publish(name, entry)
+        return True
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            callback()
+
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Called after every reload that changed what is served."""
         self._listeners.append(callback)
@@ -137,11 +231,24 @@ class ModelRegistry:
     # -- loading ---------------------------------------------------------------------------
     def reload(self) -> list[ReloadResult]:
         with self._lock:
+            self._read_defaults()
+            before = {name: entry.serving for name, entry in self._entries.items()}
             results = [r for name in list_names(self.root) for r in self._reload_one(name)]
-        if any(r.outcome is Outcome.LOADED for r in results):
-            for callback in self._listeners:
-                callback()
+            after = {name: entry.serving for name, entry in self._entries.items()}
+        if after != before or any(r.outcome is Outcome.LOADED for r in results):
+            self._notify()
         return results
+
+    def _read_defaults(self) -> None:
+        """Take up pins set through other workers or replicas; an unreadable store keeps the
+        last known ones (serving must not stop because the shared store hiccups)."""
+        try:
+            self._chosen = self._defaults.all()
+        except Exception as err:  # every tick while it lasts: no traceback each time
+            log.warning(
+                "cannot read the chosen default versions; keeping the last known",
+                extra={"error": f"{type(err).__name__}: {err}"},
+            )
 
     def _reload_one(self, name: str) -> list[ReloadResult]:
         entry = self._entries.setdefault(name, _Entry())
@@ -151,9 +258,7 @@ class ModelRegistry:
         results: list[ReloadResult] = []
         for version in candidates:
             if version in entry.loaded:
-                if entry.serving != version:
-                    entry.serving = version
-                    self._publish(name, entry)
+                entry.newest = version
                 if not results:
                     results.append(ReloadResult(name, version, Outcome.UNCHANGED))
                 break
@@ -164,8 +269,55 @@ class ModelRegistry:
             outcome = self._try_load(name, version, entry)
             results.append(outcome)
             if outcome.outcome is Outcome.LOADED:
+                entry.newest = version
                 break
-        return results
+        return self._apply_default(name, entry, versions, results)
+
+    def _apply_default(
+        self, name: str, entry: _Entry, versions: list[int], results: list[ReloadResult]
+    ) -> list[ReloadResult]:
+        """Serve the run-time pin if it can be served, else the newest; say what was decided
+        in the results whenever it is not what a reload alone would do."""
+        target = entry.newest
+        chosen = self._chosen.get(name)
+        note = ""
+        if chosen is not None and chosen not in versions:
+            note = (
+                "pinned default version {pin} is gone from the artifacts: unpinned;"
+                " serving the newest, version {serving}"
+            )
+            log.warning(
+                "pinned default version gone; unpinned",
+                extra={"model": name, "version": chosen},
+            )
+            self._chosen = {k: v for k, v in self._chosen.items() if k != name}
+            self._forget(name)
+        elif chosen is not None:
+            if chosen not in entry.loaded:  # pinned before a restart: load it again
+                loaded = self._try_load(name, chosen, entry)
+                results.append(loaded)
+                if loaded.outcome is Outcome.REFUSED:
+                    note = (
+                        "pinned default version {pin} did not load;"
+                        " serving the newest, version {serving}, until it does"
+                    )
+            if chosen in entry.loaded:
+                target = chosen
+                note = "version {pin} stays the default (pinned)"
+        self._serve(name, entry, target)
+        if not note:
+            return results
+        note = note.format(pin=chosen, serving=entry.serving)
+        noted = [r if r.reason else dataclasses.replace(r, reason=note) for r in results]
+        if all(r.reason for r in results):
+            noted.append(ReloadResult(name, entry.serving, Outcome.UNCHANGED, note))
+        return noted
+
+    def _forget(self, name: str) -> None:
+        try:
+            self._defaults.clear(name)
+        except Exception:
+            log.exception("cannot clear a pinned default version", extra={"model": name})
 
     def _try_load(self, name: str, version: int, entry: _Entry) -> ReloadResult:
         version_dir = self.root / name / str(version)
@@ -182,9 +334,12 @@ class ModelRegistry:
             return self._refuse(name, version, f"loader failed: {err}", stamp)
         self._refused.pop((name, version), None)
         entry.loaded[version] = artifact
-        entry.serving = version
+        if self._chosen.get(name) not in entry.loaded:  # unpinned: the new version serves
+            entry.serving = version
+        # never what is served now: a pin moving to an older version loads it before serving it
+        kept = {self._pins.get(name), self._chosen.get(name), entry.serving}
         for old in sorted(entry.loaded)[: -self._keep]:
-            if old != self._pins.get(name):
+            if old not in kept:
                 del entry.loaded[old]
         self._metrics.reloads.labels(name, "loaded").inc()
         self._publish(name, entry)
@@ -262,6 +417,8 @@ class ModelRegistry:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+        with self._lock:
+            self._defaults.close()
 
 
 def _stamp(version_dir: Path) -> float:

@@ -84,6 +84,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX transaction_lines_by_seq ON transaction_lines (namespace, seq);
     """,
+    # 4: the version each model serves when chosen at run time (SetDefaultVersion), per tenant
+    # (server.postgres.defaults); replicas read it on every reload tick.
+    """
+    CREATE TABLE model_defaults (
+        namespace text NOT NULL,
+        model text NOT NULL,
+        version bigint NOT NULL,
+        set_at timestamptz NOT NULL,
+        PRIMARY KEY (namespace, model)
+    );
+    """,
 )
 
 

@@ -61,10 +61,12 @@ SCOPE_OF: Mapping[str, str] = {
     "/crm.v1.CampaignService/SaveCampaign": CAMPAIGN_WRITE,
     "/crm.v1.CampaignService/ListCampaigns": CAMPAIGN_READ,
     # model.proto: which versions serve is what a scoring client pins against; the full
-    # manifest (training metrics, data lineage, file hashes) and reloads are the operator's
+    # manifest (training metrics, data lineage, file hashes), reloads and defaults are the operator's
     "/crm.v1.ModelService/ListModels": SCORE,
     "/crm.v1.ModelService/GetModelMetadata": ADMIN,
     "/crm.v1.ModelService/ReloadModels": ADMIN,
+    "/crm.v1.ModelService/SetDefaultVersion": ADMIN,
+    "/crm.v1.ModelService/ClearDefaultVersion": ADMIN,
     # inference.GRPCInferenceService (Open Inference Protocol): liveness and readiness are
     # probes like health; metadata and inference are what scoring clients call
     "/inference.GRPCInferenceService/ServerLive": OPEN,

@@ -43,11 +43,14 @@ def _server_version() -> str:
 
 
 def version_of(text: str, field: str) -> int:
-    """The protocol's string version as ours: "" is the serving one (0), else a number >= 1."""
+    """The protocol's string version as ours: "" is the model's default (0: whatever
+    SetDefaultVersion or the newest load made it), else a number >= 1."""
     if not text:
         return 0
     if not text.isdigit() or int(text) < 1:
-        raise InvalidArgument.field(field, "must be a version number >= 1, or empty for serving")
+        raise InvalidArgument.field(
+            field, "must be a version number >= 1, or empty for the default"
+        )
     return int(text)
 
 

@@ -42,7 +42,7 @@ from server.services.oip import InferenceServicer
 from server.services.segmentation import SegmentationServicer
 from server.services.spend import SpendServicer
 from server.services.transactions import TransactionServicer
-from server.stores import open_alert_hub, open_line_store
+from server.stores import open_alert_hub, open_default_store, open_line_store
 
 OIP_SERVICE = "inference.GRPCInferenceService"
 
@@ -104,6 +104,7 @@ class ServiceStack:
             keep_versions=config.keep_versions,
             pins=config.pinned_versions(),
             loaders={KIND_FEATURES: load_feature_snapshot, **CAMPAIGN_LOADERS},
+            defaults=open_default_store(config, namespace),
         )
         fresh = FreshFeatures(
             lambda: artifact_snapshot(registry),
