@@ -22,6 +22,7 @@ from server.metrics import ServerMetrics
 
 log = logging.getLogger("server.models.runtime")
 ENGINE_TREES = "crm.trees"
+TREES_FROM_ROWS = 8  # smaller calls, on one thread, run the whole graph in onnxruntime
 ENGINE_ORT = "onnxruntime"
 
 
@@ -75,14 +76,21 @@ class OnnxModel:
         labels = (str(manifest["name"]), str(manifest["version"]))
         self._seconds = metrics.inference_seconds.labels(*labels)
         self._rows = metrics.rows_scored.labels(*labels)
+        self._threads = threads
         self._trees = _tree_scorer(self, version_dir, threads, labels, enabled=tree_evaluator)
         self.engine = ENGINE_TREES if self._trees else ENGINE_ORT
         self.run(np.zeros((1, len(self.feature_names)), dtype=np.float32))  # smoke test
 
     def run(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """Score a float32 [N, F] matrix in manifest feature order."""
+        """Score a float32 [N, F] matrix in manifest feature order. With one onnxruntime
+        thread, a call of fewer than TREES_FROM_ROWS rows runs the whole graph in onnxruntime:
+        the same bits (the probe at load held them equal), and one session call instead of
+        two (measured on the churn model: 20 against 27 us for one row; even at 8 rows)."""
         t0 = time.perf_counter()
-        outputs = self._trees.run(features) if self._trees else self.whole(self.session, features)
+        if self._trees and (features.shape[0] >= TREES_FROM_ROWS or self._threads > 1):
+            outputs = self._trees.run(features)
+        else:
+            outputs = self.whole(self.session, features)
         self._seconds.observe(time.perf_counter() - t0)
         self._rows.inc(features.shape[0])
         return outputs
