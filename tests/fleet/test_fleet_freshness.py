@@ -1,6 +1,7 @@
 """Two replicas sharing PostgreSQL score from the same lines: a batch ingested on one is
 scored by id on the other (within --freshness-poll-seconds), with the same probability, a
-retry on the other replica counts once, and a risk rise it causes alerts a watch on the other."""
+retry on the other replica counts once, a risk rise it causes alerts a watch on the other, and
+the daily ageing alerts each replica's watchers once."""
 
 from __future__ import annotations
 
@@ -76,3 +77,40 @@ def test_a_risk_rise_from_a_line_ingested_elsewhere_alerts_a_watch_here(
     assert alert.reason == "ingested_line"
     assert alert.previous_risk_level == churn_pb2.RISK_LEVEL_UNSPECIFIED
     assert alert.probability == _probability(a, "FLEET-STALE")
+
+
+def test_the_daily_ageing_alerts_each_replica_s_watch_once(
+    pair: list[RunningServer], trained_artifacts: Path, tmp_path: Path
+) -> None:
+    """Both replicas age the same customers when the shared clock passes midnight; each
+    tells its own watchers, so a watcher hears of a rise once, with the same numbers."""
+    a, b = pair
+    as_of = pd.Timestamp(latest(trained_artifacts, "features")[1]["as_of"])
+    watches = {
+        "a": AlertWatch(a.channel, trained_artifacts),
+        "b": AlertWatch(b.channel, trained_artifacts),
+    }
+    clock = tmp_path / "clock"  # the file training_day_clock gave both replicas
+    moved = clock.with_suffix(".tmp")
+    moved.write_text((as_of + pd.Timedelta(days=60)).isoformat())
+    moved.replace(clock)
+    (first, *_) = watches["a"].wait_for(lambda x: x.reason == "daily_ageing")
+    (on_b, *_) = watches["b"].wait_for(
+        lambda x: x.reason == "daily_ageing" and x.customer_id == first.customer_id
+    )
+    assert (on_b.probability, on_b.risk_level, on_b.previous_risk_level) == (
+        first.probability, first.risk_level, first.previous_risk_level,
+    )  # fmt: skip
+    assert on_b.as_of == first.as_of and on_b.risk_level > on_b.previous_risk_level
+    # a later rise on a, seen by b after b's ageing batch: every alert of that batch is in
+    later = [_line("FLEET-LATER", 1, as_of - pd.Timedelta(days=300))]
+    request = transactions_pb2.IngestTransactionsRequest(lines=later)
+    assert tx_grpc.TransactionServiceStub(a.channel).IngestTransactions(request).accepted == 1
+    watches["b"].wait_for(lambda x: x.customer_id == "FLEET-LATER")
+    for watch in watches.values():
+        watch.close()
+    heard = [
+        x for x in watches["b"].alerts
+        if x.reason == "daily_ageing" and x.customer_id == first.customer_id
+    ]  # fmt: skip
+    assert len(heard) == 1
