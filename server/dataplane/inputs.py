@@ -112,10 +112,18 @@ def check_matrix(matrix: np.ndarray, names: Sequence[str], field: str) -> None:
         raise InvalidArgument(problems)
 
 
+def _message_date_ns(line: common_pb2.TransactionLine) -> int:
+    return line.invoice_date.ToNanoseconds()
+
+
 def lines_frame(
-    lines: Sequence[common_pb2.TransactionLine], customer_id: str | None = None
+    lines: Sequence[Any],
+    customer_id: str | None = None,
+    *,
+    date_ns: Callable[[Any], int] = _message_date_ns,
 ) -> pd.DataFrame:
-    """Transaction-line messages as the crm.features line frame (one row per line).
+    """Transaction lines as the crm.features line frame (one row per line): messages, or
+    anything with their fields (the freshness store's lines), whose date `date_ns` reads.
 
     `customer_id` overrides every line's own id (the resolver keys lines by request row).
     """
@@ -125,9 +133,7 @@ def lines_frame(
             feat.STOCK_CODE: [line.stock_code for line in lines],
             feat.DESCRIPTION: [line.description for line in lines],
             feat.QUANTITY: [line.quantity for line in lines],
-            feat.INVOICE_DATE: pd.to_datetime(
-                [line.invoice_date.ToNanoseconds() for line in lines], unit="ns"
-            ),
+            feat.INVOICE_DATE: pd.to_datetime([date_ns(line) for line in lines], unit="ns"),
             feat.PRICE: [line.price for line in lines],
             feat.CUSTOMER_ID: (
                 customer_id if customer_id is not None else [line.customer_id for line in lines]

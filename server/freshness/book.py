@@ -11,7 +11,7 @@ import pandas as pd
 
 from crm import features as feat
 from crm.line_rules import is_non_product
-from server.freshness.lines import StoredLine, lines_frame
+from server.freshness.lines import StoredLine, stored_lines_frame
 
 # What makes two lines the same line for training's duplicate rule, among the columns kept.
 _SAME_LINE = (
@@ -63,7 +63,7 @@ class LineBook:
                 continue
             cid = line.customer_id
             mine = self._ingested.setdefault(cid, [])
-            frame = lines_frame([line])
+            frame = stored_lines_frame([line])
             if _content(frame) & _content(self.customer_frame(cid)):
                 continue
             mine.append(line)
@@ -80,7 +80,7 @@ class LineBook:
             parts.append(self.history.iloc[pos])
         mine = self._ingested.get(customer_id)
         if mine:
-            parts.append(lines_frame(mine))
+            parts.append(stored_lines_frame(mine))
         if not parts:
             return self.history.iloc[:0]
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
@@ -102,7 +102,7 @@ class LineBook:
             ingested = [line for mine in self._ingested.values() for line in mine]
             lines = self.history
             if ingested:
-                lines = pd.concat([lines, lines_frame(ingested)], ignore_index=True)
+                lines = pd.concat([lines, stored_lines_frame(ingested)], ignore_index=True)
             self._arrays = feat.LineArrays(feat.prepare_lines(lines, self.category_of))
         ids, matrix = feat.compute_customer_features(
             self._arrays, pd.Timestamp(as_of_s, unit="s"), self.categories

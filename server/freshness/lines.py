@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
-from crm import features as feat
+from server.dataplane.inputs import lines_frame
 
 STORE_FILE = "transactions.sqlite3"
 
@@ -109,19 +109,11 @@ class LineStoreBase(ABC):
             seq = got[-1][0]
 
 
-def lines_frame(lines: Sequence[StoredLine]) -> pd.DataFrame:
-    """Stored lines as a crm.features lines frame."""
-    return pd.DataFrame(
-        {
-            feat.INVOICE: [x.invoice for x in lines],
-            feat.STOCK_CODE: [x.stock_code for x in lines],
-            feat.DESCRIPTION: [x.description for x in lines],
-            feat.QUANTITY: [x.quantity for x in lines],
-            feat.INVOICE_DATE: pd.to_datetime([x.invoice_date_ns for x in lines], unit="ns"),
-            feat.PRICE: [x.price for x in lines],
-            feat.CUSTOMER_ID: [x.customer_id for x in lines],
-            feat.COUNTRY: [x.country for x in lines],
-            feat.CATEGORY: [x.category for x in lines],
-        },
-        columns=list(feat.LINE_COLUMNS),
-    )
+def stored_lines_frame(lines: Sequence[StoredLine]) -> pd.DataFrame:
+    """Stored lines as a crm.features lines frame (the resolver's conversion, dated here by
+    `invoice_date_ns`)."""
+    return lines_frame(lines, date_ns=_stored_date_ns)
+
+
+def _stored_date_ns(line: StoredLine) -> int:
+    return line.invoice_date_ns
