@@ -22,7 +22,7 @@ from batch.lines import partition_count, spill
 from batch.local import run_local
 from batch.plane import REVENUE, ArtifactsMissing, BatchPlane
 from batch.progress import Progress
-from batch.read import ID_COLUMN, InputError, Kind, chunks, detect, stage
+from batch.read import InputError, Kind, chunks, detect, input_columns, row_ranges, stage
 from batch.revenue import partition_revenue, revenue_schema
 from batch.schema import output_schema
 from batch.score import ROW_BLOCK
@@ -120,7 +120,7 @@ def _run(
         if plane.revenue is None:
             raise InputError(f"--revenue-output: {args.artifacts} holds no revenue model")
         revenue_schema_ = revenue_schema(plane.model(REVENUE))
-    columns = [ID_COLUMN] if source.kind is Kind.IDS else [ID_COLUMN, *names]
+    columns = input_columns(source.kind, names)
     progress = Progress(
         total=None if args.quiet else source.rows if source.kind is not Kind.LINES else None
     )
@@ -139,13 +139,18 @@ def _run(
             parts = partition_count(source, args.partition_mb)
             partitions = spill(source, Path(spill_dir), parts)
         if args.engine == "ray":
-            from batch.ray_engine import WHOLE_FILE, row_groups, run_ray
+            from batch.ray_engine import WHOLE_FILE, run_ray
 
             if partitions is not None:
-                units = [(p, WHOLE_FILE) for p in partitions]
+                units = [(p, WHOLE_FILE, WHOLE_FILE) for p in partitions]
             else:
-                staged = stage(source, columns, chunk_rows, Path(spill_dir) / "input.parquet")
-                units = row_groups(staged)
+                path = source.path.resolve()
+                ranges = row_ranges(path, chunk_rows) if source.is_parquet else None
+                if ranges is None:
+                    path = stage(source, columns, chunk_rows, Path(spill_dir) / "input.parquet")
+                    ranges = row_ranges(path, chunk_rows)
+                assert ranges is not None  # staged groups are one chunk each
+                units = [(path, start, stop) for start, stop in ranges]
             run_ray(
                 job, units, sink,
                 address=args.address, actors=args.actors, cpus_per_actor=args.cpus_per_actor,

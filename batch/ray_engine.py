@@ -2,8 +2,10 @@
 engine's too), scores units of work handed out by Ray Data's `map_batches`; the driver writes
 the scored tables in input order.
 
-A unit is one row group of a staged Parquet file (feature rows, ids) or one spilled partition
-(lines), read by the actor itself: every engine then scores exactly the same chunks. That
+A unit is a range of rows of a Parquet file (feature rows, ids: the input itself when its row
+groups are small, else a staged copy; see `batch.read.row_ranges`) or one spilled partition
+(lines), read by the actor itself and cut into the chunks the local engine cuts (multiples of
+`--chunk-rows` from the file's start): every engine then scores exactly the same chunks. That
 matters to the last digit: onnxruntime's result for a row depends on its position within the
 call (modulo 4; ~3e-7 relative, measured), so a chunking that differs, as Ray Data's own
 block splitting does, changes some numbers in the last float32 place.
@@ -20,46 +22,50 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from batch.job import Job, Worker
+from batch.read import input_columns, read_rows
 
 Sink = Callable[[pa.Table], None]
+Unit = tuple[Path, int, int]  # (Parquet file, start row, stop row) or (partition, WHOLE_FILE, _)
 WHOLE_FILE = -1
 
 
 class RayWorker:
-    """The callable class Ray Data runs in each actor: rows of (path, group) in, scores out."""
+    """The callable class Ray Data runs in each actor: rows of (path, start, stop) in, scores
+    out."""
 
     def __init__(self, job: Job) -> None:
         self.worker = Worker(job)
+        self.columns = input_columns(job.kind, self.worker.scorer.names)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         tables = []
-        for path, group in zip(
-            batch.column("path").to_pylist(), batch.column("group").to_pylist(), strict=True
+        step = self.worker.job.chunk_rows
+        for path, start, stop in zip(
+            batch.column("path").to_pylist(),
+            batch.column("start").to_pylist(),
+            batch.column("stop").to_pylist(),
+            strict=True,
         ):
-            if group == WHOLE_FILE:  # a spilled partition of lines
+            if start == WHOLE_FILE:  # a spilled partition of lines
                 tables.append(self.worker(Path(path)))
-            else:
-                tables.append(self.worker(pq.ParquetFile(path).read_row_group(group)))
+                continue
+            rows = read_rows(Path(path), start, stop, self.columns)
+            tables.extend(self.worker(rows.slice(i, step)) for i in range(0, rows.num_rows, step))
         return pa.concat_tables(tables)
-
-
-def row_groups(path: Path) -> list[tuple[Path, int]]:
-    return [(path, g) for g in range(pq.ParquetFile(path).num_row_groups)]
 
 
 def run_ray(
     job: Job,
-    units: Sequence[tuple[Path, int]],
+    units: Sequence[Unit],
     sink: Sink,
     *,
     address: str | None = None,
     actors: int | None = None,
     cpus_per_actor: float = 0.5,
 ) -> None:
-    """Score `units` ((Parquet path, row group) or (partition, WHOLE_FILE)) on Ray, in order."""
+    """Score `units` on Ray, in order."""
     import ray
 
     started = not ray.is_initialized()
@@ -76,7 +82,7 @@ def run_ray(
         context.enable_progress_bars = False
         if actors is None:
             actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        items = [{"path": str(p), "group": g} for p, g in units]
+        items = [{"path": str(p), "start": a, "stop": b} for p, a, b in units]
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
         scored = ds.map_batches(
             RayWorker,

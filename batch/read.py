@@ -12,6 +12,7 @@ import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,9 @@ import pyarrow.parquet as pq
 from crm import features as feat
 
 ID_COLUMN = "customer_id"
+# a Parquet input whose row groups all hold at most this many chunks is read by the Ray
+# actors directly (by row ranges); bigger groups are staged into chunk-sized ones
+MAX_GROUP_CHUNKS = 4
 
 
 class InputError(Exception):
@@ -171,9 +175,49 @@ def feature_rows(
     return texts(table.column(ID_COLUMN)), matrix, errors
 
 
+def input_columns(kind: Kind, feature_names: Sequence[str]) -> list[str]:
+    """The columns a feature-rows or ids input is read with."""
+    return [ID_COLUMN] if kind is Kind.IDS else [ID_COLUMN, *feature_names]
+
+
+def row_ranges(path: Path, chunk_rows: int) -> list[tuple[int, int]] | None:
+    """A Parquet file's rows as units of work for actors that read the file themselves:
+    [start, stop) ranges on chunk boundaries (multiples of `chunk_rows` from the file's start,
+    where `chunks` cuts too), each ending at the first boundary at or after a row group's end,
+    so a unit reads whole groups and only a straddled group is read twice. None when a group
+    holds more than MAX_GROUP_CHUNKS chunks (one unit would be too big to spread): the caller
+    stages the input into chunk-sized groups first."""
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    if any(size > MAX_GROUP_CHUNKS * chunk_rows for size in sizes):
+        return None
+    total, end, cuts = sum(sizes), 0, [0]
+    for size in sizes:
+        end += size
+        cut = min(-(-end // chunk_rows) * chunk_rows, total)
+        if cut > cuts[-1]:
+            cuts.append(cut)
+    return list(pairwise(cuts))
+
+
+def read_rows(path: Path, start: int, stop: int, columns: Sequence[str]) -> pa.Table:
+    """Rows [start, stop) of a Parquet file's `columns`, reading only the groups they touch."""
+    f = pq.ParquetFile(path, pre_buffer=False)
+    groups: list[int] = []
+    first = offset = 0
+    for g in range(f.metadata.num_row_groups):
+        n = f.metadata.row_group(g).num_rows
+        if offset < stop and offset + n > start:
+            first = first if groups else offset
+            groups.append(g)
+        offset += n
+    return f.read_row_groups(groups, columns=list(columns)).slice(start - first, stop - start)
+
+
 def stage(source: Source, columns: Sequence[str], rows: int, path: Path) -> Path:
     """The input's `columns` as one Parquet file of `rows`-row groups (the chunks every engine
-    scores), written by streaming: what a Ray cluster's actors read their units from."""
+    scores), written by streaming: for actors when the input is CSV or its row groups are too
+    big to spread (see `row_ranges`)."""
     writer: pq.ParquetWriter | None = None
     try:
         for table in chunks(source, columns, rows):

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from batch.read import row_ranges
 from clients import CrmClient
 from clients.scoring import History
 from tests.batch.conftest import N_CUSTOMERS
@@ -108,6 +111,33 @@ def test_feature_rows_and_ids_agree_with_grpc(
         for name, frame in frames.items():
             assert len(frame) == N_CUSTOMERS, name
             _same(frame, expected, f"{form} {name}")
+
+
+def test_ray_reads_small_row_groups_in_place_as_local_chunks(
+    ray_session, trained_artifacts, feature_rows, tmp_path
+) -> None:
+    """A Parquet input of small row groups is not staged: Ray's actors read row ranges that
+    straddle groups (70-row groups, 52-row chunks) and score the chunks the local engine
+    scores, so the outputs are equal to the last bit."""
+    path = tmp_path / "groups.parquet"
+    pq.write_table(
+        pa.Table.from_pandas(feature_rows, preserve_index=False), path, row_group_size=70
+    )
+    ranges = row_ranges(path, 52)
+    assert ranges is not None and len(ranges) > 1  # read in place, in more than one unit
+    assert any(start % 70 and stop % 70 for start, stop in ranges)  # some straddle groups
+    frames = {
+        engine: run_batch(
+            path, tmp_path / f"{engine}.parquet", trained_artifacts,
+            "--engine", engine, "--workers", "1", "--chunk-rows", "52",
+        )
+        for engine in ("local", "ray")
+    }  # fmt: skip
+    for engine, run in frames.items():
+        assert run.code == 0, (engine, run.stderr)
+    local, ray = (run.frame() for run in frames.values())
+    assert len(local) == N_CUSTOMERS and local["error"].isna().all()
+    pd.testing.assert_frame_equal(local, ray, check_exact=True)
 
 
 def test_raw_lines_agree_with_grpc(
