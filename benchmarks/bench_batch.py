@@ -28,18 +28,14 @@ machine and its load (printed).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +52,7 @@ sys.path.insert(0, str(REPO))
 from crm import trees  # noqa: E402
 from server.models.runtime import new_session  # noqa: E402
 from server.models.snapshot import SNAPSHOT_FILE  # noqa: E402
+from tests.rayhead import ray_head  # noqa: E402
 
 MODELS = {"churn": "probability", "spend": "spend", "segmentation": "cluster"}
 CALL_ROWS = 65_536
@@ -149,13 +146,13 @@ def raw_models(artifacts: Path, rows: int, *, engine: bool) -> dict[str, float]:
     return out
 
 
-def crm_batch(args: list[str]) -> dict[str, float]:
+def crm_batch(args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """Run crm-batch in a child process: wall seconds, the rows/s it printed, peak RSS of
     its largest process (the CLI or one of its workers)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _RSS_WRAPPER, sys.executable, "-m", "batch", "--quiet", *args],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        cwd=REPO, capture_output=True, text=True, check=False, env=env,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -169,35 +166,6 @@ def crm_batch(args: list[str]) -> dict[str, float]:
         "peak_rss_mb": rss / 1024,
         "summary": proc.stderr.strip().splitlines()[-4:],
     }
-
-
-@contextlib.contextmanager
-def ray_head(cpus: int) -> Iterator[str]:
-    """A Ray head on this machine (`ray start --head --block`, loopback only, no token: a
-    benchmark's private cluster), stopped when done: its address."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = os.environ | {"RAY_AUTH_MODE": "disabled"}
-    temp = tempfile.mkdtemp(prefix="ray-")
-    head = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-         f"--port={port}", f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1",
-         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert head.stdout is not None
-        for line in head.stdout:  # the head says when it is up, then blocks
-            if "Ray runtime started" in line:
-                break
-        else:
-            raise SystemExit(f"ray start --head exited {head.wait()}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        head.send_signal(signal.SIGINT)  # --block stops the head's processes on Ctrl-C
-        head.wait(timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -360,18 +328,18 @@ def main() -> int:
             print(f"running {name} ...", file=sys.stderr, flush=True)
             result[name] = crm_batch(run_args)
         if not args.skip_ray:
-            with ray_head(result["cores"]) as address:
-                joined = [*ray, "--address", address]
+            with ray_head(result["cores"]) as head:
+                joined = [*ray, "--address", head.address]
                 print(f"running features_ray x{RAY_RUNS} on a Ray head ...", file=sys.stderr)
                 result["features_ray"] = _median_run(
                     [
-                        crm_batch([*feats, "--output", str(d / "o6.parquet"), *joined])
+                        crm_batch([*feats, "--output", str(d / "o6.parquet"), *joined], head.env())
                         for _ in range(RAY_RUNS)
                     ]
                 )
                 print("running lines_ray on the Ray head ...", file=sys.stderr, flush=True)
                 result["lines_ray"] = crm_batch(
-                    [*lines, "--output", str(d / "o7.parquet"), *joined]
+                    [*lines, "--output", str(d / "o7.parquet"), *joined], head.env()
                 )
         result["tree_question"] = tree_question(artifacts)
     result["load_average_at_end"] = os.getloadavg()
@@ -400,7 +368,8 @@ def report(r: dict) -> None:
     print(f"raw server engines (crm.trees), 1 thread {raw:>12,.0f} rows/s "
           f"(churn alone {r['raw_engines_1_thread']['churn_rows_per_s']:,.0f})")  # fmt: skip
     print(
-        f"local, 1 worker                          {one:>12,.0f} rows/s  = {one / raw:.2f} of raw engines (goal >= 0.8)"
+        f"local, 1 worker                          {one:>12,.0f} rows/s  = "
+        f"{one / ort_raw['all_three_rows_per_s']:.2f} of raw onnxruntime (goal >= 0.8), {one / raw:.2f} of raw engines"
     )
     print(f"local, {r['workers']} workers                         {local:>12,.0f} rows/s  = "
           f"{local / (raw * r['workers']):.2f} of raw engines x {r['workers']}")  # fmt: skip
