@@ -9,7 +9,8 @@ In one run, on the artifacts given:
   every core, and `--engine ray` by feature rows (Parquet in, Parquet out) and by raw
   transaction lines (synthetic, `--line-customers` customers): joining a Ray head this
   benchmark starts on this machine (every core; how a Ray deployment runs: started once,
-  joined by each job; `RAY_RUNS` runs, median), and once starting its own local Ray inside
+  joined by each job; `RUNS` runs, median, as for the local engine on every core, the figure
+  it is compared with), and once starting its own local Ray inside
   the command (cold: Ray's start-up counted);
 - peak RSS of the largest process of a local run at N/10 and N rows (bounded memory: the
   same peak whatever the input's size);
@@ -58,7 +59,7 @@ MODELS = {"churn": "probability", "spend": "spend", "segmentation": "cluster"}
 CALL_ROWS = 65_536
 ROUNDS = 3
 ROW_GROUP = 131_072
-RAY_RUNS = 3
+RUNS = 3  # runs of each engine on every core (median): single runs here vary by ~10%
 # Runs a command and prints the peak RSS (KiB) of its largest process: a fresh parent per run,
 # so the figure is this run's alone.
 _RSS_WRAPPER = (
@@ -326,15 +327,18 @@ def main() -> int:
             runs["features_ray_cold"] = [*feats, "--output", str(d / "o5.parquet"), *ray]
         for name, run_args in runs.items():
             print(f"running {name} ...", file=sys.stderr, flush=True)
-            result[name] = crm_batch(run_args)
+            if name == "features_local":
+                result[name] = _median_run([crm_batch(run_args) for _ in range(RUNS)])
+            else:
+                result[name] = crm_batch(run_args)
         if not args.skip_ray:
             with ray_head(result["cores"]) as head:
                 joined = [*ray, "--address", head.address]
-                print(f"running features_ray x{RAY_RUNS} on a Ray head ...", file=sys.stderr)
+                print(f"running features_ray x{RUNS} on a Ray head ...", file=sys.stderr)
                 result["features_ray"] = _median_run(
                     [
                         crm_batch([*feats, "--output", str(d / "o6.parquet"), *joined], head.env())
-                        for _ in range(RAY_RUNS)
+                        for _ in range(RUNS)
                     ]
                 )
                 print("running lines_ray on the Ray head ...", file=sys.stderr, flush=True)
@@ -372,7 +376,8 @@ def report(r: dict) -> None:
         f"{one / ort_raw['all_three_rows_per_s']:.2f} of raw onnxruntime (goal >= 0.8), {one / raw:.2f} of raw engines"
     )
     print(f"local, {r['workers']} workers                         {local:>12,.0f} rows/s  = "
-          f"{local / (raw * r['workers']):.2f} of raw engines x {r['workers']}")  # fmt: skip
+          f"{local / (raw * r['workers']):.2f} of raw engines x {r['workers']}; median of "
+          f"{', '.join(f'{x:,.0f}' for x in r['features_local']['runs_rows_per_s'])}")  # fmt: skip
     if "features_ray" in r:
         ray, runs = r["features_ray"]["rows_per_s"], r["features_ray"]["runs_rows_per_s"]
         print(
