@@ -13,7 +13,6 @@ every split BRANCH_LEQ, fed by `features` through Identity nodes only); anything
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -103,6 +102,41 @@ def _attributes(node: onnx.NodeProto) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+class _Index:
+    """Rows of (tree id, node id) pairs, found by pair with one sort and binary searches."""
+
+    def __init__(
+        self, trees: np.ndarray, nodes: np.ndarray, what: str, *, duplicates_allowed: bool = False
+    ) -> None:
+        if len(trees) and (
+            trees.min() < 0 or nodes.min() < 0 or max(trees.max(), nodes.max()) >= 1 << 31
+        ):
+            raise NotEligible(f"{what} ids outside 0..2**31")
+        keys = (trees << 32) | nodes
+        self._order = np.argsort(keys, kind="stable")  # equal pairs keep their list order
+        self._sorted = keys[self._order]
+        same = self._sorted[1:] == self._sorted[:-1]
+        if not duplicates_allowed and same.any():
+            key = int(self._sorted[1:][same][0])
+            raise NotEligible(f"{what} {key >> 32}-{key & 0xFFFFFFFF} twice")
+
+    def find(self, trees: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """The row of each pair (its first, in list order), or -1 where there is none."""
+        return self.first_and_count(trees, nodes)[0]
+
+    def first_and_count(
+        self, trees: np.ndarray, nodes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        keys = (trees << 32) | nodes
+        if not len(self._order):
+            return np.full(len(keys), -1), np.zeros(len(keys), np.int64)
+        lo = np.searchsorted(self._sorted, keys, side="left")
+        hi = np.searchsorted(self._sorted, keys, side="right")
+        found = hi > lo
+        rows = np.where(found, self._order[np.minimum(lo, len(self._order) - 1)], -1)
+        return rows, hi - lo
+
+
 def flatten(node: onnx.NodeProto, n_features: int) -> TreeEnsemble:
     """The ensemble of a TreeEnsembleRegressor node, with onnxruntime's semantics for it:
     per row, 0.0f plus each tree's leaf value in tree order, then plus the base value."""
@@ -120,58 +154,78 @@ def flatten(node: onnx.NodeProto, n_features: int) -> TreeEnsemble:
     modes = {m for m in a["nodes_modes"] if m != b"LEAF"}
     if len(modes) != 1 or next(iter(modes)) not in _MODES:
         raise NotEligible(f"split modes {sorted(modes)}")
-    weights: dict[tuple[int, int], list[float]] = defaultdict(list)
-    for tree, node_id, target, weight in zip(
-        a["target_treeids"], a["target_nodeids"], a["target_ids"], a["target_weights"], strict=True
-    ):
-        if target != 0:
-            raise NotEligible(f"target id {target}")
-        weights[(tree, node_id)].append(weight)
-    nodes: dict[tuple[int, int], int] = {}
-    roots: list[int] = []  # onnxruntime's tree order: first appearance in the node lists
-    for i, (tree, node_id) in enumerate(zip(a["nodes_treeids"], a["nodes_nodeids"], strict=True)):
-        if (tree, node_id) in nodes:
-            raise NotEligible(f"node {tree}-{node_id} twice")
-        if not roots or a["nodes_treeids"][roots[-1]] != tree:
-            roots.append(i)
-        nodes[(tree, node_id)] = i
-    if len({a["nodes_treeids"][r] for r in roots}) != len(roots):
+    tree_of = np.asarray(a["nodes_treeids"], dtype=np.int64)
+    node_ids = np.asarray(a["nodes_nodeids"], dtype=np.int64)
+    index = _Index(tree_of, node_ids, "node")
+    # onnxruntime's tree order: first appearance in the node lists; a tree's first node is its root
+    roots = np.flatnonzero(np.r_[True, tree_of[1:] != tree_of[:-1]]) if len(tree_of) else tree_of
+    if not len(roots):
+        raise NotEligible("no trees")
+    if len(np.unique(tree_of[roots])) != len(roots):
         raise NotEligible("a tree's nodes are not contiguous")
-
-    def walk(i: int, depth: int) -> int:  # the depth of the subtree under node i
-        if depth > MAX_DEPTH:
+    targets = np.asarray(a["target_ids"], dtype=np.int64)
+    if np.any(targets != 0):
+        raise NotEligible(f"target id {int(targets[targets != 0][0])}")
+    weights = _Index(
+        np.asarray(a["target_treeids"], dtype=np.int64),
+        np.asarray(a["target_nodeids"], dtype=np.int64),
+        "weight",
+        duplicates_allowed=True,
+    )
+    weight_values = np.asarray(a["target_weights"], dtype=np.float64)
+    is_leaf = np.fromiter((m == b"LEAF" for m in a["nodes_modes"]), bool, len(node_ids))
+    features = np.asarray(a["nodes_featureids"], dtype=np.int64)
+    true_ids = np.asarray(a["nodes_truenodeids"], dtype=np.int64)
+    false_ids = np.asarray(a["nodes_falsenodeids"], dtype=np.int64)
+    # Walk every tree level by level: each visit is (tree t, slot in the complete tree, node).
+    visit_t, visit_slot, visit_node = np.arange(len(roots)), np.zeros(len(roots), np.int64), roots
+    splits_at: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (t, slot, node) per level
+    leaves_at: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # (..., level)
+    level = 0
+    while len(visit_node):
+        if level > MAX_DEPTH:
             raise NotEligible(f"a tree deeper than {MAX_DEPTH}")
-        if a["nodes_modes"][i] == b"LEAF":
-            if len(weights.get((a["nodes_treeids"][i], a["nodes_nodeids"][i]), [])) != 1:
-                raise NotEligible("a leaf without exactly one weight")
-            return 0
-        tree = a["nodes_treeids"][i]
-        children = [nodes.get((tree, a[k][i])) for k in ("nodes_truenodeids", "nodes_falsenodeids")]
-        if None in children or not 0 <= a["nodes_featureids"][i] < n_features:
-            raise NotEligible(f"node {tree}-{a['nodes_nodeids'][i]}: bad child or feature")
-        return 1 + max(walk(c, depth + 1) for c in children if c is not None)
-
-    depth = max(1, *(walk(r, 0) for r in roots))
+        leaf = is_leaf[visit_node]
+        leaves_at.append((visit_t[leaf], visit_slot[leaf], visit_node[leaf], level))
+        t, slot, inner_node = visit_t[~leaf], visit_slot[~leaf], visit_node[~leaf]
+        bad_feature = (features[inner_node] < 0) | (features[inner_node] >= n_features)
+        true_child = index.find(tree_of[inner_node], true_ids[inner_node])
+        false_child = index.find(tree_of[inner_node], false_ids[inner_node])
+        bad = bad_feature | (true_child < 0) | (false_child < 0)
+        if bad.any():
+            i = int(inner_node[bad][0])
+            raise NotEligible(f"node {tree_of[i]}-{node_ids[i]}: bad child or feature")
+        splits_at.append((t, slot, inner_node))
+        visit_t = np.concatenate([t, t])
+        visit_slot = np.concatenate([2 * slot + 1, 2 * slot + 2])
+        visit_node = np.concatenate([true_child, false_child])
+        level += 1
+    leaf_t, leaf_slot, leaf_node = (np.concatenate([v[k] for v in leaves_at]) for k in range(3))
+    leaf_level = np.concatenate([np.full(len(v[0]), v[3]) for v in leaves_at])
+    weight_of, weight_count = weights.first_and_count(tree_of[leaf_node], node_ids[leaf_node])
+    if np.any(weight_count != 1):
+        raise NotEligible("a leaf without exactly one weight")
+    depth = max(1, int(leaf_level.max(initial=0)))
     inner = (1 << depth) - 1
     splits = np.zeros((len(roots), inner), dtype=_SPLIT)
     leaves = np.zeros((len(roots), inner + 1), dtype=np.float32)
     missing = np.zeros((len(roots), inner), dtype=np.uint8)
-    tracks = list(a.get("nodes_missing_value_tracks_true") or [])
-
-    def place(t: int, i: int, slot: int, level: int) -> None:
-        tree, node_id = a["nodes_treeids"][i], a["nodes_nodeids"][i]
-        if a["nodes_modes"][i] == b"LEAF":  # fill every leaf slot under `slot`
-            span = 1 << (depth - level)
-            first = (slot + 1) * span - 1 - inner
-            leaves[t, first : first + span] = weights[(tree, node_id)][0]
-            return
-        splits[t, slot] = (a["nodes_featureids"][i], a["nodes_values"][i])
-        missing[t, slot] = 1 if i < len(tracks) and tracks[i] == 1 else 0
-        place(t, nodes[(tree, a["nodes_truenodeids"][i])], 2 * slot + 1, level + 1)
-        place(t, nodes[(tree, a["nodes_falsenodeids"][i])], 2 * slot + 2, level + 1)
-
-    for t, r in enumerate(roots):
-        place(t, r, 0, 0)
+    tracks = np.zeros(len(node_ids), dtype=np.uint8)
+    given = np.asarray(a.get("nodes_missing_value_tracks_true") or [], dtype=np.int64)[
+        : len(tracks)
+    ]
+    tracks[: len(given)] = given == 1
+    if splits_at:
+        t, slot, node_i = (np.concatenate([v[k] for v in splits_at]) for k in range(3))
+        splits["feature"][t, slot] = features[node_i]
+        splits["threshold"][t, slot] = np.asarray(a["nodes_values"], dtype=np.float32)[node_i]
+        missing[t, slot] = tracks[node_i]
+    # a leaf above the deepest level fills every leaf slot under its own slot
+    span = np.left_shift(1, depth - leaf_level)
+    first = (leaf_slot + 1) * span - 1 - inner
+    starts = np.repeat(np.cumsum(span) - span, span)
+    column = np.repeat(first, span) + np.arange(int(span.sum())) - starts
+    leaves[np.repeat(leaf_t, span), column] = np.repeat(weight_values[weight_of], span)
     return TreeEnsemble(
         n_features=n_features,
         depth=depth,
