@@ -115,8 +115,7 @@ class Plane:
         ids = [c.customer_id.strip() for c in customers if c.WhichOneof("input") == "customer_id"]
         if not ids:  # as_of only concerns customers given by id
             return self.snapshot()
-        current = self.fresh.snapshot() if self.fresh is not None else None
-        if self.fresh is None or current is None:
+        if self.fresh is None or self.fresh.snapshot() is None:
             raise FailedPrecondition(
                 "the features artifact has no customer history, so as_of cannot be served: "
                 "retrain with this version of training"
@@ -162,8 +161,7 @@ class ScoringHandler:
         model run: under load one onnxruntime call costs far more than its 10-20 us.
         """
         rows, snapshot = resolved.snapshot_rows, resolved.snapshot
-        precomputable = getattr(snapshot, "precomputable", True)
-        if rows is not None and snapshot is not None and precomputable:
+        if rows is not None and snapshot is not None and snapshot.precomputable:
             scored = self.snapshot_outputs(artifact, snapshot)
             if scored is not None:
                 self.plane.executor.count_precomputed(artifact, rows.size)
@@ -193,7 +191,7 @@ class ScoringHandler:
         names = artifact.model.feature_names
 
         def compute() -> Outputs:
-            parent = getattr(snapshot, "parent", None)
+            parent = snapshot.parent
             before = None
             if parent is not None:
                 before = self.cache.peek(("snapshot", artifact.name, artifact.version, parent[0]))

@@ -29,13 +29,9 @@ _generations = itertools.count(1 << 40)  # snapshot versions never equal an arti
 
 
 class FreshSnapshot(FeatureSnapshot):
-    """A FeatureSnapshot as of `as_of_s`. `parent` names the snapshot it was patched from and
-    the rows that differ (a prefix of rows is shared), so model outputs are patched too;
-    `precomputable` is False for rows computed for one call (an explicit as-of time)."""
+    """A FeatureSnapshot as of `as_of_s` (its `parent` and `precomputable`: FeatureSnapshot)."""
 
     as_of_s: float = 0.0
-    parent: tuple[int, np.ndarray] | None = None
-    precomputable: bool = True
 
 
 def fresh_snapshot(
@@ -140,7 +136,6 @@ class FreshFeatures:
             started = time.perf_counter()
             with np.load(base.history, allow_pickle=False) as data:
                 book = LineBook(history_frame(data), base.feature_names)
-            self._base_as_of_ns = int(pd.Timestamp(base.as_of).value) if base.as_of else 0
             self._book, self._base_version, self._seq = book, base.version, 0
             self._catch_up_locked(notify=False)
             as_of = day_end(self.clock.now())

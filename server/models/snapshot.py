@@ -18,6 +18,13 @@ SNAPSHOT_FILE = "snapshot.npz"
 class FeatureSnapshot:
     """Feature rows as of the data's end, keyed by customer id; immutable once loaded."""
 
+    # Set on snapshots server.freshness derives. `parent`: the snapshot this one was patched
+    # from and the rows that differ (a prefix of rows is shared), so model outputs are patched
+    # too. `precomputable` False: rows computed for one call (an explicit as-of time), not worth
+    # scoring as a whole.
+    parent: tuple[int, np.ndarray] | None = None
+    precomputable: bool = True
+
     def __init__(
         self,
         customer_ids: Sequence[str],
