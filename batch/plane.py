@@ -18,9 +18,10 @@ from server.dataplane.inputs import InputResolver
 from server.dataplane.segmentation import SegmentationHandler
 from server.dataplane.spend import RevenueHandler, SpendHandler
 from server.metrics import ServerMetrics
+from server.models.artifact import LoadedArtifact
 from server.models.executor import BatchingConfig, ModelExecutor
 from server.models.inflight import InFlight
-from server.models.registry import LoadedArtifact, ModelRegistry, Outcome
+from server.models.registry import ModelRegistry, Outcome
 from server.models.snapshot import load_feature_snapshot
 
 MODELS = ("churn", "spend", "segmentation")

@@ -17,7 +17,7 @@ from batch.lines import SALE_RULES, parse_partition
 from batch.schema import ERROR
 from crm import features as feat
 from server.dataplane.spend import RevenueHandler
-from server.models.registry import LoadedArtifact
+from server.models.artifact import LoadedArtifact
 
 LINE = "line"
 GROSS, EXPECTED = "gross_revenue", "expected_net_revenue"

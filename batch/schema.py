@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from batch.plane import BatchPlane
-from server.models.registry import LoadedArtifact
+from server.models.artifact import LoadedArtifact
 
 ID, ERROR = "customer_id", "error"
 CHURN = ("churn_probability", "churn_risk", "churn_recommendations")

@@ -1,27 +1,18 @@
 """The server's one typed configuration object, read once at start-up.
 
 Every field is a CLI flag (`--max-message-mb`) and an environment variable (`CRM_MAX_MESSAGE_MB`);
-the flag wins over the variable, the variable over the default.
+the flag wins over the variable, the variable over the default (server.config_args).
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-ENV_PREFIX = "CRM_"
-EPILOG = """tokens for trying authentication (server/security/mint.py):
-  crm-server keys --out DIR [--alg HS256|ES256]
-      write a signing key (0600): DIR/hmac.key, or DIR/es256-private.pem + es256-public.pem;
-      serve with --auth-hmac-secret-file DIR/hmac.key or --auth-public-keys DIR/es256-public.pem
-  crm-server token --key FILE --scopes 'score campaign:read' [--tenant acme] [--ttl 3600]
-                   [--sub NAME] [--issuer ISS] [--audience AUD]
-      print a signed JWT; send it as metadata 'authorization: Bearer <jwt>'"""
+from server.config_args import parse_config
 
 
 def _opt(default: Any, help_text: str, choices: Sequence[str] | None = None) -> Any:
@@ -363,54 +354,6 @@ class ServerConfig:
     def from_args(
         cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     ) -> ServerConfig:
-        env = os.environ if env is None else env
-        hints = get_type_hints(cls)
-        parser = argparse.ArgumentParser(
-            prog="python -m server",
-            description="crm-serving gRPC server. Each flag can also be set as CRM_<NAME>.",
-            epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        for f in dataclasses.fields(cls):
-            parser.add_argument(
-                "--" + f.name.replace("_", "-"),
-                type=_converter(hints[f.name]),
-                default=None,
-                choices=f.metadata.get("choices"),
-                help=f"{f.metadata['help']} (env {ENV_PREFIX}{f.name.upper()}, default {f.default})",
-            )
-        args = parser.parse_args(argv)
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            cli = getattr(args, f.name)
-            raw_env = env.get(ENV_PREFIX + f.name.upper())
-            if cli is not None:
-                values[f.name] = cli
-            elif raw_env is not None:
-                try:
-                    values[f.name] = _converter(hints[f.name])(raw_env)
-                except ValueError:
-                    parser.error(f"{ENV_PREFIX}{f.name.upper()}={raw_env!r} is not a valid value")
-        try:
-            return cls(**values)
-        except ValueError as err:
-            parser.error(str(err))
-            raise  # unreachable: parser.error exits
-
-
-def _converter(hint: Any) -> Any:
-    """Text -> value for a field type; one rule for flags and environment variables."""
-    if hint is bool:
-        return _parse_bool
-    if hint == Path | None:
-        return _optional_path
-    return hint
-
-
-def _optional_path(text: str) -> Path | None:
-    """An empty value (`CRM_TLS_CERT=`) means unset, like leaving the flag out."""
-    return Path(text) if text.strip() else None
-
-
-def _parse_bool(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
+        """The configuration from flags (`argv`, else sys.argv) over `CRM_*` variables (`env`,
+        else the process environment) over the defaults; exits with usage on a bad value."""
+        return parse_config(cls, argv, os.environ if env is None else env)

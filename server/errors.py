@@ -21,6 +21,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 ERROR_DOMAIN = "crm-serving"  # google.rpc.ErrorInfo.domain of every error this server names
 ECHO_CHARS = 100
 STATUS_BUDGET_BYTES = 4_096
+MAX_VIOLATIONS = 50  # field violations a rejected request lists; the rest are dropped
 _FIELD_CHARS = 200
 _DESCRIPTION_CHARS = 300
 _MESSAGE_CHARS = 1_000

@@ -16,8 +16,9 @@ from crm.v1 import common_pb2
 from server.dataplane.inputs import InputResolver, Resolved
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from server.freshness.state import FreshFeatures
+from server.models.artifact import LoadedArtifact
 from server.models.executor import ModelExecutor, Outputs
-from server.models.registry import LoadedArtifact, ModelRegistry
+from server.models.registry import ModelRegistry
 from server.models.snapshot import FeatureSnapshot
 
 FEATURES_ARTIFACT = "features"

@@ -23,7 +23,7 @@ from server.campaign.planner import Plan, PlanRequest, plan
 from server.campaign.types import InventoryItem, Segment, SegmentProfile
 from server.dataplane.base import ModelId, Plane, VersionCache
 from server.errors import FailedPrecondition, NotFound, Unavailable, echo
-from server.models.registry import LoadedArtifact
+from server.models.artifact import LoadedArtifact
 from server.models.snapshot import FeatureSnapshot
 
 DEMAND = "demand"

@@ -17,7 +17,7 @@ from server.dataplane.risk_rules import risk_levels
 from server.dataplane.score_stats import ScoreStats
 from server.errors import Unavailable
 from server.freshness.state import Change
-from server.models.registry import LoadedArtifact
+from server.models.artifact import LoadedArtifact
 from server.models.snapshot import FeatureSnapshot
 from server.models.specs import ChurnSpec
 

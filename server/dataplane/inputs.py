@@ -22,17 +22,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from google.rpc import code_pb2
 
-from crm import features as feat
-from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
 from crm.v1 import common_pb2
-from server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, echo
-from server.limits import timestamp_violation
+from server.dataplane.histories import features_from_histories
+from server.dataplane.value_checks import check_values
+from server.errors import (
+    MAX_VIOLATIONS,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    echo,
+)
 from server.models.snapshot import FeatureSnapshot
-
-MAX_VIOLATIONS = 50
 
 
 @dataclass
@@ -58,90 +61,11 @@ class Resolved:
 
 
 @functools.lru_cache(maxsize=64)
-def _signed_mask(names: tuple[str, ...]) -> np.ndarray:
-    return np.array([n in feat.SIGNED_FEATURES for n in names], dtype=bool)
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-@functools.lru_cache(maxsize=64)
-def _lower_bounds(names: tuple[str, ...]) -> np.ndarray:
-    """Per-feature lowest valid value: the most negative float32 for signed features, 0 for
-    counts and amounts (so -inf fails too)."""
-    return np.where(_signed_mask(names), -_FLOAT32_MAX, 0.0).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=64)
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, float]], Any]:
     """One C call that reads a customer's named values in model order (a tuple, or the value
     itself for a one-feature model). Only for maps known to hold every name: indexing a
     protobuf map inserts a missing key."""
     return operator.itemgetter(*names)
-
-
-def _check_values(
-    values: np.ndarray,
-    names: Sequence[str],
-    path_of: Callable[[int, str], str],
-    problems: list[FieldViolation],
-) -> None:
-    """NaN, infinities and negative counts, reported per row and feature."""
-    key = tuple(names)
-    # The common case, in four numpy calls: NaN fails both bounds, infinities one of them.
-    # Comparisons never warn (a sum would, on overflow).
-    if (values >= _lower_bounds(key)).all() and (values <= _FLOAT32_MAX).all():
-        return
-    signed = _signed_mask(key)
-    bad_finite = ~np.isfinite(values)
-    bad_sign = (values < 0) & ~signed[None, :] & ~bad_finite
-    for r, c in zip(*np.nonzero(bad_finite | bad_sign), strict=True):
-        if len(problems) >= MAX_VIOLATIONS:
-            return
-        why = "must be a finite number" if bad_finite[r, c] else "must be >= 0"
-        problems.append(FieldViolation(path_of(int(r), names[int(c)]), why))
-
-
-def check_matrix(matrix: np.ndarray, names: Sequence[str], field: str) -> None:
-    """The typed API's value rules for a raw [N, F] matrix (tensor protocols): INVALID_ARGUMENT
-    naming `field[row].feature` for each NaN, infinity or negative count."""
-    problems: list[FieldViolation] = []
-    with np.errstate(over="ignore"):
-        _check_values(matrix, names, lambda r, n: f"{field}[{r}].{n}", problems)
-    if problems:
-        raise InvalidArgument(problems)
-
-
-def _message_date_ns(line: common_pb2.TransactionLine) -> int:
-    return line.invoice_date.ToNanoseconds()
-
-
-def lines_frame(
-    lines: Sequence[Any],
-    customer_id: str | None = None,
-    *,
-    date_ns: Callable[[Any], int] = _message_date_ns,
-) -> pd.DataFrame:
-    """Transaction lines as the crm.features line frame (one row per line): messages, or
-    anything with their fields (the freshness store's lines), whose date `date_ns` reads.
-
-    `customer_id` overrides every line's own id (the resolver keys lines by request row).
-    """
-    return pd.DataFrame(
-        {
-            feat.INVOICE: [line.invoice for line in lines],
-            feat.STOCK_CODE: [line.stock_code for line in lines],
-            feat.DESCRIPTION: [line.description for line in lines],
-            feat.QUANTITY: [line.quantity for line in lines],
-            feat.INVOICE_DATE: pd.to_datetime([date_ns(line) for line in lines], unit="ns"),
-            feat.PRICE: [line.price for line in lines],
-            feat.CUSTOMER_ID: (
-                customer_id if customer_id is not None else [line.customer_id for line in lines]
-            ),
-            feat.COUNTRY: [line.country for line in lines],
-            feat.CATEGORY: [line.category for line in lines],
-        }
-    )
 
 
 class InputResolver:
@@ -206,7 +130,7 @@ class InputResolver:
         order = [given.index(n) for n in names]
         if order != list(range(width)):
             matrix = matrix[:, order]
-        _check_values(
+        check_values(
             matrix, names, lambda r, n: f"batch.values[{r}].{n}", problems
         )  # row-major index
         if problems:
@@ -294,22 +218,20 @@ class InputResolver:
             if len(problems) >= MAX_VIOLATIONS:
                 break
         if by_features == n:  # the common case: every row given by features, all well-formed
-            _check_values(
-                matrix, names, lambda r, name: f"customers[{r}].features.{name}", problems
-            )
+            check_values(matrix, names, lambda r, name: f"customers[{r}].features.{name}", problems)
             if problems:
                 raise InvalidArgument(problems)
             return Resolved(n, matrix, np.arange(n), ids, keys)
         feature_rows = np.flatnonzero(ok)
         if feature_rows.size:
-            _check_values(
+            check_values(
                 matrix[feature_rows],
                 names,
                 lambda r, name: f"customers[{feature_rows[r]}].features.{name}",
                 problems,
             )
         if histories and not problems:
-            self._from_histories(
+            features_from_histories(
                 customers=customers,
                 indexes=histories,
                 names=names,
@@ -346,78 +268,3 @@ class InputResolver:
         return Resolved(
             n, matrix, scored, ids, keys, errors, snapshot_rows, snapshot, len(by_id) + len(errors)
         )
-
-    def _from_histories(
-        self,
-        *,
-        customers: Sequence[common_pb2.CustomerInput],
-        indexes: Sequence[int],
-        names: Sequence[str],
-        category_of: Mapping[str, str] | None,
-        matrix: np.ndarray,
-        ok: np.ndarray,
-        ids: list[str],
-        problems: list[FieldViolation],
-    ) -> None:
-        """Features from raw lines, one crm.features call per distinct as-of time."""
-        groups: dict[int, list[int]] = {}
-        frames: dict[int, pd.DataFrame] = {}
-        for i in indexes:
-            history = customers[i].transactions
-            path = f"customers[{i}].transactions"
-            if not history.HasField("as_of"):
-                problems.append(FieldViolation(f"{path}.as_of", "required"))
-                continue
-            lines = history.lines
-            if not lines:
-                problems.append(FieldViolation(f"{path}.lines", "at least one line is required"))
-                continue
-            bad_as_of = timestamp_violation(history.as_of, f"{path}.as_of")
-            if bad_as_of is not None:
-                problems.append(bad_as_of)
-                continue
-            as_of_ns = history.as_of.ToNanoseconds()
-            before = 0
-            for j, line in enumerate(lines):
-                lp = f"{path}.lines[{j}]"
-                if not line.HasField("invoice_date"):
-                    problems.append(FieldViolation(f"{lp}.invoice_date", "required"))
-                elif bad := timestamp_violation(line.invoice_date, f"{lp}.invoice_date"):
-                    problems.append(bad)
-                elif line.invoice_date.ToNanoseconds() < as_of_ns:
-                    before += 1
-                if bad_history_quantity(line.quantity):
-                    problems.append(FieldViolation(f"{lp}.quantity", QUANTITY_RULE))
-                if bad_history_price(line.price):
-                    problems.append(FieldViolation(f"{lp}.price", PRICE_RULE))
-                if not line.invoice.strip():
-                    problems.append(FieldViolation(f"{lp}.invoice", "required"))
-            if before == 0 and not problems:
-                problems.append(FieldViolation(f"{path}.lines", "no line is before as_of"))
-            owners = {line.customer_id.strip() for line in lines} - {""}
-            if len(owners) > 1:
-                problems.append(
-                    FieldViolation(f"{path}.lines", "lines belong to more than one customer_id")
-                )
-            ids[i] = owners.pop() if len(owners) == 1 else ""
-            if problems:  # no frame from lines that failed a check: the call fails anyway
-                continue
-            key = f"#{i}"  # one synthetic id per request row, whatever the lines say
-            frames[i] = lines_frame(lines, customer_id=key)
-            groups.setdefault(as_of_ns, []).append(i)
-        if problems:
-            return
-        for as_of_ns, members in groups.items():
-            lines_df = pd.concat([frames[i] for i in members], ignore_index=True)
-            as_of = pd.Timestamp(as_of_ns, unit="ns")
-            try:
-                got_ids, values = feat.customer_feature_matrix(lines_df, as_of, names, category_of)
-            except feat.FeatureInputError as err:
-                problems.append(
-                    FieldViolation(f"customers[{members[0]}].transactions.lines", str(err))
-                )
-                return
-            for cid, row in zip(got_ids, values, strict=True):
-                i = int(cid[1:])
-                matrix[i] = row
-                ok[i] = True

@@ -14,7 +14,8 @@ from crm.line_features import line_feature_matrix
 from crm.line_rules import SALE_PRICE_RULE, SALE_QUANTITY_RULE, bad_sale_price, bad_sale_quantity
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId, ScoringHandler
-from server.dataplane.inputs import Resolved, lines_frame
+from server.dataplane.histories import lines_frame
+from server.dataplane.inputs import Resolved
 from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.limits import timestamp_violation
 from server.models.specs import RevenueSpec, SpendSpec

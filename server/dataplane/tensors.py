@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from server.dataplane.base import Plane
-from server.dataplane.inputs import check_matrix
+from server.dataplane.value_checks import check_matrix
 from server.errors import InvalidArgument, NotFound, ServiceError
-from server.models.registry import LoadedArtifact
+from server.models.artifact import LoadedArtifact
 from server.models.runtime import OnnxModel
 
 # ONNX element types as the Open Inference Protocol names them (its "tensor data types").

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 
 from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
 from crm.v1 import common_pb2, transactions_pb2
-from server.errors import FieldViolation, InvalidArgument
+from server.errors import MAX_VIOLATIONS, FieldViolation, InvalidArgument
 from server.freshness.clock import day_end
 from server.freshness.lines import LineConflict, StoredLine
 from server.limits import timestamp_violation
 
 MAX_TEXT = 256  # characters in any text column of a line
-MAX_VIOLATIONS = 50
 
 
 def _text(value: str, path: str, required: bool, problems: list[FieldViolation]) -> str:

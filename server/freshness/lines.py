@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
-from server.dataplane.inputs import lines_frame
+from server.dataplane.histories import lines_frame
 
 STORE_FILE = "transactions.sqlite3"
 

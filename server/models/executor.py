@@ -40,8 +40,8 @@ from prometheus_client import Counter, Histogram
 
 from server.errors import DeadlineExceeded
 from server.metrics import ServerMetrics
+from server.models.artifact import LoadedArtifact
 from server.models.inflight import InFlight
-from server.models.registry import LoadedArtifact
 
 Outputs = dict[str, np.ndarray]
 # A call without a deadline reports an astronomically large time remaining; waits that long

@@ -17,33 +17,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
-from crm.artifacts import (
-    KIND_ONNX,
-    ArtifactError,
-    list_names,
-    list_versions,
-    read_manifest,
-    verify_files,
-)
+from crm.artifacts import ArtifactError, list_names, list_versions
 from server.errors import FailedPrecondition, FieldViolation, NotFound, Unavailable, echo
 from server.metrics import ServerMetrics
+from server.models.artifact import (
+    ArtifactLoader,
+    LoadedArtifact,
+    Loader,
+    modified_stamp,
+    public_reason,
+)
 from server.models.defaults import DefaultStoreBase, MemoryDefaultStore
-from server.models.runtime import OnnxModel
-from server.models.specs import parse_spec
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s'\":,;()]+")
 log = logging.getLogger("server.models.registry")
-
-Loader = Callable[[Path, Mapping[str, Any]], Any]
 
 
 class Outcome(Enum):
@@ -57,24 +49,6 @@ class DefaultSource(Enum):
 
     NEWEST = "newest"
     PINNED = "pinned"
-
-
-@dataclass(frozen=True)
-class LoadedArtifact:
-    name: str
-    version: int
-    kind: str
-    path: Path
-    manifest: Mapping[str, Any]
-    loaded_at: datetime
-    payload: Any  # OnnxModel for onnx_model; what the kind's loader returned otherwise
-    spec: Any = None  # the typed serving spec (server.models.specs) of a model a handler serves
-
-    @property
-    def model(self) -> OnnxModel:
-        if not isinstance(self.payload, OnnxModel):
-            raise TypeError(f"artifact {self.name} v{self.version} is not an ONNX model")
-        return self.payload
 
 
 @dataclass(frozen=True)
@@ -109,14 +83,12 @@ class ModelRegistry:
         long as the process."""
         self.root = Path(root)
         self._metrics = metrics
-        self._ort_threads = ort_threads
-        self._tree_evaluator = tree_evaluator
+        self._loader = ArtifactLoader(metrics, ort_threads, tree_evaluator, loaders)
         self._keep = keep_versions
         self._pins = dict(pins or {})
         self._defaults = defaults if defaults is not None else MemoryDefaultStore()
         # run-time pins, as last read from or written to _defaults
         self._chosen: dict[str, int] = {}
-        self._loaders: dict[str, Loader] = dict(loaders or {})
         self._entries: dict[str, _Entry] = {}
         self._refused: dict[tuple[str, int], tuple[float, str]] = {}
         self._published: dict[str, list[tuple[str, str, str, str]]] = {}
@@ -321,12 +293,12 @@ class ModelRegistry:
 
     def _try_load(self, name: str, version: int, entry: _Entry) -> ReloadResult:
         version_dir = self.root / name / str(version)
-        stamp = _stamp(version_dir)
+        stamp = modified_stamp(version_dir)
         previous = self._refused.get((name, version))
         if previous is not None and previous[0] == stamp:
             return ReloadResult(name, version, Outcome.REFUSED, previous[1])
         try:
-            artifact = self._load(name, version, version_dir)
+            artifact = self._loader.load(name, version, version_dir)
         except ArtifactError as err:
             return self._refuse(name, version, str(err), stamp)
         except Exception as err:  # a loader bug must not take the registry down
@@ -352,40 +324,10 @@ class ModelRegistry:
         """Refuse a version. The log keeps the full reason; clients (ReloadModels) get it with
         paths relative to the artifacts root and any other absolute path hidden."""
         log.error("artifact refused", extra={"model": name, "version": version, "reason": reason})
-        reason = self._public(reason)
+        reason = public_reason(self.root, reason)
         self._refused[(name, version)] = (stamp, reason)
         self._metrics.reloads.labels(name, "refused").inc()
         return ReloadResult(name, version, Outcome.REFUSED, reason)
-
-    def _public(self, reason: str) -> str:
-        for root in {str(self.root.resolve()), str(self.root.absolute()), str(self.root)}:
-            reason = reason.replace(root.rstrip("/") + "/", "")
-        return _ABSOLUTE_PATH.sub("<path>", reason)
-
-    def _load(self, name: str, version: int, version_dir: Path) -> LoadedArtifact:
-        manifest = read_manifest(version_dir)
-        verify_files(version_dir, manifest)
-        kind = str(manifest["kind"])
-        spec = None
-        if kind == KIND_ONNX:
-            payload: Any = OnnxModel(
-                version_dir,
-                manifest,
-                self._ort_threads,
-                self._metrics,
-                tree_evaluator=self._tree_evaluator,
-            )
-            spec = parse_spec(name, manifest, payload.feature_names)
-        elif kind in self._loaders:
-            try:
-                payload = self._loaders[kind](version_dir, manifest)
-            except (OSError, ValueError, KeyError) as err:
-                raise ArtifactError(f"{version_dir}: cannot load {kind}: {err}") from None
-        else:
-            payload = None
-        return LoadedArtifact(
-            name, version, kind, version_dir, manifest, datetime.now(UTC), payload, spec
-        )
 
     def _publish(self, name: str, entry: _Entry) -> None:
         gauge = self._metrics.model_info
@@ -419,13 +361,3 @@ class ModelRegistry:
             self._watcher.join(timeout=5)
         with self._lock:
             self._defaults.close()
-
-
-def _stamp(version_dir: Path) -> float:
-    """Latest modification time in a version dir: a refused version is retried once it changes."""
-    try:
-        return (
-            max(p.stat().st_mtime for p in version_dir.iterdir()) if version_dir.is_dir() else 0.0
-        )
-    except (OSError, ValueError):
-        return 0.0

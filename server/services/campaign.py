@@ -22,7 +22,7 @@ from server.config import ServerConfig
 from server.dataplane.base import Plane
 from server.dataplane.campaign import CampaignHandlers
 from server.errors import InvalidArgument, echo
-from server.models.registry import Loader
+from server.models.artifact import Loader
 from server.services.rows import model_ref
 from server.stores import open_campaign_store
 

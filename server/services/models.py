@@ -10,7 +10,8 @@ from crm.artifacts import KIND_ONNX
 from crm.feature_docs import documented, typical_values
 from crm.v1 import model_pb2, model_pb2_grpc
 from server.errors import FieldViolation, InvalidArgument
-from server.models.registry import DefaultSource, LoadedArtifact, ModelRegistry, Outcome
+from server.models.artifact import LoadedArtifact
+from server.models.registry import DefaultSource, ModelRegistry, Outcome
 
 _OUTCOMES = {
     Outcome.LOADED: model_pb2.RELOAD_OUTCOME_LOADED,

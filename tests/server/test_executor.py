@@ -15,9 +15,10 @@ import pytest
 
 from server.errors import DeadlineExceeded
 from server.metrics import ServerMetrics
+from server.models.artifact import LoadedArtifact
 from server.models.executor import BatchingConfig, LaneState, ModelExecutor
 from server.models.inflight import OVERLAP_MEMORY_S, InFlight
-from server.models.registry import LoadedArtifact, ModelRegistry
+from server.models.registry import ModelRegistry
 from tests.factories import make_onnx_artifact
 
 N_FEATURES = 4

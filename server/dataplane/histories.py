@@ -1,0 +1,121 @@
+"""Customers given as raw transaction lines: the lines checked, framed as crm.features reads
+them, and turned into feature rows by the same code training used."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm import features as feat
+from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
+from crm.v1 import common_pb2
+from server.errors import FieldViolation
+from server.limits import timestamp_violation
+
+
+def _message_date_ns(line: common_pb2.TransactionLine) -> int:
+    return line.invoice_date.ToNanoseconds()
+
+
+def lines_frame(
+    lines: Sequence[Any],
+    customer_id: str | None = None,
+    *,
+    date_ns: Callable[[Any], int] = _message_date_ns,
+) -> pd.DataFrame:
+    """Transaction lines as the crm.features line frame (one row per line): messages, or
+    anything with their fields (the freshness store's lines), whose date `date_ns` reads.
+
+    `customer_id` overrides every line's own id (the resolver keys lines by request row).
+    """
+    return pd.DataFrame(
+        {
+            feat.INVOICE: [line.invoice for line in lines],
+            feat.STOCK_CODE: [line.stock_code for line in lines],
+            feat.DESCRIPTION: [line.description for line in lines],
+            feat.QUANTITY: [line.quantity for line in lines],
+            feat.INVOICE_DATE: pd.to_datetime([date_ns(line) for line in lines], unit="ns"),
+            feat.PRICE: [line.price for line in lines],
+            feat.CUSTOMER_ID: (
+                customer_id if customer_id is not None else [line.customer_id for line in lines]
+            ),
+            feat.COUNTRY: [line.country for line in lines],
+            feat.CATEGORY: [line.category for line in lines],
+        }
+    )
+
+
+def features_from_histories(
+    *,
+    customers: Sequence[common_pb2.CustomerInput],
+    indexes: Sequence[int],
+    names: Sequence[str],
+    category_of: Mapping[str, str] | None,
+    matrix: np.ndarray,
+    ok: np.ndarray,
+    ids: list[str],
+    problems: list[FieldViolation],
+) -> None:
+    """Features from raw lines, one crm.features call per distinct as-of time."""
+    groups: dict[int, list[int]] = {}
+    frames: dict[int, pd.DataFrame] = {}
+    for i in indexes:
+        history = customers[i].transactions
+        path = f"customers[{i}].transactions"
+        if not history.HasField("as_of"):
+            problems.append(FieldViolation(f"{path}.as_of", "required"))
+            continue
+        lines = history.lines
+        if not lines:
+            problems.append(FieldViolation(f"{path}.lines", "at least one line is required"))
+            continue
+        bad_as_of = timestamp_violation(history.as_of, f"{path}.as_of")
+        if bad_as_of is not None:
+            problems.append(bad_as_of)
+            continue
+        as_of_ns = history.as_of.ToNanoseconds()
+        before = 0
+        for j, line in enumerate(lines):
+            lp = f"{path}.lines[{j}]"
+            if not line.HasField("invoice_date"):
+                problems.append(FieldViolation(f"{lp}.invoice_date", "required"))
+            elif bad := timestamp_violation(line.invoice_date, f"{lp}.invoice_date"):
+                problems.append(bad)
+            elif line.invoice_date.ToNanoseconds() < as_of_ns:
+                before += 1
+            if bad_history_quantity(line.quantity):
+                problems.append(FieldViolation(f"{lp}.quantity", QUANTITY_RULE))
+            if bad_history_price(line.price):
+                problems.append(FieldViolation(f"{lp}.price", PRICE_RULE))
+            if not line.invoice.strip():
+                problems.append(FieldViolation(f"{lp}.invoice", "required"))
+        if before == 0 and not problems:
+            problems.append(FieldViolation(f"{path}.lines", "no line is before as_of"))
+        owners = {line.customer_id.strip() for line in lines} - {""}
+        if len(owners) > 1:
+            problems.append(
+                FieldViolation(f"{path}.lines", "lines belong to more than one customer_id")
+            )
+        ids[i] = owners.pop() if len(owners) == 1 else ""
+        if problems:  # no frame from lines that failed a check: the call fails anyway
+            continue
+        key = f"#{i}"  # one synthetic id per request row, whatever the lines say
+        frames[i] = lines_frame(lines, customer_id=key)
+        groups.setdefault(as_of_ns, []).append(i)
+    if problems:
+        return
+    for as_of_ns, members in groups.items():
+        lines_df = pd.concat([frames[i] for i in members], ignore_index=True)
+        as_of = pd.Timestamp(as_of_ns, unit="ns")
+        try:
+            got_ids, values = feat.customer_feature_matrix(lines_df, as_of, names, category_of)
+        except feat.FeatureInputError as err:
+            problems.append(FieldViolation(f"customers[{members[0]}].transactions.lines", str(err)))
+            return
+        for cid, row in zip(got_ids, values, strict=True):
+            i = int(cid[1:])
+            matrix[i] = row
+            ok[i] = True
