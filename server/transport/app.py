@@ -33,6 +33,7 @@ from server.metrics import MetricsEndpoint, ServerMetrics
 from server.security.policy import SecurityPolicy
 from server.security.tls import TlsError, server_credentials
 from server.transport.drain import CLOSE_TIMEOUT_S, EXIT_ABANDONED, EXIT_DRAINED, CallGate
+from server.transport.handler_pool import HandlerPool
 from server.transport.health import SERVICE_MODELS, ServiceHealth
 from server.transport.interceptor import serving_interceptor
 from server.transport.reflection import enable_reflection
@@ -108,7 +109,7 @@ class CrmServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.metrics = ServerMetrics()
-        self._handler_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="grpc-handler")
+        self._handler_pool = HandlerPool(config.threads)
         self._stream_pool = ThreadPoolExecutor(
             max(4, config.threads // 4), thread_name_prefix="stream"
         )
