@@ -10,6 +10,7 @@ live in `server.config` instead.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -42,3 +43,12 @@ def timestamp_violation(ts: timestamp_pb2.Timestamp, field: str) -> FieldViolati
     if not 0 <= ts.nanos < 1_000_000_000 or not _MIN_SECONDS <= ts.seconds < _MAX_SECONDS:
         return FieldViolation(field, TIMESTAMP_RULE)
     return None
+
+
+def required_timestamp_violation(message: Any, name: str, path: str) -> FieldViolation | None:
+    """The violation of `path.name`, a Timestamp field of `message` that must be set and follow
+    the timestamp rule; None when it does."""
+    field = f"{path}.{name}"
+    if not message.HasField(name):
+        return FieldViolation(field, "required")
+    return timestamp_violation(getattr(message, name), field)

@@ -3,8 +3,7 @@ them, and turned into feature rows by the same code training used."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,39 +12,20 @@ from crm import features as feat
 from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
 from crm.v1 import common_pb2
 from server.errors import FieldViolation
-from server.limits import timestamp_violation
+from server.freshness.lines import lines_frame
+from server.limits import required_timestamp_violation, timestamp_violation
 
 
 def _message_date_ns(line: common_pb2.TransactionLine) -> int:
     return line.invoice_date.ToNanoseconds()
 
 
-def lines_frame(
-    lines: Sequence[Any],
-    customer_id: str | None = None,
-    *,
-    date_ns: Callable[[Any], int] = _message_date_ns,
+def message_lines_frame(
+    lines: Sequence[common_pb2.TransactionLine], customer_id: str | None = None
 ) -> pd.DataFrame:
-    """Transaction lines as the crm.features line frame (one row per line): messages, or
-    anything with their fields (the freshness store's lines), whose date `date_ns` reads.
-
-    `customer_id` overrides every line's own id (the resolver keys lines by request row).
-    """
-    return pd.DataFrame(
-        {
-            feat.INVOICE: [line.invoice for line in lines],
-            feat.STOCK_CODE: [line.stock_code for line in lines],
-            feat.DESCRIPTION: [line.description for line in lines],
-            feat.QUANTITY: [line.quantity for line in lines],
-            feat.INVOICE_DATE: pd.to_datetime([date_ns(line) for line in lines], unit="ns"),
-            feat.PRICE: [line.price for line in lines],
-            feat.CUSTOMER_ID: (
-                customer_id if customer_id is not None else [line.customer_id for line in lines]
-            ),
-            feat.COUNTRY: [line.country for line in lines],
-            feat.CATEGORY: [line.category for line in lines],
-        }
-    )
+    """Transaction line messages as the crm.features line frame; `customer_id` overrides every
+    line's own id (the resolver keys lines by request row)."""
+    return lines_frame(lines, _message_date_ns, customer_id)
 
 
 def features_from_histories(
@@ -80,9 +60,7 @@ def features_from_histories(
         before = 0
         for j, line in enumerate(lines):
             lp = f"{path}.lines[{j}]"
-            if not line.HasField("invoice_date"):
-                problems.append(FieldViolation(f"{lp}.invoice_date", "required"))
-            elif bad := timestamp_violation(line.invoice_date, f"{lp}.invoice_date"):
+            if bad := required_timestamp_violation(line, "invoice_date", lp):
                 problems.append(bad)
             elif line.invoice_date.ToNanoseconds() < as_of_ns:
                 before += 1
@@ -103,7 +81,7 @@ def features_from_histories(
         if problems:  # no frame from lines that failed a check: the call fails anyway
             continue
         key = f"#{i}"  # one synthetic id per request row, whatever the lines say
-        frames[i] = lines_frame(lines, customer_id=key)
+        frames[i] = message_lines_frame(lines, customer_id=key)
         groups.setdefault(as_of_ns, []).append(i)
     if problems:
         return

@@ -14,10 +14,10 @@ from crm.line_features import line_feature_matrix
 from crm.line_rules import SALE_PRICE_RULE, SALE_QUANTITY_RULE, bad_sale_price, bad_sale_quantity
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId, ScoringHandler
-from server.dataplane.histories import lines_frame
+from server.dataplane.histories import message_lines_frame
 from server.dataplane.inputs import Resolved
 from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
-from server.limits import timestamp_violation
+from server.limits import required_timestamp_violation
 from server.models.specs import RevenueSpec, SpendSpec
 
 PRODUCTS_ARTIFACT = "products"
@@ -89,9 +89,7 @@ def sale_line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[Fiel
             problems.append(FieldViolation(f"{path}.quantity", SALE_QUANTITY_RULE))
         if bad_sale_price(line.price):
             problems.append(FieldViolation(f"{path}.price", SALE_PRICE_RULE))
-        if not line.HasField("invoice_date"):
-            problems.append(FieldViolation(f"{path}.invoice_date", "required"))
-        elif bad := timestamp_violation(line.invoice_date, f"{path}.invoice_date"):
+        if bad := required_timestamp_violation(line, "invoice_date", path):
             problems.append(bad)
         if len(problems) >= MAX_LINE_VIOLATIONS:
             break
@@ -132,7 +130,7 @@ class RevenueHandler(ScoringHandler):
         problems = sale_line_problems(lines)
         if problems:
             raise InvalidArgument(problems)
-        return self.predict_frame(lines_frame(lines), version=version, timeout=timeout)
+        return self.predict_frame(message_lines_frame(lines), version=version, timeout=timeout)
 
     def predict_frame(
         self, frame: pd.DataFrame, *, version: int = 0, timeout: float | None = None

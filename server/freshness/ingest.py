@@ -10,7 +10,7 @@ from crm.v1 import common_pb2, transactions_pb2
 from server.errors import MAX_VIOLATIONS, FieldViolation, InvalidArgument
 from server.freshness.clock import day_end
 from server.freshness.lines import LineConflict, StoredLine
-from server.limits import timestamp_violation
+from server.limits import required_timestamp_violation
 
 MAX_TEXT = 256  # characters in any text column of a line
 
@@ -43,9 +43,7 @@ def line_problems(
         _text(getattr(line, name), f"{path}.{name}", False, problems)
         for name in ("description", "country", "category")
     ]
-    if not line.HasField("invoice_date"):
-        problems.append(FieldViolation(f"{path}.invoice_date", "required"))
-    elif bad := timestamp_violation(line.invoice_date, f"{path}.invoice_date"):
+    if bad := required_timestamp_violation(line, "invoice_date", path):
         problems.append(bad)
     elif line.invoice_date.ToNanoseconds() >= end_ns:
         problems.append(

@@ -1,4 +1,5 @@
-"""Ingested transaction lines: the record a store keeps, and the store's interface.
+"""Ingested transaction lines: the record a store keeps, the store's interface, and lines as the
+frame crm.features reads.
 
 A line's key is (invoice, line_number): storing a key again with the same content is a retry
 and counts once; with other content it is refused (the whole batch, nothing stored). Every
@@ -11,10 +12,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import pandas as pd
 
-from server.dataplane.histories import lines_frame
+from crm import features as feat
 
 STORE_FILE = "transactions.sqlite3"
 
@@ -109,10 +111,32 @@ class LineStoreBase(ABC):
             seq = got[-1][0]
 
 
+def lines_frame(
+    lines: Sequence[Any], date_ns: Callable[[Any], int], customer_id: str | None = None
+) -> pd.DataFrame:
+    """Transaction lines as the crm.features line frame (one row per line): anything with a
+    line's fields (stored lines, request messages), dated by `date_ns`. `customer_id`, when
+    given, overrides every line's own id."""
+    return pd.DataFrame(
+        {
+            feat.INVOICE: [line.invoice for line in lines],
+            feat.STOCK_CODE: [line.stock_code for line in lines],
+            feat.DESCRIPTION: [line.description for line in lines],
+            feat.QUANTITY: [line.quantity for line in lines],
+            feat.INVOICE_DATE: pd.to_datetime([date_ns(line) for line in lines], unit="ns"),
+            feat.PRICE: [line.price for line in lines],
+            feat.CUSTOMER_ID: (
+                customer_id if customer_id is not None else [line.customer_id for line in lines]
+            ),
+            feat.COUNTRY: [line.country for line in lines],
+            feat.CATEGORY: [line.category for line in lines],
+        }
+    )
+
+
 def stored_lines_frame(lines: Sequence[StoredLine]) -> pd.DataFrame:
-    """Stored lines as a crm.features lines frame (the resolver's conversion, dated here by
-    `invoice_date_ns`)."""
-    return lines_frame(lines, date_ns=_stored_date_ns)
+    """Stored lines as a crm.features lines frame."""
+    return lines_frame(lines, _stored_date_ns)
 
 
 def _stored_date_ns(line: StoredLine) -> int:

@@ -21,7 +21,7 @@ from server.config import ServerConfig
 from server.errors import FieldViolation, InvalidArgument
 from server.integrity.base import MAX_LEAVES_PER_READ
 from server.integrity.records import TreeHead
-from server.limits import timestamp_violation
+from server.limits import required_timestamp_violation
 from server.stores import open_log_store
 
 # Canonical column -> TransactionLine field, to name the field a bad value came from.
@@ -213,10 +213,7 @@ def encode_lines(lines: Iterable[common_pb2.TransactionLine]) -> list[bytes]:
     leaves: list[bytes] = []
     problems: list[FieldViolation] = []
     for i, line in enumerate(lines):
-        if not line.HasField("invoice_date"):
-            problems.append(FieldViolation(f"transactions[{i}].invoice_date", "required"))
-            continue
-        bad = timestamp_violation(line.invoice_date, f"transactions[{i}].invoice_date")
+        bad = required_timestamp_violation(line, "invoice_date", f"transactions[{i}]")
         if bad is not None:
             problems.append(bad)
             continue

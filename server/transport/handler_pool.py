@@ -1,4 +1,4 @@
-"""The threads gRPC runs handlers on: a fixed pool with the least work per call.
+"""The threads gRPC runs handlers on: a bounded pool with the least work per call.
 
 grpc's sync server hands every call to `submit` and only ever calls `add_done_callback` on
 what comes back (to count calls in flight for --max-concurrent-rpcs). A ThreadPoolExecutor
