@@ -1,5 +1,6 @@
 """Process memory set-up: glibc's malloc arenas capped before any handler thread exists, and
-the start-up heap moved out of the garbage collector's sight once the server is up.
+the start-up heap moved out of the garbage collector's sight once the server is up, with the
+memory that loading freed handed back to the system.
 
 glibc gives threads their own arenas (up to eight per core), and memory freed in one arena is
 not reused by another: with 32 handler threads, a few large requests parsed on different
@@ -11,11 +12,13 @@ starts; mallopt works from inside, as long as it runs before the threads allocat
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import gc
 import logging
 import os
+import sys
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 DEFAULT_ARENAS = 2
@@ -50,3 +53,19 @@ def freeze_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Hand memory that is free but still mapped back to the system: what Arrow's pool (pandas'
+    strings) and glibc's heap keep after a burst of allocations. Loading is one: building the
+    fresh features from the shipped history peaks ~60 MB above what it keeps. Measured with
+    the default artifacts, one worker: RSS right after start-up 267 MB without, 234 MB with."""
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: no malloc_trim
+        ctypes.CDLL(name).malloc_trim(0)
