@@ -51,6 +51,7 @@ from benchmarks.h2load_grpc import (
     run_h2load,
     stop_process,
 )
+from benchmarks.paired_echo import paired_rounds, summarise
 from crm.v1 import churn_pb2, common_pb2, segmentation_pb2, spend_pb2
 from inference import open_inference_grpc_pb2 as oip
 
@@ -71,6 +72,8 @@ ROUND_SHARE_OF_DURATION = 0.25
 HEAVY_CALL_S = 0.1  # cells of calls slower than this are not repeated when noisy
 IDLE_CORES = 0.05  # the server counts as idle below this CPU use
 RSS_LIMIT_MB = 300.0
+PAIRED_ROUNDS = 5  # full run: rounds of the same-core echo comparison
+SAME_CORE_GOAL = 0.85
 # Raw onnxruntime is measured on both sides of the runs it is compared with, and the mean is
 # the reference: the same single session measured 118k and 138k rows/s minutes apart in one run.
 BEFORE_BATCH, AFTER_BATCH = "before the 1k-row cells", "after the 1k-row cells"
@@ -93,6 +96,7 @@ class Settings:
     soak_seconds: float
     raw_ort_seconds: float
     quick: bool
+    paired_rounds: int = 0  # rounds of the same-core echo comparison (benchmarks.paired_echo)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -113,6 +117,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         soak_seconds=args.soak_seconds if args.soak_seconds is not None else (10 if quick else 60),
         raw_ort_seconds=1.0 if quick else 2.0,
         quick=quick,
+        paired_rounds=args.paired_rounds
+        if args.paired_rounds is not None
+        else (0 if quick else PAIRED_ROUNDS),
     )
 
 
@@ -867,6 +874,23 @@ def _bracketed(refs: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
     return _with_cpu({**found[0], **mean, "spread": spread}, mean["own_cpu_cores"])
 
 
+def paired_targets(rows: Sequence[dict[str, Any]], in_flight: int) -> list[Target]:
+    """The same-core echo comparison from paired rounds: the median of the rounds' ratios."""
+    out = []
+    for p in summarise(rows):
+        if p.in_flight != in_flight:
+            continue
+        how = "by id" if p.case == "churn_id" else "by features"
+        ratio = p.median_ratio
+        spread = ", ".join(f"{r:.2f}" for r in sorted(p.ratios))
+        out.append(Target(
+            f"PredictChurn {how} x1 @{in_flight} / aio echo, median of {len(p.ratios)} paired rounds",
+            statistics.median(p.server_req_per_s), statistics.median(p.echo_req_per_s),
+            f">= {SAME_CORE_GOAL}", ratio, ratio >= SAME_CORE_GOAL, note=f"rounds: {spread}",
+        ))  # fmt: skip
+    return out
+
+
 def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
     cells, echo = report["cells"], report["echo"]
     raw = {  # keyed by the phase too: the 1-worker cells compare with the 1-worker phase's
@@ -903,9 +927,10 @@ def evaluate_targets(report: dict[str, Any], s: Settings) -> list[Target]:
                 for key, how in (("churn_id", "by id"), ("churn_features", "by features")):
                     targets.append(_ratio(
                         f"PredictChurn {how} x1 @{in_flight} req/s / aio echo x1 (same core)",
-                        0.85, server(_cell(cells, key, 1, in_flight)), aio, "req_per_s",
+                        SAME_CORE_GOAL, server(_cell(cells, key, 1, in_flight)), aio, "req_per_s",
                         note="both pinned to the first usable core",
                     ))  # fmt: skip
+                targets += paired_targets(report.get("paired") or [], in_flight)
             floor = server(_cell(echo, "floor_threaded", procs, in_flight))
             if floor is not None:
                 targets.append(_context(
@@ -1011,6 +1036,7 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
     batch_matrix = workload.matrix("churn", 10_000)
     report: dict[str, Any] = {
         "cells": [], "echo": [], "raw_onnxruntime": [], "streams": [], "rss_mb": {}, "soak": None,
+        "paired": [],
         "artifacts": str(artifacts), "artifacts_trained_here": args.artifacts is None,
         "snapshot_customers": len(workload.customer_ids),
     }  # fmt: skip
@@ -1044,6 +1070,15 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
                 report["cells"] += server_cells(server, [case], s, procs)
                 for parallel in dict.fromkeys((1, procs)) if bulk else ():
                     reference(AFTER_BATCH, 1000, parallel, procs)
+            if procs == 1 and s.paired_rounds and not args.skip_echo:
+                print(f"  same-core echo comparison: {s.paired_rounds} paired rounds", flush=True)
+                report["paired"] = paired_rounds(
+                    target=server.target, server_pids=server.worker_pids,
+                    metrics_url=server.metrics_url, cases=cases, payload=echo_payload,
+                    in_flights=s.in_flight, rounds=s.paired_rounds, duration_s=s.duration_s,
+                    max_connections=s.max_connections, wait_idle=wait_idle,
+                    say=lambda line: print(line, flush=True),
+                )  # fmt: skip
             if s.stream_rows:
                 reference(BEFORE_STREAM, 1000, procs, procs)
                 report["streams"].append(stream_cell(server, workload, s, procs))
@@ -1106,6 +1141,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cases", nargs="+", help="only these cases, e.g. churn_features health")
     parser.add_argument("--skip-echo", action="store_true", help="no echo references")
+    parser.add_argument(
+        "--paired-rounds",
+        type=int,
+        help="rounds of echo / by id / by features beside each other on one core (5; quick 0)",
+    )
     parser.add_argument("--quick", action="store_true", help="~2 minute smoke run")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for the JSON")
     return parser
@@ -1163,7 +1203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = f"bench_serving{'-quick' if s.quick else ''}-{started:%Y%m%dT%H%M%SZ}.json"
     (args.out / name).write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nJSON: {args.out / name}")
-    failed = [r for r in report["cells"] + report["echo"] + report["streams"] if not r["ok"]]
+    runs = report["cells"] + report["echo"] + report["streams"] + report["paired"]
+    failed = [r for r in runs if not r["ok"]]
     if report["soak"] and not report["soak"]["ok"]:
         failed.append(report["soak"])
     for row in failed:
