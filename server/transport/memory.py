@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import os
@@ -25,17 +26,29 @@ DEFAULT_ARENAS = 2
 log = logging.getLogger("server")
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, looked up once: find_library runs `ldconfig -p` in a subprocess, which
+    freeze_heap would otherwise fork from the serving process on every reload."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
 def cap_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
     """Cap glibc's arenas (MALLOC_ARENA_MAX, when set, wins); False where there is no glibc."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(name)
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):  # not glibc: musl and others have no mallopt
+    except AttributeError:  # not glibc: musl and others have no mallopt
         return False
 
 
@@ -64,8 +77,7 @@ def release_free_memory() -> None:
     arrow = sys.modules.get("pyarrow")
     if arrow is not None:
         arrow.default_memory_pool().release_unused()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: no malloc_trim
-        ctypes.CDLL(name).malloc_trim(0)
+    libc = _libc()
+    if libc is not None:
+        with contextlib.suppress(AttributeError):  # not glibc: no malloc_trim
+            libc.malloc_trim(0)
