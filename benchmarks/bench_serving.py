@@ -1036,6 +1036,7 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
     batch_matrix = workload.matrix("churn", 10_000)
     report: dict[str, Any] = {
         "cells": [], "echo": [], "raw_onnxruntime": [], "streams": [], "rss_mb": {}, "soak": None,
+        "rss_start_mb": {},
         "paired": [],
         "artifacts": str(artifacts), "artifacts_trained_here": args.artifacts is None,
         "snapshot_customers": len(workload.customer_ids),
@@ -1063,6 +1064,8 @@ def run(args: argparse.Namespace, s: Settings, work_dir: Path) -> dict[str, Any]
         data_dir = work_dir / f"data-{procs}"
         log = work_dir / f"server-{procs}.log"
         with run_server(artifacts, data_dir, procs, s.ort_threads, log) as server:
+            wait_idle(server.worker_pids)  # start-up done, the heap trimmed (freeze_heap)
+            report["rss_start_mb"][str(procs)] = {str(p): rss_mb(p) for p in server.worker_pids}
             for case in cases:
                 bulk = case.key == "churn_batch_1k"
                 for parallel in dict.fromkeys((1, procs)) if bulk else ():
@@ -1098,7 +1101,8 @@ def print_report(report: dict[str, Any], s: Settings) -> list[Target]:
         print(format_cells(report["echo"]))
     print()
     print(format_references(report["raw_onnxruntime"], report["streams"]))
-    print("\nRSS per worker after the load (MB):", json.dumps(report["rss_mb"]))
+    print("\nRSS per worker after start-up (MB):", json.dumps(report["rss_start_mb"]))
+    print("RSS per worker after the load (MB):", json.dumps(report["rss_mb"]))
     if report["soak"]:
         for pid, trend in report["soak"]["workers"].items():
             print(
