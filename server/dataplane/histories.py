@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from crm import features as feat
-from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
 from crm.v1 import common_pb2
 from server.errors import FieldViolation
 from server.freshness.lines import lines_frame
 from server.limits import required_timestamp_violation, timestamp_violation
+from server.line_checks import check_line_values
 
 
 def _message_date_ns(line: common_pb2.TransactionLine) -> int:
@@ -64,10 +64,7 @@ def features_from_histories(
                 problems.append(bad)
             elif line.invoice_date.ToNanoseconds() < as_of_ns:
                 before += 1
-            if bad_history_quantity(line.quantity):
-                problems.append(FieldViolation(f"{lp}.quantity", QUANTITY_RULE))
-            if bad_history_price(line.price):
-                problems.append(FieldViolation(f"{lp}.price", PRICE_RULE))
+            check_line_values(line, lp, problems)
             if not line.invoice.strip():
                 problems.append(FieldViolation(f"{lp}.invoice", "required"))
         if before == 0 and not problems:

@@ -11,17 +11,16 @@ import pandas as pd
 
 from crm import features as feat
 from crm.line_features import line_feature_matrix
-from crm.line_rules import SALE_PRICE_RULE, SALE_QUANTITY_RULE, bad_sale_price, bad_sale_quantity
 from crm.v1 import common_pb2
 from server.dataplane.base import ModelId, ScoringHandler
 from server.dataplane.histories import message_lines_frame
 from server.dataplane.inputs import Resolved
-from server.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from server.errors import MAX_VIOLATIONS, FieldViolation, InvalidArgument, NotFound, Unavailable
 from server.limits import required_timestamp_violation
+from server.line_checks import check_line_values
 from server.models.specs import RevenueSpec, SpendSpec
 
 PRODUCTS_ARTIFACT = "products"
-MAX_LINE_VIOLATIONS = 50
 
 
 @dataclass(frozen=True)
@@ -85,13 +84,10 @@ def sale_line_problems(lines: Sequence[common_pb2.TransactionLine]) -> list[Fiel
     problems: list[FieldViolation] = []
     for i, line in enumerate(lines):
         path = f"lines[{i}]"
-        if bad_sale_quantity(line.quantity):
-            problems.append(FieldViolation(f"{path}.quantity", SALE_QUANTITY_RULE))
-        if bad_sale_price(line.price):
-            problems.append(FieldViolation(f"{path}.price", SALE_PRICE_RULE))
+        check_line_values(line, path, problems, sale=True)
         if bad := required_timestamp_violation(line, "invoice_date", path):
             problems.append(bad)
-        if len(problems) >= MAX_LINE_VIOLATIONS:
+        if len(problems) >= MAX_VIOLATIONS:
             break
     return problems
 

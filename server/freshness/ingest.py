@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from crm.line_rules import PRICE_RULE, QUANTITY_RULE, bad_history_price, bad_history_quantity
 from crm.v1 import common_pb2, transactions_pb2
 from server.errors import MAX_VIOLATIONS, FieldViolation, InvalidArgument
 from server.freshness.clock import day_end
 from server.freshness.lines import LineConflict, StoredLine
 from server.limits import required_timestamp_violation
+from server.line_checks import check_line_values
 
 MAX_TEXT = 256  # characters in any text column of a line
 
@@ -49,10 +49,7 @@ def line_problems(
         problems.append(
             FieldViolation(f"{path}.invoice_date", "after the end of the server's current day")
         )
-    if bad_history_quantity(line.quantity):
-        problems.append(FieldViolation(f"{path}.quantity", QUANTITY_RULE))
-    if bad_history_price(line.price):
-        problems.append(FieldViolation(f"{path}.price", PRICE_RULE))
+    check_line_values(line, path, problems)
     if len(problems) > before:
         return None
     return StoredLine(

@@ -18,7 +18,7 @@ from crm.canonical import COLUMNS, CanonicalError, encode_row
 from crm.lineage import CsvDigester, DatasetFormatError
 from crm.v1 import common_pb2, integrity_pb2, integrity_pb2_grpc
 from server.config import ServerConfig
-from server.errors import FieldViolation, InvalidArgument
+from server.errors import MAX_VIOLATIONS, FieldViolation, InvalidArgument
 from server.integrity.base import MAX_LEAVES_PER_READ
 from server.integrity.records import TreeHead
 from server.limits import required_timestamp_violation
@@ -41,7 +41,6 @@ _FIELD_OF_COLUMN = dict(
         strict=True,
     )
 )
-_MAX_VIOLATIONS = 20
 
 
 class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
@@ -187,7 +186,7 @@ class IntegrityServicer(integrity_pb2_grpc.IntegrityServiceServicer):
             if len(leaf) > most
         ]
         if problems:
-            raise InvalidArgument(problems[:_MAX_VIOLATIONS])
+            raise InvalidArgument(problems[:MAX_VIOLATIONS])
         total = sum(len(leaf) for leaf in leaves)
         if total > self._max_append_bytes:
             raise InvalidArgument.field(
@@ -233,7 +232,7 @@ def encode_lines(lines: Iterable[common_pb2.TransactionLine]) -> list[bytes]:
         except CanonicalError as err:
             name = _FIELD_OF_COLUMN.get(err.field, err.field)
             problems.append(FieldViolation(f"transactions[{i}].{name}", str(err)))
-        if len(problems) >= _MAX_VIOLATIONS:
+        if len(problems) >= MAX_VIOLATIONS:
             break
     if problems:
         raise InvalidArgument(problems)

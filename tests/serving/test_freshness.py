@@ -17,6 +17,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from crm import features as feat
+from crm.line_rules import PRICE_RULE, QUANTITY_RULE
 from crm.v1 import (
     churn_pb2,
     churn_pb2_grpc,
@@ -273,15 +274,32 @@ def test_bad_lines_and_key_conflicts_are_refused_naming_the_field(
         _line("", "880001", 3, as_of - DAY),
         _line("K1", "880001", 0, as_of - DAY),
         _line("K1", "880001", 4, as_of + 30 * DAY),  # after the end of the server's day
+        _line("K1", "880001", 5, as_of - DAY, quantity=0),
     ]
     with pytest.raises(grpc.RpcError) as refused:
         _ingest(server, bad)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(_violations(refused.value)) == {
+    violations = _violations(refused.value)
+    assert set(violations) == {
         "lines[1].line.price",
         "lines[2].line.customer_id",
         "lines[3].line_number",
         "lines[4].line.invoice_date",
+        "lines[5].line.quantity",
+    }
+    assert violations["lines[1].line.price"] == PRICE_RULE
+    assert violations["lines[5].line.quantity"] == QUANTITY_RULE
+    # The same lines as a raw history to score: the same rule, in the same words.
+    history = common_pb2.TransactionHistory(lines=[bad[1].line, bad[5].line])
+    history.as_of.FromNanoseconds(as_of.value)
+    with pytest.raises(grpc.RpcError) as scored:
+        churn_pb2_grpc.ChurnServiceStub(server.channel).PredictChurn(
+            churn_pb2.PredictChurnRequest(customers=[{"transactions": history}]), timeout=10
+        )
+    assert scored.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(scored.value) == {
+        "customers[0].transactions.lines[0].price": PRICE_RULE,
+        "customers[0].transactions.lines[1].quantity": QUANTITY_RULE,
     }
     with pytest.raises(grpc.RpcError):  # nothing of the refused batch was stored
         _churn(server, "K1")
