@@ -16,6 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 OPSET = 15
 ML_OPSET = 3
 INPUT_NAME = "features"
+# The input of an estimator as its converter exports it; wrap_model feeds it from the pre graph.
+INNER_INPUT = "inner_features"
 
 
 @dataclass

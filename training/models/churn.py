@@ -47,6 +47,7 @@ from training.models.base import (
 )
 from training.observations import FeatureStore
 from training.onnx_graph import (
+    INNER_INPUT,
     INPUT_NAME,
     ML_OPSET,
     OPSET,
@@ -58,7 +59,6 @@ from training.onnx_graph import (
 
 EPS = 1e-6
 RISK_THRESHOLDS = DEFAULT_RISK_THRESHOLDS
-INNER = "inner_features"
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def _export(
     if kind == "logistic_regression":
         inner = convert_sklearn(
             model,
-            initial_types=[(INNER, SklFloat([None, n_features]))],
+            initial_types=[(INNER_INPUT, SklFloat([None, n_features]))],
             options={id(model.steps[-1][1]): {"zipmap": False}},
             target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
         )
@@ -170,7 +170,7 @@ def _export(
             )
     else:
         converted = convert_xgboost(
-            model, initial_types=[(INNER, XgbFloat([None, n_features]))], target_opset=OPSET
+            model, initial_types=[(INNER_INPUT, XgbFloat([None, n_features]))], target_opset=OPSET
         )
         stacked = bool(platt.bgnbd_slope)
         inner = fold_platt_into_trees(
@@ -184,7 +184,7 @@ def _export(
             post.flatten("calibrated", "probability")
     return wrap_model(
         inner,
-        inner_input=INNER,
+        inner_input=INNER_INPUT,
         n_features=n_features,
         pre=pre,
         pre_output=pre_out,

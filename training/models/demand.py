@@ -27,10 +27,9 @@ from training.models.base import (
     output_spec,
     subsample,
 )
-from training.onnx_graph import INPUT_NAME, OPSET, GraphBuilder, wrap_model
+from training.onnx_graph import INNER_INPUT, INPUT_NAME, OPSET, GraphBuilder, wrap_model
 from training.products import ProductPanel
 
-INNER = "inner_features"
 MIN_HISTORY_DAYS = 28
 
 
@@ -67,14 +66,16 @@ def _stack(
 
 def _export(model: XGBRegressor, n_features: int) -> bytes:
     inner = convert_xgboost(
-        model, initial_types=[(INNER, FloatTensorType([None, n_features]))], target_opset=OPSET
+        model,
+        initial_types=[(INNER_INPUT, FloatTensorType([None, n_features]))],
+        target_opset=OPSET,
     )
     pre, post = GraphBuilder("pre"), GraphBuilder("post")
     pre_out = pre.op("Identity", [INPUT_NAME])
     post.flatten(inner.graph.output[0].name, "units")
     return wrap_model(
         inner,
-        inner_input=INNER,
+        inner_input=INNER_INPUT,
         n_features=n_features,
         pre=pre,
         pre_output=pre_out,

@@ -32,9 +32,8 @@ from training.models.base import (
     output_spec,
     subsample,
 )
-from training.onnx_graph import INPUT_NAME, OPSET, GraphBuilder, wrap_model
+from training.onnx_graph import INNER_INPUT, INPUT_NAME, OPSET, GraphBuilder, wrap_model
 
-INNER = "inner_features"
 RETURN_WINDOW_DAYS = 30
 
 
@@ -108,7 +107,9 @@ def _returned_value_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[s
 
 def _export(model: XGBRegressor, names: list[str]) -> bytes:
     inner = convert_xgboost(
-        model, initial_types=[(INNER, FloatTensorType([None, len(names)]))], target_opset=OPSET
+        model,
+        initial_types=[(INNER_INPUT, FloatTensorType([None, len(names)]))],
+        target_opset=OPSET,
     )
     pre, post = GraphBuilder("pre"), GraphBuilder("post")
     pre_out = pre.op("Identity", [INPUT_NAME])
@@ -117,7 +118,7 @@ def _export(model: XGBRegressor, names: list[str]) -> bytes:
     post.op("Mul", [post.column(INPUT_NAME, names.index(GROSS)), kept], "revenue")
     return wrap_model(
         inner,
-        inner_input=INNER,
+        inner_input=INNER_INPUT,
         n_features=len(names),
         pre=pre,
         pre_output=pre_out,

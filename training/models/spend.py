@@ -39,10 +39,9 @@ from training.models.base import (
     subsample,
 )
 from training.observations import FeatureStore
-from training.onnx_graph import INPUT_NAME, OPSET, GraphBuilder, wrap_model
+from training.onnx_graph import INNER_INPUT, INPUT_NAME, OPSET, GraphBuilder, wrap_model
 
 SMOOTHING = 2.0
-INNER = "inner_features"
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def _export(
 ) -> bytes:
     n = len(names)
     inner = convert_xgboost(
-        model, initial_types=[(INNER, FloatTensorType([None, n]))], target_opset=OPSET
+        model, initial_types=[(INNER_INPUT, FloatTensorType([None, n]))], target_opset=OPSET
     )
     pre, g = GraphBuilder("pre"), GraphBuilder("post")
     total = g.op("Mul", [inner.graph.output[0].name, g.const(np.float32(scale))])
@@ -90,7 +89,7 @@ def _export(
     g.op("Concat", [total, amounts], "spend", axis=1)
     return wrap_model(
         inner,
-        inner_input=INNER,
+        inner_input=INNER_INPUT,
         n_features=n,
         pre=pre,
         pre_output=pre_out,
