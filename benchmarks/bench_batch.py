@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crm import trees  # noqa: E402
+from crm.columns import INVOICE_DATE  # noqa: E402
 from server.models.runtime import new_session  # noqa: E402
 from server.models.snapshot import SNAPSHOT_FILE  # noqa: E402
 from tests.rayhead import ray_head  # noqa: E402
@@ -106,7 +107,7 @@ def write_lines(customers: int, path: Path) -> str:
     data = generate(SyntheticConfig(customers=customers, days=730, seed=5, dirt=False))
     lines = data.lines
     lines.to_parquet(path, index=False)
-    last = pd.to_datetime(lines["InvoiceDate"]).max()
+    last = pd.to_datetime(lines[INVOICE_DATE]).max()
     return (last.normalize() + pd.Timedelta(days=1)).isoformat()
 
 

@@ -34,6 +34,7 @@ from benchmarks.bench_serving import run_server
 from benchmarks.h2load_grpc import process_cpu_s
 from clients.errors import CrmError
 from clients.integrity import IntegrityClient
+from crm.columns import EXPORT_COLUMNS
 from crm.fastpath import NATIVE
 from crm.lineage import digest_file
 from crm.merkle import leaf_hash
@@ -148,8 +149,7 @@ def write_csv(path: Path, megabytes: int) -> int:
     rows = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate",
-                         "Price", "Customer ID", "Country"])  # fmt: skip
+        writer.writerow(EXPORT_COLUMNS)
         while fh.tell() < megabytes << 20:
             for _ in range(1000):
                 rows += 1

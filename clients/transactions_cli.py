@@ -10,9 +10,9 @@ from pathlib import Path
 
 from clients.client import CrmClient
 from crm.canonical import COLUMNS
+from crm.columns import CATEGORY
 from crm.v1 import transactions_pb2, transactions_pb2_grpc
 
-CATEGORY = "Category"
 PAGE_SIZE = 5000
 
 

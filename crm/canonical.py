@@ -25,16 +25,9 @@ import unicodedata
 from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
 
-COLUMNS: tuple[str, ...] = (
-    "Invoice",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "Price",
-    "Customer ID",
-    "Country",
-)
+from crm.columns import EXPORT_COLUMNS, INVOICE_DATE, PRICE, QUANTITY
+
+COLUMNS: tuple[str, ...] = EXPORT_COLUMNS
 
 # Numbers whose decimal exponent is beyond this are refused (Quantity, Price) or kept as text
 # (Customer ID): no double is that large or small, and "1e999999999" must not expand into a
@@ -96,7 +89,7 @@ def canonical_number(value: object, field: str = "number") -> str:
     return format(number.normalize(exact), "f")
 
 
-def canonical_datetime(value: object, field: str = "InvoiceDate") -> str:
+def canonical_datetime(value: object, field: str = INVOICE_DATE) -> str:
     if isinstance(value, datetime):
         moment = value
     else:
@@ -141,9 +134,9 @@ def canonical_fields(row: dict[str, object] | tuple | list) -> list[str]:
         canonical_text(invoice),
         canonical_text(stock),
         canonical_text(desc),
-        canonical_number(qty, "Quantity"),
+        canonical_number(qty, QUANTITY),
         canonical_datetime(date),
-        canonical_number(price, "Price"),
+        canonical_number(price, PRICE),
         canonical_customer_id(cust),
         canonical_text(country),
     ]

@@ -21,6 +21,7 @@ from crm.canonical import (
     canonical_number,
     canonical_text,
 )
+from crm.columns import PRICE, QUANTITY
 from crm.merkle import LEAF_PREFIX
 
 # Per column (COLUMNS order): raw field text -> canonical text.
@@ -28,9 +29,9 @@ _CANONICAL: tuple[Callable[[str], str], ...] = (
     canonical_text,
     canonical_text,
     canonical_text,
-    partial(canonical_number, field="Quantity"),
+    partial(canonical_number, field=QUANTITY),
     canonical_datetime,
-    partial(canonical_number, field="Price"),
+    partial(canonical_number, field=PRICE),
     canonical_customer_id,
     canonical_text,
 )

@@ -18,28 +18,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm.feature_spec import CATEGORY_SLOT, FeatureSpec, FeatureTable
-
-INVOICE = "Invoice"
-STOCK_CODE = "StockCode"
-DESCRIPTION = "Description"
-QUANTITY = "Quantity"
-INVOICE_DATE = "InvoiceDate"
-PRICE = "Price"
-CUSTOMER_ID = "Customer ID"
-COUNTRY = "Country"
-CATEGORY = "Category"
-LINE_COLUMNS: tuple[str, ...] = (
-    INVOICE,
-    STOCK_CODE,
+from crm.columns import (
+    CATEGORY,
+    COUNTRY,
+    CUSTOMER_ID,
     DESCRIPTION,
-    QUANTITY,
+    EXPORT_COLUMNS,
+    INVOICE,
     INVOICE_DATE,
     PRICE,
-    CUSTOMER_ID,
-    COUNTRY,
-    CATEGORY,
+    QUANTITY,
+    STOCK_CODE,
 )
+from crm.feature_spec import CATEGORY_SLOT, FeatureSpec, FeatureTable
+
+LINE_COLUMNS: tuple[str, ...] = (*EXPORT_COLUMNS, CATEGORY)
 REQUIRED_COLUMNS: tuple[str, ...] = (
     INVOICE,
     STOCK_CODE,

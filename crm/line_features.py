@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from crm.columns import CATEGORY, INVOICE, PRICE
 from crm.feature_spec import CATEGORY_SLOT, FeatureSpec, FeatureTable
-from crm.features import INVOICE, PRICE, prepare_lines
+from crm.features import prepare_lines
 
 # A model input column per category: 1.0 when the line (or product) is in it, else 0.0.
 CATEGORY_FLAG_PREFIX = "cat__"
@@ -88,7 +89,7 @@ def line_features_from_prepared(prepared: pd.DataFrame, categories: Sequence[str
         "invoice_gross": inv_gross,
         "share_of_invoice": np.where(inv_gross > 0, gross / np.maximum(inv_gross, 1e-12), 1.0),
     }
-    category = prepared["Category"].to_numpy(dtype=object)
+    category = prepared[CATEGORY].to_numpy(dtype=object)
     for c in categories:
         cols[CATEGORY_FLAG_PREFIX + c] = (category == c).astype(np.float64)
     names = line_feature_names(categories)

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from crm.artifacts import sha256_file
 from crm.canonical import COLUMNS
+from crm.columns import CATEGORY, CUSTOMER_ID, INVOICE_DATE, PRICE
 from crm.features import as_of_default, prepare_lines, timestamp_seconds, to_utc_naive
 from training.cleaning import CleaningReport, clean
 from training.labels import DataTooShortError, plan_cutoffs
@@ -114,7 +115,7 @@ def _lineage_source(loaded_path: Path, file_format: str, lines: pd.DataFrame, tm
         return loaded_path
     export = tmp / "lineage.csv"
     out = lines[list(COLUMNS)].copy()
-    out["InvoiceDate"] = out["InvoiceDate"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    out[INVOICE_DATE] = out[INVOICE_DATE].dt.strftime("%Y-%m-%d %H:%M:%S")
     out.to_csv(export, index=False, lineterminator="\n")
     return export
 
@@ -233,11 +234,11 @@ def _train(
     if prepared.empty:
         raise ValueError(f"no transaction lines before the as-of time {as_of.isoformat()}")
     start = pd.Timestamp(int(prepared["_t"].min()), unit="s")
-    categories = sorted(str(c) for c in prepared["Category"].unique())
+    categories = sorted(str(c) for c in prepared[CATEGORY].unique())
     store = FeatureStore(prepared, categories)
     progress.done(
         "prepare",
-        f"{prepared['Customer ID'].nunique():,} customers, {len(categories)} categories, "
+        f"{prepared[CUSTOMER_ID].nunique():,} customers, {len(categories)} categories, "
         f"{start.date()} .. {as_of.isoformat()}",
     )
 
@@ -361,7 +362,7 @@ def _profile(
         "stock codes": int(prepared["_p"].nunique()),
         "sale invoices": int(prepared.loc[sales, "_i"].nunique()),
         "return lines": int((~sales).sum()),
-        "$0 lines": int((prepared["Price"].to_numpy() == 0).sum()),
+        "$0 lines": int((prepared[PRICE].to_numpy() == 0).sum()),
     }
 
 

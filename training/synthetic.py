@@ -24,7 +24,17 @@ import numpy as np
 import pandas as pd
 
 from crm.canonical import COLUMNS
-from crm.features import CATEGORY
+from crm.columns import (
+    CATEGORY,
+    COUNTRY,
+    CUSTOMER_ID,
+    DESCRIPTION,
+    INVOICE,
+    INVOICE_DATE,
+    PRICE,
+    QUANTITY,
+    STOCK_CODE,
+)
 from crm.inventory import INVENTORY_COLUMNS
 
 CATEGORIES: tuple[str, ...] = ("electronics", "fashion", "grocery", "home", "sports")
@@ -337,27 +347,25 @@ def _reshape(lines: pd.DataFrame, cfg: SyntheticConfig) -> pd.DataFrame:
     """The optional shapes applied to finished lines (own generator: default bytes unchanged)."""
     rng = np.random.default_rng(cfg.seed + 1)
     if cfg.single_product:
-        real = lines["StockCode"].to_numpy() != "POST"
-        lines.loc[real, "StockCode"] = "ITEM1"
-        lines.loc[real, "Description"] = "THE ONE PRODUCT"
+        real = lines[STOCK_CODE].to_numpy() != "POST"
+        lines.loc[real, STOCK_CODE] = "ITEM1"
+        lines.loc[real, DESCRIPTION] = "THE ONE PRODUCT"
         lines.loc[real, CATEGORY] = "apparel"
     extra = []
     if cfg.zero_only_customers:
         k = cfg.zero_only_customers
-        sales = lines.loc[
-            (lines["Price"].to_numpy() > 0) & (lines["StockCode"].to_numpy() != "POST")
-        ]
+        sales = lines.loc[(lines[PRICE].to_numpy() > 0) & (lines[STOCK_CODE].to_numpy() != "POST")]
         rows = sales.sample(n=k, replace=True, random_state=rng.integers(1 << 31)).copy()
-        rows["Customer ID"] = [str(990_000 + i) for i in range(k)]
-        rows["Invoice"] = [str(990_000 + i) for i in range(k)]
-        rows["Price"] = 0.0
+        rows[CUSTOMER_ID] = [str(990_000 + i) for i in range(k)]
+        rows[INVOICE] = [str(990_000 + i) for i in range(k)]
+        rows[PRICE] = 0.0
         extra.append(rows)
     if cfg.duplicate_share > 0:
         n = int(len(lines) * cfg.duplicate_share)
         extra.append(lines.sample(n=n, replace=True, random_state=rng.integers(1 << 31)))
     if extra:
         lines = pd.concat([lines, *extra], ignore_index=True)
-        order = np.argsort(lines["InvoiceDate"].to_numpy(), kind="stable")
+        order = np.argsort(lines[INVOICE_DATE].to_numpy(), kind="stable")
         lines = lines.iloc[order].reset_index(drop=True)
     return lines
 
@@ -434,14 +442,14 @@ def _to_columns(
     ctry[guest] = "United Kingdom"
     out = pd.DataFrame(
         {
-            "Invoice": invoice,
-            "StockCode": stock,
-            "Description": desc,
-            "Quantity": frame["qty"].to_numpy(),
-            "InvoiceDate": pd.to_datetime(moments).strftime("%Y-%m-%d %H:%M:%S"),
-            "Price": price,
-            "Customer ID": cid,
-            "Country": ctry,
+            INVOICE: invoice,
+            STOCK_CODE: stock,
+            DESCRIPTION: desc,
+            QUANTITY: frame["qty"].to_numpy(),
+            INVOICE_DATE: pd.to_datetime(moments).strftime("%Y-%m-%d %H:%M:%S"),
+            PRICE: price,
+            CUSTOMER_ID: cid,
+            COUNTRY: ctry,
             CATEGORY: cat,
         }
     )
@@ -453,8 +461,8 @@ def _to_columns(
 def write_csv(data: SyntheticData, path: str) -> None:
     """The exact bytes that are digested for lineage and then loaded like any real file."""
     frame = data.lines.copy()
-    frame["Price"] = np.char.mod("%.2f", frame["Price"].to_numpy(dtype=np.float64))
-    frame["Quantity"] = frame["Quantity"].to_numpy().astype(str)
+    frame[PRICE] = np.char.mod("%.2f", frame[PRICE].to_numpy(dtype=np.float64))
+    frame[QUANTITY] = frame[QUANTITY].to_numpy().astype(str)
     frame.to_csv(path, index=False, lineterminator="\n")
 
 
