@@ -22,15 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm.features import (
-    CUSTOMER_ID,
-    INVOICE,
-    PRICE,
-    QUANTITY,
-    STOCK_CODE,
-    cancellation_mask,
-    per_distinct,
-)
+from crm.columns import CUSTOMER_ID, INVOICE, PRICE, QUANTITY, STOCK_CODE
+from crm.features import cancellation_mask, per_distinct
 from crm.line_rules import (  # noqa: F401  (NON_PRODUCT_CODES: re-exported)
     NON_PRODUCT_CODES,
     bad_history_prices,

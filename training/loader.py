@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from crm.canonical import COLUMNS, canonical_customer_id
-from crm.features import (
+from crm.columns import (
     CATEGORY,
     COUNTRY,
     CUSTOMER_ID,
@@ -25,10 +25,8 @@ from crm.features import (
     PRICE,
     QUANTITY,
     STOCK_CODE,
-    UNCATEGORISED,
-    per_distinct,
-    text_values,
 )
+from crm.features import UNCATEGORISED, per_distinct, text_values
 
 EXAMPLES = 5
 _US_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")

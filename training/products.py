@@ -7,15 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crm.columns import CATEGORY, DESCRIPTION, PRICE, STOCK_CODE
 from crm.demand import daily_units
-from crm.features import (
-    CATEGORY,
-    DESCRIPTION,
-    PRICE,
-    SECONDS_PER_DAY,
-    STOCK_CODE,
-    timestamp_seconds,
-)
+from crm.features import SECONDS_PER_DAY, timestamp_seconds
 
 RECENT_PRICE_DAYS = 90
 
