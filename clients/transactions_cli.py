@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from clients.client import CrmClient
-from crm.canonical import COLUMNS
-from crm.columns import CATEGORY
+from crm.columns import CATEGORY, EXPORT_COLUMNS
 from crm.v1 import transactions_pb2, transactions_pb2_grpc
 
 PAGE_SIZE = 5000
@@ -38,7 +37,7 @@ def _export(args: argparse.Namespace, client: CrmClient) -> int:
     written = 0
     with args.out.open("w", newline="") as fh:
         out = csv.writer(fh, lineterminator="\n")
-        out.writerow([*COLUMNS, CATEGORY])
+        out.writerow([*EXPORT_COLUMNS, CATEGORY])
         while True:
             page = client.call(stub.ExportTransactions, request)
             for item in page.lines:

@@ -27,8 +27,6 @@ from decimal import Context, Decimal, InvalidOperation
 
 from crm.columns import EXPORT_COLUMNS, INVOICE_DATE, PRICE, QUANTITY
 
-COLUMNS: tuple[str, ...] = EXPORT_COLUMNS
-
 # Numbers whose decimal exponent is beyond this are refused (Quantity, Price) or kept as text
 # (Customer ID): no double is that large or small, and "1e999999999" must not expand into a
 # billion digits or overflow the decimal context.
@@ -125,10 +123,17 @@ def canonical_customer_id(value: object) -> str:
 
 
 def canonical_fields(row: dict[str, object] | tuple | list) -> list[str]:
-    """Normalised field texts of a row given as a column dict or a sequence in COLUMNS order."""
-    values = [row.get(c) for c in COLUMNS] if isinstance(row, dict) else list(row)[: len(COLUMNS)]
-    if len(values) < len(COLUMNS):
-        raise CanonicalError("row", row, f"expected {len(COLUMNS)} fields, got {len(values)}")
+    """Normalised field texts of a row given as a column dict or a sequence in EXPORT_COLUMNS
+    order."""
+    values = (
+        [row.get(c) for c in EXPORT_COLUMNS]
+        if isinstance(row, dict)
+        else list(row)[: len(EXPORT_COLUMNS)]
+    )
+    if len(values) < len(EXPORT_COLUMNS):
+        raise CanonicalError(
+            "row", row, f"expected {len(EXPORT_COLUMNS)} fields, got {len(values)}"
+        )
     invoice, stock, desc, qty, date, price, cust, country = values
     return [
         canonical_text(invoice),

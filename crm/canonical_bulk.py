@@ -15,16 +15,15 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from crm.canonical import (
-    COLUMNS,
     canonical_customer_id,
     canonical_datetime,
     canonical_number,
     canonical_text,
 )
-from crm.columns import PRICE, QUANTITY
+from crm.columns import EXPORT_COLUMNS, PRICE, QUANTITY
 from crm.merkle import LEAF_PREFIX
 
-# Per column (COLUMNS order): raw field text -> canonical text.
+# Per column (EXPORT_COLUMNS order): raw field text -> canonical text.
 _CANONICAL: tuple[Callable[[str], str], ...] = (
     canonical_text,
     canonical_text,
@@ -67,7 +66,7 @@ class _Pieces(dict[str, bytes]):
         super().__init__()
         self._canonical = _CANONICAL[column]
         self._before = LEAF_PREFIX.decode() + "[" if column == 0 else ","
-        self._after = "]" if column == len(COLUMNS) - 1 else ""
+        self._after = "]" if column == len(EXPORT_COLUMNS) - 1 else ""
         self._chars = 0
 
     def __missing__(self, raw: str) -> bytes:
@@ -90,13 +89,13 @@ class RowEncoder:
     """Keeps each column's pieces between calls (one per dataset being hashed)."""
 
     def __init__(self) -> None:
-        self._pieces = [_Pieces(column) for column in range(len(COLUMNS))]
+        self._pieces = [_Pieces(column) for column in range(len(EXPORT_COLUMNS))]
 
     def pieces(self, columns: Sequence[Sequence[str]]) -> list[list[bytes]]:
         """Each column's pieces: joined per row they are LEAF_PREFIX + encode_row(row).
 
-        Rows come column-wise in COLUMNS order, as csv.reader fields (or quoted, as split_rows
-        keeps them). Raises CanonicalError for a value encode_row refuses (which row, the
+        Rows come column-wise in EXPORT_COLUMNS order, as csv.reader fields (or quoted, as
+        split_rows keeps them). Raises CanonicalError for a value encode_row refuses (which row, the
         exact path tells).
         """
         return [list(map(p.__getitem__, col)) for p, col in zip(self._pieces, columns, strict=True)]

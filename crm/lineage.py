@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm.canonical import COLUMNS, CanonicalError, encode_row
+from crm.canonical import CanonicalError, encode_row
 from crm.canonical_bulk import RowEncoder
+from crm.columns import EXPORT_COLUMNS
 from crm.fastpath import hash_rows, split_rows
 from crm.merkle import StreamingRoot
 
@@ -155,10 +156,10 @@ class CsvDigester:
     def _add(self, record: list[str]) -> None:
         if self._index is None:
             header = [h.strip() for h in record]
-            missing = [c for c in COLUMNS if c not in header]
+            missing = [c for c in EXPORT_COLUMNS if c not in header]
             if missing:
                 raise DatasetFormatError(f"CSV header lacks column(s): {', '.join(missing)}")
-            self._index = [header.index(c) for c in COLUMNS]
+            self._index = [header.index(c) for c in EXPORT_COLUMNS]
             self._width = len(record)
             return
         if not any(field.strip() for field in record):

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crm.canonical import COLUMNS, canonical_customer_id
+from crm.canonical import canonical_customer_id
 from crm.columns import (
     CATEGORY,
     COUNTRY,
     CUSTOMER_ID,
     DESCRIPTION,
+    EXPORT_COLUMNS,
     INVOICE,
     INVOICE_DATE,
     PRICE,
@@ -133,7 +134,7 @@ def validate(
 ) -> pd.DataFrame:
     """Typed lines frame from raw cells, or SchemaError listing every problem found."""
     raw = raw.rename(columns=lambda c: str(c).strip())
-    missing = [c for c in COLUMNS if c not in raw.columns]
+    missing = [c for c in EXPORT_COLUMNS if c not in raw.columns]
     if missing:
         raise SchemaError(path, [f"missing column {c!r}" for c in missing])
     problems: list[str] = []

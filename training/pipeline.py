@@ -16,8 +16,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from crm.artifacts import sha256_file
-from crm.canonical import COLUMNS
-from crm.columns import CATEGORY, CUSTOMER_ID, INVOICE_DATE, PRICE
+from crm.columns import CATEGORY, CUSTOMER_ID, EXPORT_COLUMNS, INVOICE_DATE, PRICE
 from crm.features import as_of_default, prepare_lines, timestamp_seconds, to_utc_naive
 from training.cleaning import CleaningReport, clean
 from training.labels import DataTooShortError, plan_cutoffs
@@ -114,7 +113,7 @@ def _lineage_source(loaded_path: Path, file_format: str, lines: pd.DataFrame, tm
     if file_format == "csv":
         return loaded_path
     export = tmp / "lineage.csv"
-    out = lines[list(COLUMNS)].copy()
+    out = lines[list(EXPORT_COLUMNS)].copy()
     out[INVOICE_DATE] = out[INVOICE_DATE].dt.strftime("%Y-%m-%d %H:%M:%S")
     out.to_csv(export, index=False, lineterminator="\n")
     return export

@@ -23,12 +23,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from crm.canonical import COLUMNS
 from crm.columns import (
     CATEGORY,
     COUNTRY,
     CUSTOMER_ID,
     DESCRIPTION,
+    EXPORT_COLUMNS,
     INVOICE,
     INVOICE_DATE,
     PRICE,
@@ -455,7 +455,7 @@ def _to_columns(
     )
     order = np.lexsort((np.arange(len(out)), rank[key_index]))
     out = out.iloc[order].reset_index(drop=True)
-    return out[[*COLUMNS, CATEGORY]]
+    return out[[*EXPORT_COLUMNS, CATEGORY]]
 
 
 def write_csv(data: SyntheticData, path: str) -> None:

@@ -14,7 +14,8 @@ from datetime import UTC
 import grpc
 from google.protobuf import timestamp_pb2
 
-from crm.canonical import COLUMNS, CanonicalError, encode_row
+from crm.canonical import CanonicalError, encode_row
+from crm.columns import EXPORT_COLUMNS
 from crm.lineage import CsvDigester, DatasetFormatError
 from crm.v1 import common_pb2, integrity_pb2, integrity_pb2_grpc
 from server.config import ServerConfig
@@ -27,7 +28,7 @@ from server.stores import open_log_store
 # Canonical column -> TransactionLine field, to name the field a bad value came from.
 _FIELD_OF_COLUMN = dict(
     zip(
-        COLUMNS,
+        EXPORT_COLUMNS,
         (
             "invoice",
             "stock_code",

@@ -13,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm import fastpath, merkle
-from crm.canonical import COLUMNS, CanonicalError, encode_row
+from crm.canonical import CanonicalError, encode_row
 from crm.canonical_bulk import RowEncoder
+from crm.columns import EXPORT_COLUMNS
 from crm.lineage import CsvDigester, DatasetDigest, DatasetFormatError
 
-HEADER = ",".join(COLUMNS) + "\r\n"
+HEADER = ",".join(EXPORT_COLUMNS) + "\r\n"
 EDGE_FIELDS = [
     "", " ", "  padded  ", "WHITE HANGING HEART T-LIGHT HOLDER", 'say "hi"', "comma, inside",
     "back\\slash", "tab\there", "caf\u00e9", "cafe\u0301", "\u00c5ngstr\u00f6m", "\u2028sep",
@@ -153,7 +154,7 @@ def test_row_encoder_pieces_join_to_encode_row() -> None:
         except CanonicalError:
             with pytest.raises(CanonicalError):
                 encoder.pieces([[v] for v in row])
-    columns = [[r[c] for r, _ in good] for c in range(len(COLUMNS))]
+    columns = [[r[c] for r, _ in good] for c in range(len(EXPORT_COLUMNS))]
     joined = list(map(b"".join, zip(*encoder.pieces(columns), strict=True)))
     assert joined == [merkle.LEAF_PREFIX + leaf for _, leaf in good]
 

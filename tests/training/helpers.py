@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm.canonical import COLUMNS
+from crm.columns import EXPORT_COLUMNS
 
-HEADER = ",".join(COLUMNS)
+HEADER = ",".join(EXPORT_COLUMNS)
 
 
 def write_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:

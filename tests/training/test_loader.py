@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crm.canonical import COLUMNS
+from crm.columns import EXPORT_COLUMNS
 from tests.training.helpers import write_csv
 from training.loader import SchemaError, load_category_map, load_transactions
 
@@ -101,7 +101,7 @@ def test_category_column_and_mapping(tmp_path: Path) -> None:
     lines = load_transactions(write_csv(tmp_path / "ok.csv", GOOD), mapping).lines
     assert list(lines["Category"]) == ["home", "other", "other", "grocery"]
 
-    header = ",".join([*COLUMNS, "Category"])
+    header = ",".join([*EXPORT_COLUMNS, "Category"])
     rows = [GOOD[0] + ",Electronics", GOOD[3] + ","]
     lines = load_transactions(write_csv(tmp_path / "cat.csv", rows, header), mapping).lines
     assert list(lines["Category"]) == ["electronics", "grocery"]

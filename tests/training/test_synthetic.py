@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm.canonical import COLUMNS
+from crm.columns import EXPORT_COLUMNS
 from training.loader import load_transactions
 from training.synthetic import (
     INVENTORY_COLUMNS,
@@ -40,7 +40,7 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
 
 def test_columns_and_loader_round_trip(tmp_path: Path) -> None:
     data = generate(SyntheticConfig(customers=200, days=200, seed=4))
-    assert list(data.lines.columns) == [*COLUMNS, "Category"]
+    assert list(data.lines.columns) == [*EXPORT_COLUMNS, "Category"]
     path = tmp_path / "s.csv"
     write_csv(data, str(path))
     assert len(load_transactions(path).lines) == len(data.lines)
