@@ -17,6 +17,11 @@ from crm.line_rules import (
 from crm.v1 import common_pb2
 from server.errors import FieldViolation
 
+# (quantity check, its rule, price check, its rule): a history line may be a return or free;
+# a sale line to price is neither.
+_HISTORY = (bad_history_quantity, QUANTITY_RULE, bad_history_price, PRICE_RULE)
+_SALE = (bad_sale_quantity, SALE_QUANTITY_RULE, bad_sale_price, SALE_PRICE_RULE)
+
 
 def check_line_values(
     line: common_pb2.TransactionLine,
@@ -27,9 +32,8 @@ def check_line_values(
 ) -> None:
     """Add to `problems` what breaks the history-line rule (or, with `sale`, the narrower
     sale-line rule) in `line`'s quantity and price, named `{path}.quantity` / `{path}.price`."""
-    if bad_sale_quantity(line.quantity) if sale else bad_history_quantity(line.quantity):
-        problems.append(
-            FieldViolation(f"{path}.quantity", SALE_QUANTITY_RULE if sale else QUANTITY_RULE)
-        )
-    if bad_sale_price(line.price) if sale else bad_history_price(line.price):
-        problems.append(FieldViolation(f"{path}.price", SALE_PRICE_RULE if sale else PRICE_RULE))
+    bad_quantity, quantity_rule, bad_price, price_rule = _SALE if sale else _HISTORY
+    if bad_quantity(line.quantity):
+        problems.append(FieldViolation(f"{path}.quantity", quantity_rule))
+    if bad_price(line.price):
+        problems.append(FieldViolation(f"{path}.price", price_rule))
