@@ -7,6 +7,10 @@ first queued caller's thread is handed the baton and runs everything queued (up 
 `max_batch_rows`) as the next batch. Each thread only ever runs a batch containing its own
 request, so nobody waits on work that is not theirs.
 
+Calls the model answers in a few microseconds run at once, never merged: a tree model's
+calls of fewer than 8 rows, whose whole graph runs in C (`OnnxModel.unbatched_below`), cost
+less than the hand-offs a batch would make (measured in benchmarks/README, Single customers).
+
 With `max_queue_delay_us` > 0 a leader whose batch is below `preferred_batch_rows` waits up to
 that long for more requests (Triton's max_queue_delay_microseconds / preferred_batch_size), but
 only while the server's scoring calls overlap (`InFlight.concurrent`): a client that sends one
@@ -201,7 +205,8 @@ class ModelExecutor:
         lane = self._lane(artifact)
         self._arrive(lane)
         rows = x.shape[0]
-        if rows >= lane.config.max_batch_rows:  # big enough alone: nothing to merge
+        # big enough alone, or so cheap to run that merging would cost more than it saves
+        if rows >= lane.config.max_batch_rows or rows < artifact.model.unbatched_below:
             lane.batch_rows.observe(rows)
             lane.queue_wait.observe(0.0)
             return artifact.model.run(x)

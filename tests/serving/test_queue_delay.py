@@ -1,6 +1,9 @@
 """--batch-queue-delay-us on a real server: a call the server handles alone never waits for
 company, however long the delay, even with alert streams open, after failed calls, or while a
-call that reaches no model is in flight."""
+call that reaches no model is in flight.
+
+The calls hold TREES_FROM_ROWS customers: a smaller call to the churn model runs in C at once
+and never reaches the batcher (server.models.runtime), so it could not show a wait."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import grpc
 import pytest
 
 from crm.v1 import churn_pb2, churn_pb2_grpc, common_pb2, integrity_pb2, integrity_pb2_grpc
+from server.models.runtime import TREES_FROM_ROWS
 from tests.helpers import sample, scrape
 from tests.serverproc import launch
 from tests.serving.helpers import features_of
@@ -32,7 +36,7 @@ def test_a_lone_call_never_waits_out_the_queue_delay(
         watch = stub.WatchChurnAlerts(churn_pb2.WatchChurnAlertsRequest(), timeout=60)
         features = common_pb2.FeatureValues(values=features_of(trained_artifacts, "churn", 0))
         good = churn_pb2.PredictChurnRequest(
-            customers=[common_pb2.CustomerInput(features=features)]
+            customers=[common_pb2.CustomerInput(features=features)] * TREES_FROM_ROWS
         )
         bad = churn_pb2.PredictChurnRequest(model_version=-1)
         labels = {"model": "churn"}
@@ -40,8 +44,8 @@ def test_a_lone_call_never_waits_out_the_queue_delay(
         batches = sample(scrape(server.metrics_url), "crm_batch_rows_count", **labels)
         for _ in range(3):
             reply = stub.PredictChurn(good, timeout=2.0)  # DEADLINE_EXCEEDED if it waited
-            (prediction,) = reply.predictions
-            assert not prediction.HasField("error")
+            assert len(reply.predictions) == TREES_FROM_ROWS
+            assert not any(p.HasField("error") for p in reply.predictions)
             assert reply.model.name == "churn"
             with pytest.raises(grpc.RpcError) as failed:  # a failed call leaves the count too
                 stub.PredictChurn(bad, timeout=2.0)
@@ -85,11 +89,12 @@ def test_a_call_that_reaches_no_model_is_no_company(
         batches = sample(scrape(server.metrics_url), "crm_batch_rows_count", model="churn")
         features = common_pb2.FeatureValues(values=features_of(trained_artifacts, "churn", 0))
         request = churn_pb2.PredictChurnRequest(
-            customers=[common_pb2.CustomerInput(features=features)]
+            customers=[common_pb2.CustomerInput(features=features)] * TREES_FROM_ROWS
         )
         for _ in range(3):
-            (prediction,) = stub.PredictChurn(request, timeout=2.0).predictions
-            assert not prediction.HasField("error")
+            predictions = stub.PredictChurn(request, timeout=2.0).predictions
+            assert len(predictions) == TREES_FROM_ROWS
+            assert not any(p.HasField("error") for p in predictions)
         assert not append.done(), "the append ended before the churn calls: make it longer"
         assert append.result().tree_head.tree_size == APPEND_LEAVES
         samples = scrape(server.metrics_url)

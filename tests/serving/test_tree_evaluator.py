@@ -15,10 +15,10 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from crm import trees
+from crm import tail, trees
 from inference import open_inference_grpc_pb2 as oip
 from inference import open_inference_grpc_pb2_grpc as oip_grpc
-from server.models.runtime import session_options
+from server.models.runtime import TREES_FROM_ROWS, session_options
 from tests.serving.helpers import latest, model_features, snapshot
 
 TREE_MODELS = ("churn", "spend", "demand", "revenue")
@@ -195,7 +195,9 @@ def _infer(channel: grpc.Channel, name: str, x: np.ndarray) -> dict[str, np.ndar
 
 def test_served_by_features_equals_whole_graph_onnxruntime(served, trained_artifacts: Path) -> None:
     """The server picked the evaluator for every tree model (its load log says so) and what it
-    answers by features is, to the bit, onnxruntime's whole graph on the same call."""
+    answers by features is, to the bit, onnxruntime's whole graph on the same call of 8 rows
+    or more; a smaller call runs the graph after the trees in C (crm.tail, where the model's
+    is elementwise, as churn's is) and stays within crm.tail.TOLERANCE of it."""
     records = served.log_records()
     for name in (*TREE_MODELS, "segmentation"):
         engines = {r.get("engine") for r in records if r.get("model") == name and "engine" in r}
@@ -209,7 +211,13 @@ def test_served_by_features_equals_whole_graph_onnxruntime(served, trained_artif
             want = _whole_graph(whole, np.ascontiguousarray(x))
             assert list(got) == list(want), name
             for output, value in want.items():
-                assert np.array_equal(got[output].reshape(value.shape), value), (name, output)
+                have = got[output].reshape(value.shape)
+                if x.shape[0] < TREES_FROM_ROWS:
+                    assert tail.agreement(have, value) <= tail.TOLERANCE, (name, output)
+                else:
+                    assert np.array_equal(have, value), (name, output)
+    tails = {r.get("model") for r in records if "graph after the trees in C" in r.get("msg", "")}
+    assert {"churn", "demand", "revenue"} <= tails and "spend" not in tails
 
 
 def test_switched_off_the_server_answers_the_same_bits_from_onnxruntime(
