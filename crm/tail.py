@@ -56,6 +56,10 @@ class Tail:
     output: int
     n_features: int
 
+    def __post_init__(self) -> None:
+        for array in (self.program, self.constants):  # shared by every scoring thread
+            array.flags.writeable = False
+
     def run(self, features: np.ndarray, sums: np.ndarray) -> dict[str, np.ndarray]:
         """float32 features [N, F] and tree sums [N] or [N, 1] -> {output: float32}."""
         rows = features.shape[0]
