@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 	bench bench-serving bench-integrity bench-train bench-batch bench-ceiling bench-freshness loadtest durability fuzz \
 	oip-client-env
 
-$(STAMP): pyproject.toml crm/_leaves.c crm/_trees.c crm/_tail.c
+$(STAMP): pyproject.toml crm/_leaves.c crm/_trees.c server/models/_tail.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[$(EXTRAS)]'

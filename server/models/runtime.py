@@ -4,7 +4,7 @@ A model whose bulk is one tree ensemble is scored with the trees in C (crm.trees
 of its graph in onnxruntime, once a probe at load shows the outputs bitwise equal to the
 onnxruntime session's; otherwise (or when crm._trees is not built) onnxruntime runs it all.
 A call of fewer than TREES_FROM_ROWS rows to such a model runs the rest graph in C too
-(crm.tail) when it is elementwise and a probe at load keeps it within crm.tail.TOLERANCE of
+(tail.py) when it is elementwise and a probe at load keeps it within tail.TOLERANCE of
 onnxruntime's answers to one-row calls; such calls cost a few microseconds, so the executor
 runs them at once instead of batching them (`unbatched_below`).
 """
@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from crm import tail, trees
+from crm import trees
 from crm.artifacts import MODEL_FILE, ArtifactError
 from server.metrics import ServerMetrics
+from server.models import tail
 
 log = logging.getLogger("server.models.runtime")
 ENGINE_TREES = "crm.trees"
@@ -174,7 +175,7 @@ def _small_call_tail(
     where: dict[str, str],
 ) -> tail.Tail | None:
     """The rest graph in C for calls under TREES_FROM_ROWS rows, if it compiles and every
-    probe row, alone, lands within crm.tail.TOLERANCE of onnxruntime's one-row answer (the
+    probe row, alone, lands within tail.TOLERANCE of onnxruntime's one-row answer (the
     reference a small call would otherwise get); None, with a log line saying why, otherwise."""
     split = scorer.split
     try:

@@ -1,4 +1,4 @@
-"""crm.tail (the graph after a model's trees, in C, for calls of a few rows): what it compiles,
+"""server.models.tail (the graph after a model's trees, in C, for calls of a few rows): what it compiles,
 what it refuses, how close it stays to onnxruntime, and that the server uses it only for
 small calls, unbatched, with calls of 8 rows or more still onnxruntime's bits."""
 
@@ -13,8 +13,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from crm import tail, trees
+from crm import trees
 from server.metrics import ServerMetrics
+from server.models import tail
 from server.models.executor import BatchingConfig, ModelExecutor
 from server.models.inflight import InFlight
 from server.models.registry import ModelRegistry
@@ -22,7 +23,7 @@ from server.models.runtime import TREES_FROM_ROWS, session_options
 from tests.serving.helpers import latest
 
 pytestmark = pytest.mark.skipif(
-    not (tail.NATIVE and trees.NATIVE), reason="crm._tail or crm._trees is not built"
+    not (tail.NATIVE and trees.NATIVE), reason="server.models._tail or crm._trees is not built"
 )
 N_FEATURES = 3
 
@@ -123,7 +124,7 @@ def test_comparisons_and_where_are_onnxruntimes_bits() -> None:
 @pytest.mark.parametrize("op", ["Log", "Exp", "Sigmoid"])
 def test_transcendentals_stay_within_the_tolerance(op: str) -> None:
     """logf, expf and 1 / (1 + expf(-x)) against onnxruntime's own kernels: not always the
-    same last bit, never further apart than crm.tail.TOLERANCE (relative above 1)."""
+    same last bit, never further apart than tail.TOLERANCE (relative above 1)."""
     nodes, consts = _columns()
     consts["shift"] = np.array(40.0, dtype=np.float32)
     nodes.append(helper.make_node("Add", ["c0", "shift"], ["pos"]))

@@ -15,9 +15,10 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from crm import tail, trees
+from crm import trees
 from inference import open_inference_grpc_pb2 as oip
 from inference import open_inference_grpc_pb2_grpc as oip_grpc
+from server.models import tail
 from server.models.runtime import TREES_FROM_ROWS, session_options
 from tests.serving.helpers import latest, model_features, snapshot
 
@@ -196,8 +197,8 @@ def _infer(channel: grpc.Channel, name: str, x: np.ndarray) -> dict[str, np.ndar
 def test_served_by_features_equals_whole_graph_onnxruntime(served, trained_artifacts: Path) -> None:
     """The server picked the evaluator for every tree model (its load log says so) and what it
     answers by features is, to the bit, onnxruntime's whole graph on the same call of 8 rows
-    or more; a smaller call runs the graph after the trees in C (crm.tail, where the model's
-    is elementwise, as churn's is) and stays within crm.tail.TOLERANCE of it."""
+    or more; a smaller call runs the graph after the trees in C (server.models.tail, where the model's
+    is elementwise, as churn's is) and stays within tail.TOLERANCE of it."""
     records = served.log_records()
     for name in (*TREE_MODELS, "segmentation"):
         engines = {r.get("engine") for r in records if r.get("model") == name and "engine" in r}

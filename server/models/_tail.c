@@ -1,5 +1,5 @@
-/* crm._tail: the elementwise arithmetic that follows a model's tree ensemble, row by row, in C
- * (crm/tail.py compiles the ONNX nodes into the program this runs).
+/* server.models._tail: the elementwise arithmetic that follows a model's tree ensemble, row by row, in C
+ * (tail.py beside it compiles the ONNX nodes into the program this runs).
  *
  * A call of a few rows pays onnxruntime's fixed cost per session run (~15-20 us, and its
  * working set evicts the server's from cache) for a graph that is a few dozen float32
@@ -9,7 +9,7 @@
  * with no contraction into fused multiply-adds (built with -ffp-contract=off), so + - * /, max,
  * min, comparisons and selections give onnxruntime's bits; log, exp and the logistic use the C
  * library's logf and expf, which can differ from onnxruntime's own kernels in the last place
- * (crm/tail.py bounds that at load).
+ * (tail.py bounds that at load).
  *
  * run_tail(x, sums, out, program, constants, n_features, registers, output)
  *   x          float32 [N * n_features], row-major (the model's input)
@@ -130,6 +130,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "crm._tail", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "server.models._tail", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__tail(void) { return PyModule_Create(&module); }

@@ -1,4 +1,4 @@
-"""The graph after a model's tree ensemble, compiled to a register program crm/_tail.c runs.
+"""The graph after a model's tree ensemble, compiled to a register program _tail.c runs.
 
 For a call of a few rows onnxruntime's fixed cost per run dwarfs the work: the churn model's
 rest graph (calibration and the BG/NBD arithmetic, 38 nodes) is a few dozen float32
@@ -22,7 +22,7 @@ import onnx
 from onnx import numpy_helper
 
 try:
-    from crm._tail import run_tail
+    from server.models._tail import run_tail
 except ImportError:  # not built: callers keep onnxruntime
     NATIVE = False
 else:
@@ -32,7 +32,7 @@ else:
 # Tail may show on the probe: onnxruntime's answers for one row already move by up to ~3e-7
 # with the size of the call they are in (benchmarks/README, single customers).
 TOLERANCE = 1e-6
-MAX_REGISTERS = 1024  # crm/_tail.c's register file
+MAX_REGISTERS = 1024  # _tail.c's register file
 
 _BINARY = {"Add": 1, "Sub": 2, "Mul": 3, "Div": 4, "Max": 5, "Min": 6, "Greater": 10, "Less": 11}
 _UNARY = {"Log": 7, "Exp": 8, "Sigmoid": 9, "Neg": 14}
@@ -82,7 +82,7 @@ def compile_tail(rest: bytes, features: str, sums: str, n_features: int) -> Tail
     """The Tail of rest graph `rest` (model bytes) whose inputs are `features` [N, F] and the
     tree sums `sums` [N, 1]; NotEligible if any node is not one we compute."""
     if not NATIVE:
-        raise NotEligible("crm._tail is not built")
+        raise NotEligible("server.models._tail is not built")
     graph = onnx.load_from_string(rest).graph
     if len(graph.output) != 1:
         raise NotEligible(f"{len(graph.output)} outputs (the tail computes one)")
@@ -168,7 +168,7 @@ def compile_tail(rest: bytes, features: str, sums: str, n_features: int) -> Tail
         program.append((code, registers, *regs))
         registers += 1
     if registers > MAX_REGISTERS:
-        raise NotEligible(f"{registers} registers (crm/_tail.c holds {MAX_REGISTERS})")
+        raise NotEligible(f"{registers} registers (_tail.c holds {MAX_REGISTERS})")
     return Tail(
         output_name=output,
         output_rank=ranks[output],
