@@ -16,7 +16,9 @@
  *   sums       float32 [N] (the tree ensemble's output)
  *   out        writable float32 [N]
  *   program    int32 [K * 5]: (opcode, destination, a, b, c) register numbers; for LOAD, a is
- *              the feature's column
+ *              the feature's column. The module's OPCODES dict names each opcode (the ONNX
+ *              operator it computes; "load" reads a feature column) and MAX_REGISTERS bounds
+ *              `registers`: tail.py builds programs from these, so they are defined here only
  *   constants  float32 [C]: registers 0..C-1; the tree sum is register C
  * Register numbers and columns are checked once per call (the program is a few dozen steps).
  */
@@ -132,4 +134,33 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "server.models._tail", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__tail(void) { return PyModule_Create(&module); }
+static const struct {
+    const char *name;
+    int code;
+} opcodes[] = {
+    {"load", OP_LOAD},       {"Add", OP_ADD},         {"Sub", OP_SUB},   {"Mul", OP_MUL},
+    {"Div", OP_DIV},         {"Max", OP_MAX},         {"Min", OP_MIN},   {"Log", OP_LOG},
+    {"Exp", OP_EXP},         {"Sigmoid", OP_SIGMOID}, {"Greater", OP_GREATER},
+    {"Less", OP_LESS},       {"Where", OP_WHERE},     {"Clip", OP_CLIP}, {"Neg", OP_NEG},
+};
+
+PyMODINIT_FUNC PyInit__tail(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    PyObject *codes = PyDict_New();
+    int failed = codes == NULL;
+    for (size_t i = 0; !failed && i < sizeof opcodes / sizeof opcodes[0]; i++) {
+        PyObject *code = PyLong_FromLong(opcodes[i].code);
+        failed = code == NULL || PyDict_SetItemString(codes, opcodes[i].name, code) < 0;
+        Py_XDECREF(code);
+    }
+    if (failed || PyModule_AddObjectRef(m, "OPCODES", codes) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_REGISTERS", MAX_REGISTERS) < 0) {
+        Py_XDECREF(codes);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(codes);
+    return m;
+}

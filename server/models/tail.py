@@ -22,9 +22,9 @@ import onnx
 from onnx import numpy_helper
 
 try:
-    from server.models._tail import run_tail
+    from server.models._tail import MAX_REGISTERS, OPCODES, run_tail
 except ImportError:  # not built: callers keep onnxruntime
-    NATIVE = False
+    NATIVE, MAX_REGISTERS, OPCODES = False, 0, {}
 else:
     NATIVE = True
 
@@ -32,11 +32,13 @@ else:
 # Tail may show on the probe: onnxruntime's answers for one row already move by up to ~3e-7
 # with the size of the call they are in (benchmarks/README, single customers).
 TOLERANCE = 1e-6
-MAX_REGISTERS = 1024  # _tail.c's register file
-
-_BINARY = {"Add": 1, "Sub": 2, "Mul": 3, "Div": 4, "Max": 5, "Min": 6, "Greater": 10, "Less": 11}
-_UNARY = {"Log": 7, "Exp": 8, "Sigmoid": 9, "Neg": 14}
-_LOAD, _WHERE, _CLIP = 0, 12, 13
+# how many inputs each ONNX operator _tail.c computes takes (its OPCODES name them)
+_ARITY = {
+    **dict.fromkeys(("Add", "Sub", "Mul", "Div", "Max", "Min", "Greater", "Less"), 2),
+    **dict.fromkeys(("Log", "Exp", "Sigmoid", "Neg"), 1),
+    "Where": 3,
+    "Clip": 3,
+}
 _ALIASES = ("Identity",)
 
 
@@ -72,12 +74,6 @@ class Tail:
         return {self.output_name: out if self.output_rank == 1 else out.reshape(rows, 1)}
 
 
-@dataclass
-class _Value:
-    register: int
-    rank: int  # 0: a scalar constant; 1: [N]; 2: [N, 1]
-
-
 def compile_tail(rest: bytes, features: str, sums: str, n_features: int) -> Tail:
     """The Tail of rest graph `rest` (model bytes) whose inputs are `features` [N, F] and the
     tree sums `sums` [N, 1]; NotEligible if any node is not one we compute."""
@@ -87,29 +83,7 @@ def compile_tail(rest: bytes, features: str, sums: str, n_features: int) -> Tail
     if len(graph.output) != 1:
         raise NotEligible(f"{len(graph.output)} outputs (the tail computes one)")
     initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    constants: list[float] = []
-    values: dict[str, _Value] = {}
-    program: list[tuple[int, int, int, int, int]] = []
-
-    def constant(name: str) -> _Value:
-        array = initializers[name]
-        if array.size != 1 or array.dtype != np.float32 or array.ndim > 1:
-            raise NotEligible(
-                f"constant {name!r} is {array.dtype}{array.shape}, not a float32 scalar"
-            )
-        constants.append(float(array.reshape(-1)[0]))
-        return _Value(len(constants) - 1, 0)
-
-    def value(name: str) -> _Value:
-        if name in values:
-            return values[name]
-        if name in initializers:
-            values[name] = constant(name)
-            return values[name]
-        raise NotEligible(f"{name!r} is not one value per row")
-
-    # registers: constants, then the sums, then one per computed value (numbered after the
-    # constants are known, so the program is built in two passes)
+    # pass 1 reads the nodes: the steps and each value's rank (1: [N]; 2: [N, 1])
     steps: list[tuple[int, str, list[str], int]] = []  # (opcode, output, inputs, column)
     ranks: dict[str, int] = {sums: 2}
     for node in graph.node:
@@ -126,12 +100,11 @@ def compile_tail(rest: bytes, features: str, sums: str, n_features: int) -> Tail
         if op == "Gather":
             column = _column(initializers, ins, attrs, features, n_features)
             ranks[out[0]] = 1
-            steps.append((_LOAD, out[0], [], column))
+            steps.append((OPCODES["load"], out[0], [], column))
             continue
         if attrs:
             raise NotEligible(f"{op} with attributes {sorted(attrs)}")
-        arity = {**dict.fromkeys(_BINARY, 2), **dict.fromkeys(_UNARY, 1), "Where": 3, "Clip": 3}
-        if op not in arity or len(ins) != arity[op]:
+        if op not in _ARITY or len(ins) != _ARITY[op]:
             raise NotEligible(f"{op} with {len(ins)} inputs")
         row_ranks = {ranks[i] for i in ins if i in ranks}
         for i in ins:
@@ -142,30 +115,34 @@ def compile_tail(rest: bytes, features: str, sums: str, n_features: int) -> Tail
         if not row_ranks:
             raise NotEligible(f"{op} of constants only")
         ranks[out[0]] = row_ranks.pop()
-        code = _BINARY.get(op) or _UNARY.get(op) or (_WHERE if op == "Where" else _CLIP)
-        steps.append((code, out[0], ins, 0))
+        steps.append((OPCODES[op], out[0], ins, 0))
     output = graph.output[0].name
     if output not in ranks:
         raise NotEligible(f"output {output!r} is not computed per row")
     if graph.output[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
         raise NotEligible("the output is not float32")
 
-    for _, _, ins, _ in steps:  # pass 1: the constants' registers come first
-        for i in ins:
-            if i in initializers and i not in values:
-                values[i] = constant(i)
-    base = len(constants)
-    values[sums] = _Value(base, 2)
-    registers = base + 1
-    for code, out, ins, column in steps:  # pass 2: one register per computed value
-        if code < 0:
-            values[out] = _Value(value(ins[0]).register, ranks[out])
+    # pass 2 numbers the registers: the constants, then the sums, then one per computed value
+    register: dict[str, int] = {}
+    constants: list[float] = []
+    for name in dict.fromkeys(i for _, _, ins, _ in steps for i in ins if i in initializers):
+        array = initializers[name]
+        if array.size != 1 or array.dtype != np.float32 or array.ndim > 1:
+            raise NotEligible(
+                f"constant {name!r} is {array.dtype}{array.shape}, not a float32 scalar"
+            )
+        register[name] = len(constants)
+        constants.append(float(array.reshape(-1)[0]))
+    register[sums] = len(constants)
+    registers = len(constants) + 1
+    program: list[tuple[int, int, int, int, int]] = []
+    for code, out, ins, column in steps:
+        if code < 0:  # an alias names its input's register
+            register[out] = register[ins[0]]
             continue
-        regs = [value(i).register for i in ins] + [0] * (3 - len(ins))
-        if code == _LOAD:
-            regs = [column, 0, 0]
-        values[out] = _Value(registers, ranks[out])
-        program.append((code, registers, *regs))
+        operands = [column, 0, 0] if code == OPCODES["load"] else [register[i] for i in ins]
+        register[out] = registers
+        program.append((code, registers, *operands, *[0] * (3 - len(operands))))
         registers += 1
     if registers > MAX_REGISTERS:
         raise NotEligible(f"{registers} registers (_tail.c holds {MAX_REGISTERS})")
@@ -175,7 +152,7 @@ def compile_tail(rest: bytes, features: str, sums: str, n_features: int) -> Tail
         program=np.array(program, dtype=np.int32).reshape(-1, 5),
         constants=np.array(constants, dtype=np.float32),
         registers=registers,
-        output=values[output].register,
+        output=register[output],
         n_features=n_features,
     )
 
