@@ -19,17 +19,13 @@ from server.models import tail
 from server.models.executor import BatchingConfig, ModelExecutor
 from server.models.inflight import InFlight
 from server.models.registry import ModelRegistry
-from server.models.runtime import TREES_FROM_ROWS, session_options
+from server.models.runtime import TREES_FROM_ROWS, new_session
 from tests.serving.helpers import latest
 
 pytestmark = pytest.mark.skipif(
     not (tail.NATIVE and trees.NATIVE), reason="server.models._tail or crm._trees is not built"
 )
 N_FEATURES = 3
-
-
-def _session(model: bytes) -> ort.InferenceSession:
-    return ort.InferenceSession(model, session_options(1), providers=["CPUExecutionProvider"])
 
 
 def _rest(nodes: list[onnx.NodeProto], output: str, consts: dict[str, np.ndarray]) -> bytes:
@@ -102,7 +98,7 @@ def test_arithmetic_is_onnxruntimes_bits(op: str, ins: list[str]) -> None:
     compiled = tail.compile_tail(raw, "features", "sums", N_FEATURES)
     x, sums = _rows()
     got = compiled.run(x, sums)["y"]
-    want = _one_row_answers(_session(raw), x, sums)
+    want = _one_row_answers(new_session(raw, 1), x, sums)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert np.array_equal(got, want, equal_nan=True)
 
@@ -118,7 +114,7 @@ def test_comparisons_and_where_are_onnxruntimes_bits() -> None:
     raw = _rest(nodes, "y", consts)
     x, sums = _rows()
     got = tail.compile_tail(raw, "features", "sums", N_FEATURES).run(x, sums)["y"]
-    assert np.array_equal(got, _one_row_answers(_session(raw), x, sums))
+    assert np.array_equal(got, _one_row_answers(new_session(raw, 1), x, sums))
 
 
 @pytest.mark.parametrize("op", ["Log", "Exp", "Sigmoid"])
@@ -133,7 +129,7 @@ def test_transcendentals_stay_within_the_tolerance(op: str) -> None:
     x, sums = _rows()
     x[:, 0] = np.clip(x[:, 0], -39.0, 80.0)  # Exp stays finite in float32; Log's input > 0
     got = tail.compile_tail(raw, "features", "sums", N_FEATURES).run(x, sums)["y"]
-    want = _one_row_answers(_session(raw), x, sums)
+    want = _one_row_answers(new_session(raw, 1), x, sums)
     assert tail.agreement(got, want) <= tail.TOLERANCE
 
 
@@ -191,7 +187,7 @@ def test_trained_models_small_calls_stay_within_the_tolerance(
     compiled = tail.compile_tail(
         split.rest, split.input_name, split.trees_input, split.ensemble.n_features
     )
-    whole = _session(raw)
+    whole = new_session(raw, 1)
     probe = trees.probe_rows(split.ensemble, rows=700, seed=5)
     worst = 0.0
     for size in range(1, TREES_FROM_ROWS):
@@ -248,7 +244,7 @@ def test_small_calls_run_at_once_large_ones_stay_bitwise(trained_artifacts: Path
     assert sample("crm_batch_rows_count", labels) == probe.shape[0]
     assert sample("crm_batch_rows_sum", labels) == probe.shape[0]  # one row per model call
     assert sample("crm_batch_queue_wait_seconds_sum", labels) == 0.0
-    whole = _session((latest(trained_artifacts, "churn")[0] / "model.onnx").read_bytes())
+    whole = new_session((latest(trained_artifacts, "churn")[0] / "model.onnx").read_bytes(), 1)
     for i, got in results.items():
         (want,) = whole.run(None, {"features": probe[i : i + 1]})
         assert tail.agreement(got, want) <= tail.TOLERANCE

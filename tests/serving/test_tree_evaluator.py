@@ -19,7 +19,7 @@ from crm import trees
 from inference import open_inference_grpc_pb2 as oip
 from inference import open_inference_grpc_pb2_grpc as oip_grpc
 from server.models import tail
-from server.models.runtime import TREES_FROM_ROWS, session_options
+from server.models.runtime import TREES_FROM_ROWS, new_session
 from tests.serving.helpers import latest, model_features, snapshot
 
 TREE_MODELS = ("churn", "spend", "demand", "revenue")
@@ -27,10 +27,6 @@ TREE_MODELS = ("churn", "spend", "demand", "revenue")
 BATCH_SIZES = (1, 3, 7, 8, 9, 127, 128, 129, 260, 1000)
 
 pytestmark = pytest.mark.skipif(not trees.NATIVE, reason="crm._trees is not built")
-
-
-def _session(model: bytes) -> ort.InferenceSession:
-    return ort.InferenceSession(model, session_options(1), providers=["CPUExecutionProvider"])
 
 
 def _whole_graph(session: ort.InferenceSession, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -50,7 +46,7 @@ def _trees_alone(node: onnx.NodeProto, n_features: int) -> ort.InferenceSession:
         graph, opset_imports=[helper.make_opsetid("", 15), helper.make_opsetid("ai.onnx.ml", 3)]
     )
     model.ir_version = 8
-    return _session(model.SerializeToString())
+    return new_session(model.SerializeToString(), 1)
 
 
 def _model_rows(artifacts: Path, name: str, ensemble: trees.TreeEnsemble) -> np.ndarray:
@@ -68,8 +64,8 @@ def _model_rows(artifacts: Path, name: str, ensemble: trees.TreeEnsemble) -> np.
 @pytest.mark.parametrize("name", TREE_MODELS)
 def test_trained_model_bitwise_equals_onnxruntime(trained_artifacts: Path, name: str) -> None:
     raw = (latest(trained_artifacts, name)[0] / "model.onnx").read_bytes()
-    whole = _session(raw)
-    scorer = trees.scorer(raw, _session)
+    whole = new_session(raw, 1)
+    scorer = trees.scorer(raw, lambda rest: new_session(rest, 1))
     ensemble = scorer.split.ensemble
     probe = trees.probe_rows(ensemble, rows=2000, seed=7)
     splits = ensemble.splits.reshape(-1)
@@ -205,7 +201,7 @@ def test_served_by_features_equals_whole_graph_onnxruntime(served, trained_artif
         assert engines == {"onnxruntime" if name == "segmentation" else "crm.trees"}, name
     for name in ("churn", "spend"):  # customer models: real snapshot rows pass validation
         raw = (latest(trained_artifacts, name)[0] / "model.onnx").read_bytes()
-        whole = _session(raw)
+        whole = new_session(raw, 1)
         rows = _model_rows(trained_artifacts, name, trees.split(raw).ensemble)
         for x in (rows[:1], rows[:64], rows[:257]):
             got = _infer(served.channel, name, np.ascontiguousarray(x))
@@ -251,7 +247,7 @@ def test_with_two_onnxruntime_threads_the_bits_stay_the_one_thread_bits(
     raw = (latest(trained_artifacts, "churn")[0] / "model.onnx").read_bytes()
     rows = _model_rows(trained_artifacts, "churn", trees.split(raw).ensemble)
     x = np.ascontiguousarray(rows[:257])
-    want = _whole_graph(_session(raw), x)
+    want = _whole_graph(new_session(raw, 1), x)
     for server in (two, served):
         got = _infer(server.channel, "churn", x)
         assert np.array_equal(got["probability"], want["probability"])
